@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from .models import ERN, Clinician, Hospital, Language, PrivacyAcceptance, PrivacyStatement, Specialty
+
+
+@admin.register(ERN)
+class ERNAdmin(admin.ModelAdmin):
+    list_display = ["name", "full_name", "code"]
+    search_fields = ["name", "full_name"]
+
+
+@admin.register(Specialty)
+class SpecialtyAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "active"]
+    list_filter = ["kind", "active"]
+    search_fields = ["name"]
+
+
+@admin.register(Language)
+class LanguageAdmin(admin.ModelAdmin):
+    list_display = ["name", "native_name", "code"]
+    search_fields = ["name", "native_name", "code"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_delete_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Hospital)
+class HospitalAdmin(admin.ModelAdmin):
+    list_display = ["name", "city", "country", "is_reference_centre", "approved"]
+    list_filter = ["approved", "is_reference_centre", "country"]
+    search_fields = ["name", "city"]
+    raw_id_fields = ["proposed_by"]
+    readonly_fields = ["created_at"]
+
+
+@admin.register(Clinician)
+class ClinicianAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "user", "country", "hospital", "specialty", "status", "created_at"]
+    list_filter = ["status", "profession", "country", "restricted"]
+    search_fields = ["first_name", "last_name", "user__email", "hospital__name"]
+    list_select_related = ["user", "hospital", "specialty"]
+    autocomplete_fields = ["hospital", "specialty"]
+    raw_id_fields = ["user"]
+    filter_horizontal = ["languages", "erns"]
+    show_full_result_count = False
+    # Status moves go through the helpdesk's verify/reject/suspend actions.
+    readonly_fields = ["user", "status", "status_changed_at", "email_confirmed_at", "created_at", "updated_at"]
+    fieldsets = (
+        (None, {"fields": ("user", "first_name", "last_name", "phone")}),
+        (_("Work"), {"fields": ("country", "hospital", "hospital_confirmed", "profession", "specialty")}),
+        (_("Expertise"), {"fields": ("languages", "erns")}),
+        (_("Directory"), {"fields": ("listed_in_directory", "show_email", "show_phone", "restricted")}),
+        (_("Status"), {"fields": ("status", "status_changed_at", "email_confirmed_at", "created_at", "updated_at")}),
+    )
+
+
+@admin.register(PrivacyStatement)
+class PrivacyStatementAdmin(admin.ModelAdmin):
+    list_display = ["version", "title", "published_at"]
+
+
+@admin.register(PrivacyAcceptance)
+class PrivacyAcceptanceAdmin(admin.ModelAdmin):
+    list_display = ["user", "statement", "accepted_at"]
+    list_select_related = ["user", "statement"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["user", "statement", "accepted_at"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False

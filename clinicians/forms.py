@@ -1,0 +1,248 @@
+"""Forms of the clinicians network. They validate; services act."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import phonenumbers
+from allauth.account.forms import SignupForm
+from django import forms
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from cmss.timezones import time_zone_choices
+from cmss.validators import no_control_characters
+
+from .countries import NETWORK_COUNTRY_CODES, NetworkCountries
+from .models import ERN, Clinician, Hospital, Language, PrivacyStatement, Specialty
+
+# Territories that dial with a network country's code and belong to it.
+_PHONE_REGION_ALIASES = {"AX": "FI"}
+
+
+def country_choices() -> list[tuple[str, str]]:
+    return [("", _("Choose your country"))] + [(code, str(name)) for code, name in NetworkCountries()]
+
+
+def grouped_hospital_choices() -> list[tuple[str, Any]]:
+    """Approved hospitals grouped by country, for a <select> with <optgroup>s."""
+    names = dict(NetworkCountries())
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for pk, name, city, country in Hospital.objects.approved().values_list("pk", "name", "city", "country"):
+        groups.setdefault(country, []).append((str(pk), f"{name}, {city}"))
+    choices: list[tuple[str, Any]] = [("", _("Choose your hospital"))]
+    for code in sorted(groups, key=lambda c: str(names.get(c, c))):
+        choices.append((str(names.get(code, code)), groups[code]))
+    return choices
+
+
+class ClinicianDetailsForm(forms.Form):
+    """The profile fields shared by registration and profile editing."""
+
+    first_name = forms.CharField(
+        label=_("First name"),
+        max_length=100,
+        validators=[no_control_characters],
+        widget=forms.TextInput(attrs={"autocomplete": "given-name"}),
+    )
+    last_name = forms.CharField(
+        label=_("Last name"),
+        max_length=100,
+        validators=[no_control_characters],
+        widget=forms.TextInput(attrs={"autocomplete": "family-name"}),
+    )
+    phone = forms.CharField(
+        label=_("Phone"),
+        max_length=40,
+        help_text=_("With the country code, for example +32 2 299 11 11. The helpdesk may call you on it."),
+        validators=[no_control_characters],
+        widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel", "type": "tel"}),
+    )
+    country = forms.ChoiceField(
+        label=_("Country where you work"),
+        choices=country_choices,
+        widget=forms.Select(attrs={"autocomplete": "country", "data-country-select": ""}),
+    )
+    hospital = forms.ModelChoiceField(
+        label=_("Hospital or affiliation"),
+        queryset=Hospital.objects.approved(),
+        required=False,
+        help_text=_("Hospitals are grouped by country."),
+        widget=forms.Select(attrs={"data-hospital-select": ""}),
+    )
+    hospital_not_listed = forms.BooleanField(label=_("My hospital is not in the list"), required=False)
+    new_hospital_name = forms.CharField(
+        label=_("Name of your hospital"),
+        max_length=200,
+        required=False,
+        validators=[no_control_characters],
+        widget=forms.TextInput(attrs={"autocomplete": "organization"}),
+    )
+    new_hospital_city = forms.CharField(
+        label=_("City of your hospital"), max_length=100, required=False, validators=[no_control_characters]
+    )
+    profession = forms.ChoiceField(
+        label=_("Profession"), choices=[("", _("Choose your profession")), *Clinician.Profession.choices]
+    )
+    specialty = forms.ModelChoiceField(
+        label=_("Specialty or role"),
+        queryset=Specialty.objects.filter(active=True),
+        empty_label=_("Choose your specialty"),
+    )
+    languages = forms.ModelMultipleChoiceField(
+        label=_("Languages you can discuss a case in"),
+        queryset=Language.objects.all(),
+        widget=forms.CheckboxSelectMultiple,
+    )
+    erns = forms.ModelMultipleChoiceField(
+        label=_("European Reference Networks you are a member of"),
+        queryset=ERN.objects.all(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    listed_in_directory = forms.BooleanField(
+        label=_("List me in the directory of verified clinicians"),
+        required=False,
+        initial=True,
+        help_text=_("Name, profession, specialty, hospital, country, ERNs and languages."),
+    )
+    show_email = forms.BooleanField(label=_("Show my email address to verified clinicians"), required=False)
+    show_phone = forms.BooleanField(label=_("Show my phone number to verified clinicians"), required=False)
+    time_zone = forms.ChoiceField(
+        label=_("Time zone"),
+        choices=lambda: [("", _("The time zone of my country")), *time_zone_choices()],
+        required=False,
+        help_text=_("Conference and webinar times are shown in this zone."),
+        widget=forms.Select(attrs={"data-time-zone-select": ""}),
+    )
+    language = forms.ChoiceField(
+        label=_("Language of the site and of our emails"), choices=settings.LANGUAGES, initial="en"
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The field validates against the queryset; the widget shows optgroups.
+        self.fields["hospital"].widget.choices = grouped_hospital_choices()
+        self.fields["hospital"].widget.attrs["data-search-label"] = _("Search hospitals by name or city")
+        self.fields["erns"].label_from_instance = lambda ern: f"{ern.name} — {ern.full_name}"  # type: ignore[attr-defined]
+        self.fields["languages"].label_from_instance = (  # type: ignore[attr-defined]
+            lambda language: language.name
+            if language.name == language.native_name
+            else f"{language.name} ({language.native_name})"
+        )
+        # Required one way or the other: a listed hospital, or name and city.
+        for name in ("hospital", "new_hospital_name", "new_hospital_city"):
+            self.fields[name].conditionally_required = True  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        country = data.get("country")
+        self._clean_phone(data, country)
+        self._clean_hospital(data, country)
+        return data
+
+    def _clean_phone(self, data: dict[str, Any], country: str | None) -> None:
+        raw = data.get("phone")
+        if not raw:
+            return
+        try:
+            number = phonenumbers.parse(raw, country or None)
+        except phonenumbers.NumberParseException:
+            self.add_error("phone", _("Enter a phone number with its country code, for example +32 2 299 11 11."))
+            return
+        if not phonenumbers.is_valid_number(number):
+            self.add_error("phone", _("This is not a valid phone number. Check the digits and the country code."))
+            return
+        region = phonenumbers.region_code_for_number(number) or ""
+        if _PHONE_REGION_ALIASES.get(region, region) not in NETWORK_COUNTRY_CODES:
+            self.add_error(
+                "phone",
+                _("Enter a phone number of an EU or EEA country or the United Kingdom."),
+            )
+            return
+        data["phone"] = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    def _clean_hospital(self, data: dict[str, Any], country: str | None) -> None:
+        if data.get("hospital_not_listed"):
+            data["hospital"] = None
+            for name in ("new_hospital_name", "new_hospital_city"):
+                if not data.get(name) and name not in self.errors:
+                    self.add_error(name, _("Enter it so that the helpdesk can add your hospital."))
+            return
+        hospital = data.get("hospital")
+        if hospital is None:
+            if "hospital" not in self.errors:
+                self.add_error("hospital", _("Choose your hospital, or tick “My hospital is not in the list”."))
+            return
+        if country and hospital.country.code != country:
+            self.add_error(
+                "hospital",
+                _("%(hospital)s is in %(other)s, not in the country you chose.")
+                % {"hospital": hospital.name, "other": hospital.country.name},
+            )
+
+
+class RegistrationForm(ClinicianDetailsForm, SignupForm):
+    """/register/: the account (allauth) and the clinician profile in one form."""
+
+    accept_privacy = forms.BooleanField(
+        label=_("I have read the privacy statement and accept it"),
+        error_messages={"required": _("Tick this box to accept the privacy statement, or you cannot register.")},
+    )
+    privacy_version = forms.IntegerField(widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.privacy_statement = PrivacyStatement.objects.current()
+        if self.privacy_statement is not None:
+            self.fields["privacy_version"].initial = self.privacy_statement.version
+        email = self.fields["email"]
+        email.label = _("Professional email address")
+        email.help_text = _("We send a link to this address to confirm it.")
+        email.widget.attrs.pop("placeholder", None)
+        password = self.fields["password1"]
+        password.label = _("Password")
+        password.help_text = _("At least 10 characters; not a common password.")
+        password.widget.attrs.pop("placeholder", None)
+
+    def clean_privacy_version(self) -> int:
+        version = self.cleaned_data["privacy_version"]
+        if self.privacy_statement is None or version != self.privacy_statement.version:
+            raise forms.ValidationError(
+                _("The privacy statement has changed since you opened this page. Read it again and accept it.")
+            )
+        return version
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if "privacy_version" in self.errors and "accept_privacy" not in self.errors:
+            self.add_error("accept_privacy", self.errors["privacy_version"][0])
+        data["privacy_statement"] = self.privacy_statement
+        return data
+
+
+class ProfileForm(ClinicianDetailsForm):
+    """/profile/: everything the clinician keeps up to date."""
+
+    @classmethod
+    def initial_for(cls, clinician: Clinician) -> dict[str, Any]:
+        user = clinician.user
+        return {
+            "first_name": clinician.first_name,
+            "last_name": clinician.last_name,
+            "phone": clinician.phone.as_international if clinician.phone else "",
+            "country": clinician.country.code,
+            "hospital": clinician.hospital_id if clinician.hospital.approved else None,
+            "hospital_not_listed": not clinician.hospital.approved,
+            "new_hospital_name": "" if clinician.hospital.approved else clinician.hospital.name,
+            "new_hospital_city": "" if clinician.hospital.approved else clinician.hospital.city,
+            "profession": clinician.profession,
+            "specialty": clinician.specialty_id,
+            "languages": list(clinician.languages.all()),
+            "erns": list(clinician.erns.all()),
+            "listed_in_directory": clinician.listed_in_directory,
+            "show_email": clinician.show_email,
+            "show_phone": clinician.show_phone,
+            "time_zone": user.time_zone,
+            "language": user.language,
+        }

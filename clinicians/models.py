@@ -1,0 +1,324 @@
+"""The clinicians network: reference data, hospitals, clinicians and privacy."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from phonenumber_field.modelfields import PhoneNumberField
+
+from .countries import NetworkCountryField
+
+
+class ERN(models.Model):
+    """A European Reference Network (the 24 of 2017)."""
+
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=60, unique=True)
+    full_name = models.CharField(_("area"), max_length=200)
+
+    PERSONAL_DATA_FIELDS = ()
+
+    class Meta:
+        verbose_name = _("European Reference Network")
+        verbose_name_plural = _("European Reference Networks")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Specialty(models.Model):
+    """A medical specialty or nursing role; supervisors maintain the table."""
+
+    class Kind(models.TextChoices):
+        MEDICAL = "medical", _("medical specialty")
+        NURSING = "nursing", _("nursing role")
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.MEDICAL)
+    active = models.BooleanField(_("offered at registration"), default=True)
+
+    PERSONAL_DATA_FIELDS = ()
+
+    class Meta:
+        verbose_name = _("specialty")
+        verbose_name_plural = _("specialties")
+        ordering = ["kind", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Language(models.Model):
+    """A spoken language (ISO 639-1), from a fixed list shared with conferences and webinars."""
+
+    code = models.CharField(_("ISO 639-1 code"), max_length=2, primary_key=True)
+    name = models.CharField(_("name"), max_length=60)
+    native_name = models.CharField(_("native name"), max_length=60)
+
+    PERSONAL_DATA_FIELDS = ()
+
+    class Meta:
+        verbose_name = _("language")
+        verbose_name_plural = _("languages")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class HospitalQuerySet(models.QuerySet["Hospital"]):
+    def approved(self) -> HospitalQuerySet:
+        return self.filter(approved=True)
+
+    def in_country(self, code: str) -> HospitalQuerySet:
+        return self.filter(country=code)
+
+
+class Hospital(models.Model):
+    """A hospital or other affiliation. One proposed at registration waits,
+    unapproved, for the helpdesk to approve it or merge it into another."""
+
+    name = models.CharField(_("name"), max_length=200)
+    city = models.CharField(_("city"), max_length=100)
+    country = NetworkCountryField(verbose_name=_("country"))
+    is_reference_centre = models.BooleanField(
+        _("reference centre"),
+        default=False,
+        help_text=_("Its verified clinicians may request case-discussion conferences."),
+    )
+    approved = models.BooleanField(_("approved"), default=False)
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("proposed by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    objects = HospitalQuerySet.as_manager()
+
+    PERSONAL_DATA_FIELDS = ("proposed_by",)
+
+    class Meta:
+        verbose_name = _("hospital")
+        verbose_name_plural = _("hospitals")
+        ordering = ["country", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name", "city", "country"], condition=Q(approved=True), name="hospital_approved_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["country", "approved", "name"], name="hospital_country_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name}, {self.city}"
+
+
+class ClinicianQuerySet(models.QuerySet["Clinician"]):
+    def with_related(self) -> ClinicianQuerySet:
+        return self.select_related("user", "hospital", "specialty").prefetch_related("languages", "erns")
+
+    def verified(self) -> ClinicianQuerySet:
+        return self.filter(status=Clinician.Status.VERIFIED)
+
+
+class Clinician(models.Model):
+    """The profile of a clinician user (staff users have none)."""
+
+    class Status(models.TextChoices):
+        REGISTERED = "registered", _("registered")
+        VERIFIED = "verified", _("verified")
+        REJECTED = "rejected", _("rejected")
+        SUSPENDED = "suspended", _("suspended")
+
+    # The allowed moves of the status, written once.
+    TRANSITIONS: ClassVar[dict[str, frozenset[str]]] = {
+        Status.REGISTERED: frozenset({Status.VERIFIED, Status.REJECTED}),
+        Status.VERIFIED: frozenset({Status.SUSPENDED}),
+        Status.SUSPENDED: frozenset({Status.VERIFIED}),
+        Status.REJECTED: frozenset(),
+    }
+
+    class Profession(models.TextChoices):
+        PHYSICIAN = "physician", _("Physician")
+        NURSE = "nurse", _("Nurse")
+        PHARMACIST = "pharmacist", _("Pharmacist")
+        OTHER = "other", _("Other health professional")
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="clinician"
+    )
+    first_name = models.CharField(_("first name"), max_length=100)
+    last_name = models.CharField(_("last name"), max_length=100)
+    phone = PhoneNumberField(_("phone"))
+    country = NetworkCountryField(verbose_name=_("country"))
+    hospital = models.ForeignKey(
+        Hospital, verbose_name=_("hospital"), on_delete=models.PROTECT, related_name="clinicians"
+    )
+    profession = models.CharField(_("profession"), max_length=20, choices=Profession.choices)
+    specialty = models.ForeignKey(
+        Specialty, verbose_name=_("specialty"), on_delete=models.PROTECT, related_name="clinicians"
+    )
+    languages = models.ManyToManyField(Language, verbose_name=_("languages spoken"), related_name="+")
+    erns = models.ManyToManyField(
+        ERN, verbose_name=_("ERN memberships"), blank=True, related_name="members"
+    )
+    show_email = models.BooleanField(_("show my email address in the directory"), default=False)
+    show_phone = models.BooleanField(_("show my phone number in the directory"), default=False)
+    listed_in_directory = models.BooleanField(_("list me in the directory"), default=True)
+    restricted = models.BooleanField(
+        _("processing restricted"),
+        default=False,
+        help_text=_("Set on a data-protection request: hidden from the directory and invitations."),
+    )
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.REGISTERED, db_index=True
+    )
+    status_changed_at = models.DateTimeField(_("status changed"), default=timezone.now)
+    hospital_confirmed = models.BooleanField(
+        _("hospital confirmed by the helpdesk"),
+        default=False,
+        help_text=_("Coordinator rights need the helpdesk to have confirmed the current hospital."),
+    )
+    email_confirmed_at = models.DateTimeField(_("email confirmed"), null=True, blank=True)
+    created_at = models.DateTimeField(_("registered"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = ClinicianQuerySet.as_manager()
+
+    PERSONAL_DATA_FIELDS = (
+        "user",
+        "first_name",
+        "last_name",
+        "phone",
+        "country",
+        "hospital",
+        "profession",
+        "specialty",
+        "languages",
+        "erns",
+        "show_email",
+        "show_phone",
+        "listed_in_directory",
+        "restricted",
+        "status",
+        "status_changed_at",
+        "hospital_confirmed",
+        "email_confirmed_at",
+        "created_at",
+        "updated_at",
+    )
+
+    class Meta:
+        verbose_name = _("clinician")
+        verbose_name_plural = _("clinicians")
+        ordering = ["last_name", "first_name"]
+        indexes = [models.Index(fields=["status", "country"], name="clinician_status_country_idx")]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def can_move_to(self, status: str) -> bool:
+        return status in self.TRANSITIONS.get(self.status, frozenset())
+
+    @property
+    def is_verified(self) -> bool:
+        return self.status == self.Status.VERIFIED
+
+    @property
+    def is_coordinator(self) -> bool:
+        """A verified clinician whose confirmed hospital is an approved reference centre."""
+        return (
+            self.is_verified
+            and self.hospital_confirmed
+            and self.hospital.approved
+            and self.hospital.is_reference_centre
+        )
+
+
+class PrivacyStatementQuerySet(models.QuerySet["PrivacyStatement"]):
+    def published(self) -> PrivacyStatementQuerySet:
+        return self.filter(published_at__isnull=False, published_at__lte=timezone.now())
+
+    def current(self) -> PrivacyStatement | None:
+        return self.published().order_by("-version").first()
+
+
+class PrivacyStatement(models.Model):
+    """One version of the privacy statement. Body: paragraphs separated by a
+    blank line; a line starting with "## " is a section heading."""
+
+    version = models.PositiveIntegerField(_("version"), unique=True)
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(_("text"))
+    published_at = models.DateTimeField(
+        _("published"), null=True, blank=True, help_text=_("Empty while it is a draft.")
+    )
+
+    objects = PrivacyStatementQuerySet.as_manager()
+
+    PERSONAL_DATA_FIELDS = ()
+
+    class Meta:
+        verbose_name = _("privacy statement")
+        verbose_name_plural = _("privacy statements")
+        ordering = ["-version"]
+
+    def __str__(self) -> str:
+        return f"{self.title} (v{self.version})"
+
+    def sections(self) -> list[tuple[str, list[str]]]:
+        """[(heading, [paragraph, …]), …]; the first heading may be empty."""
+        result: list[tuple[str, list[str]]] = [("", [])]
+        for block in self.body.replace("\r\n", "\n").split("\n\n"):
+            block = block.strip()
+            if not block:
+                continue
+            if block.startswith("## "):
+                heading, _sep, rest = block.partition("\n")
+                result.append((heading[3:].strip(), []))
+                block = rest.strip()
+                if not block:
+                    continue
+            result[-1][1].append(block)
+        return [section for section in result if section[0] or section[1]]
+
+
+class PrivacyAcceptance(models.Model):
+    """Who accepted which version of the privacy statement, and when."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="privacy_acceptances",
+    )
+    statement = models.ForeignKey(
+        PrivacyStatement, verbose_name=_("statement"), on_delete=models.PROTECT, related_name="acceptances"
+    )
+    accepted_at = models.DateTimeField(_("accepted"), default=timezone.now)
+
+    PERSONAL_DATA_FIELDS = ("user", "statement", "accepted_at")
+
+    class Meta:
+        verbose_name = _("privacy acceptance")
+        verbose_name_plural = _("privacy acceptances")
+        ordering = ["-accepted_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "statement"], name="privacy_acceptance_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} accepted v{self.statement_id}"

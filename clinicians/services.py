@@ -1,0 +1,134 @@
+"""Clinician workflows: every write to a clinician goes through here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from cmss import audit
+from cmss.outbox import queue_templated_email
+from cmss.timezones import zone_for_country
+
+from .models import Clinician, Hospital, PrivacyAcceptance, PrivacyStatement
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from cmss.models import User
+
+
+class ClinicianError(Exception):
+    """A clinician workflow that cannot go ahead; the message is for people."""
+
+
+def propose_hospital(*, name: str, city: str, country: str, by: User) -> Hospital:
+    """A hospital that was not in the list waits, unapproved, for the helpdesk.
+
+    An approved hospital with the same name, city and country is reused
+    instead of proposing a duplicate.
+    """
+    existing = Hospital.objects.filter(
+        name__iexact=name.strip(), city__iexact=city.strip(), country=country, approved=True
+    ).first()
+    if existing is not None:
+        return existing
+    return Hospital.objects.create(name=name.strip(), city=city.strip(), country=country, proposed_by=by)
+
+
+def _hospital_from(data: Mapping[str, Any], *, by: User) -> Hospital:
+    if data.get("hospital") is not None:
+        return data["hospital"]
+    return propose_hospital(
+        name=data["new_hospital_name"], city=data["new_hospital_city"], country=data["country"], by=by
+    )
+
+
+def _apply_preferences(user: User, data: Mapping[str, Any]) -> None:
+    user.time_zone = data.get("time_zone") or zone_for_country(data["country"])
+    user.language = data.get("language") or user.language
+    user.save(update_fields=["time_zone", "language"])
+
+
+def accept_privacy_statement(
+    *, user: User, statement: PrivacyStatement, request: HttpRequest | None = None
+) -> PrivacyAcceptance:
+    acceptance, _created = PrivacyAcceptance.objects.get_or_create(user=user, statement=statement)
+    audit.record(action="privacy.accepted", actor=user, obj=acceptance, subject=user, request=request)
+    return acceptance
+
+
+@transaction.atomic
+def register_clinician(*, user: User, data: Mapping[str, Any], request: HttpRequest | None = None) -> Clinician:
+    """Create the clinician profile of a newly signed-up user (status registered)."""
+    if data.get("privacy_statement") is None:
+        raise ClinicianError("There is no published privacy statement to accept.")
+    _apply_preferences(user, data)
+    clinician = Clinician.objects.create(
+        user=user,
+        first_name=data["first_name"].strip(),
+        last_name=data["last_name"].strip(),
+        phone=data["phone"],
+        country=data["country"],
+        hospital=_hospital_from(data, by=user),
+        profession=data["profession"],
+        specialty=data["specialty"],
+        listed_in_directory=data.get("listed_in_directory", True),
+        show_email=data.get("show_email", False),
+        show_phone=data.get("show_phone", False),
+    )
+    clinician.languages.set(data["languages"])
+    clinician.erns.set(data.get("erns") or [])
+    accept_privacy_statement(user=user, statement=data["privacy_statement"], request=request)
+    audit.record(action="clinician.registered", actor=user, obj=clinician, subject=user, request=request)
+    return clinician
+
+
+@transaction.atomic
+def confirm_registration(*, user: User) -> Clinician | None:
+    """The clinician confirmed the email address: tell them what happens next.
+
+    Idempotent (confirming again, or another address, sends nothing more).
+    Returns the clinician, or None for users who have no clinician profile.
+    """
+    clinician = Clinician.objects.select_for_update().filter(user=user).select_related("hospital").first()
+    if clinician is None:
+        return None
+    if clinician.email_confirmed_at is None:
+        clinician.email_confirmed_at = timezone.now()
+        clinician.save(update_fields=["email_confirmed_at", "updated_at"])
+        queue_templated_email(
+            user=user,
+            template="registration_received",
+            context={"clinician": clinician},
+            dedup_key=f"registration-received:{clinician.pk}",
+        )
+    return clinician
+
+
+@transaction.atomic
+def update_profile(
+    *, clinician: Clinician, data: Mapping[str, Any], by: User, request: HttpRequest | None = None
+) -> Clinician:
+    """Save the clinician's own edits. A verified clinician who moves to another
+    hospital stays verified but needs the helpdesk to confirm the new hospital
+    before coordinator rights return."""
+    user = clinician.user
+    _apply_preferences(user, data)
+    hospital = _hospital_from(data, by=user)
+    if hospital.pk != clinician.hospital_id:
+        clinician.hospital_confirmed = False
+    clinician.hospital = hospital
+    for name in ("first_name", "last_name"):
+        setattr(clinician, name, data[name].strip())
+    for name in ("phone", "country", "profession", "specialty"):
+        setattr(clinician, name, data[name])
+    for name in ("listed_in_directory", "show_email", "show_phone"):
+        setattr(clinician, name, bool(data.get(name)))
+    clinician.save()
+    clinician.languages.set(data["languages"])
+    clinician.erns.set(data.get("erns") or [])
+    audit.record(action="clinician.profile_changed", actor=by, obj=clinician, subject=user, request=request)
+    return clinician

@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from . import views
+
+app_name = "clinicians"
+
+urlpatterns = [
+    path("privacy/", views.privacy, name="privacy"),
+    path("profile/", views.profile, name="profile"),
+]

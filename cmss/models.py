@@ -1,0 +1,187 @@
+"""Core models: the user, the outgoing-mail table and the audit log."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import ClassVar
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .timezones import DEFAULT_TIME_ZONE, validate_time_zone
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def _create_user(self, email: str, password: str | None, **extra: object) -> User:
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra: object) -> User:
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: object) -> User:
+        extra["is_staff"] = True
+        extra["is_superuser"] = True
+        return self._create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """Everyone who signs in: clinicians (who also have a Clinician row) and staff.
+
+    The email address is the sign-in; there is no username.
+    """
+
+    email = models.EmailField(_("email address"), max_length=254, unique=True)
+    display_name = models.CharField(
+        _("display name"), max_length=150, blank=True, help_text=_("How staff sign their replies.")
+    )
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default=DEFAULT_TIME_ZONE, validators=[validate_time_zone]
+    )
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
+    )
+    is_staff = models.BooleanField(
+        _("staff status"), default=False, help_text=_("Helpdesk staff who may sign in to the admin.")
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+    PERSONAL_DATA_FIELDS = ("email", "display_name", "time_zone", "language", "last_login", "date_joined")
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+        constraints = [models.UniqueConstraint(Lower("email"), name="user_email_ci_unique")]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def get_full_name(self) -> str:
+        clinician = getattr(self, "clinician", None)
+        if clinician is not None:
+            return clinician.full_name
+        return self.display_name or self.email
+
+    def get_short_name(self) -> str:
+        return self.get_full_name()
+
+
+class OutgoingEmail(models.Model):
+    """An email is a row first (the outbox); a task sends it after commit.
+
+    The row is written in the same transaction as the change that causes it,
+    so a rollback sends nothing and a broker outage only delays it.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        SENDING = "sending", _("sending")
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("failed")
+        CANCELLED = "cancelled", _("cancelled")
+
+    dedup_key = models.CharField(_("deduplication key"), max_length=200, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("recipient user"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="outgoing_emails",
+    )
+    to_address = models.EmailField(_("to"), max_length=254)
+    from_address = models.CharField(_("from"), max_length=254)
+    subject = models.CharField(_("subject"), max_length=500)
+    text_body = models.TextField(_("text body"))
+    html_body = models.TextField(_("HTML body"), blank=True)
+    attachments = models.JSONField(_("attachments"), default=list, blank=True)
+    headers = models.JSONField(_("headers"), default=dict, blank=True)
+    message_id = models.CharField(_("Message-ID"), max_length=255, unique=True)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.QUEUED)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
+    lease_expires_at = models.DateTimeField(_("lease expires"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+
+    PERSONAL_DATA_FIELDS = ("user", "to_address", "subject", "text_body", "html_body", "attachments", "headers")
+
+    class Meta:
+        verbose_name = _("outgoing email")
+        verbose_name_plural = _("outgoing emails")
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="outbox_due_idx"),
+            models.Index(fields=["state", "lease_expires_at"], name="outbox_lease_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} → {self.to_address}"
+
+    def backoff(self) -> timedelta:
+        """Delay before the next attempt: 30 s doubling, capped at 30 minutes
+        (well under the broker's visibility timeout)."""
+        return timedelta(seconds=min(30 * 2 ** max(self.attempts - 1, 0), 1800))
+
+
+class AuditEvent(models.Model):
+    """Append-only record of access to and changes of personal data.
+
+    It names who did what to which object, from where and with what outcome,
+    never the personal data itself. Written only through cmss.audit.record().
+    """
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success", _("success")
+        DENIED = "denied", _("denied")
+        FAILED = "failed", _("failed")
+
+    at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+    actor_id = models.BigIntegerField(_("actor (user id)"), null=True, blank=True, db_index=True)
+    subject_user_id = models.BigIntegerField(
+        _("whose data (user id)"), null=True, blank=True, db_index=True
+    )
+    action = models.CharField(_("action"), max_length=64, db_index=True)
+    object_type = models.CharField(_("object type"), max_length=100, blank=True)
+    object_id = models.CharField(_("object id"), max_length=64, blank=True)
+    ip_address = models.GenericIPAddressField(_("from (IP address)"), null=True, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices, default=Outcome.SUCCESS)
+
+    PERSONAL_DATA_FIELDS = ("ip_address",)
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.object_type}:{self.object_id}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        # Integrity, not domain logic: an audit row is never rewritten.
+        if self.pk is not None and not self._state.adding:
+            raise PermissionError("Audit events are append-only.")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise PermissionError("Audit events are append-only.")

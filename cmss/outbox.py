@@ -1,0 +1,260 @@
+"""Outgoing mail: queue a row inside the caller's transaction, send it from a worker.
+
+- queue_email() writes the row and enqueues the send task after commit.
+- deliver() claims a queued row with a conditional update, so a task run
+  twice sends one email, and records the outcome on the row.
+- sweep() re-enqueues rows whose task never ran and frees rows whose worker
+  died while sending.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import smtplib
+import socket
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import make_msgid
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.mail import EmailMessage, EmailMultiAlternatives
+from django.db import transaction
+from django.db.models import F
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+
+from .models import OutgoingEmail
+
+if TYPE_CHECKING:
+    from .models import User
+
+logger = logging.getLogger(__name__)
+
+# How long a freshly queued row waits for its own task before the sweeper
+# enqueues it again.
+SWEEP_GRACE = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes
+    mimetype: str
+
+
+def _message_domain() -> str:
+    address = settings.DEFAULT_FROM_EMAIL
+    return address.rsplit("@", 1)[-1].strip(" >") or "cmss.localhost"
+
+
+def queue_email(
+    *,
+    to: str,
+    subject: str,
+    text: str,
+    html: str = "",
+    user: User | None = None,
+    dedup_key: str | None = None,
+    attachments: Sequence[Attachment] = (),
+    headers: dict[str, str] | None = None,
+) -> OutgoingEmail:
+    """Write an email to the outbox and send it once the transaction commits.
+
+    A dedup_key names the intent ("registration-confirmed:42"): queueing the
+    same key twice returns the existing row and sends nothing more.
+    """
+    key = dedup_key or f"adhoc:{uuid.uuid4()}"
+    email, created = OutgoingEmail.objects.get_or_create(
+        dedup_key=key,
+        defaults={
+            "user": user,
+            "to_address": to,
+            "from_address": settings.DEFAULT_FROM_EMAIL,
+            "subject": " ".join(subject.splitlines())[:500],
+            "text_body": text,
+            "html_body": html,
+            "attachments": [
+                {
+                    "filename": item.filename,
+                    "mimetype": item.mimetype,
+                    "content": base64.b64encode(item.content).decode("ascii"),
+                }
+                for item in attachments
+            ],
+            "headers": headers or {},
+            "message_id": make_msgid(domain=_message_domain()),
+        },
+    )
+    if created:
+        transaction.on_commit(lambda: enqueue(email.pk))
+    return email
+
+
+def queue_message(message: EmailMessage, *, user: User | None = None, dedup_key: str | None = None) -> None:
+    """Queue an already rendered Django EmailMessage (allauth renders its own)."""
+    html = ""
+    for content, mimetype in getattr(message, "alternatives", []):
+        if mimetype == "text/html":
+            html = str(content)
+    text = message.body
+    if message.content_subtype == "html" and not html:
+        html, text = message.body, ""
+    for recipient in message.to:
+        queue_email(
+            to=recipient,
+            subject=str(message.subject),
+            text=text,
+            html=html,
+            user=user,
+            dedup_key=f"{dedup_key}:{recipient}" if dedup_key else None,
+            headers=dict(message.extra_headers),
+        )
+
+
+def render_email(
+    template: str, context: dict[str, object], *, language: str | None = None
+) -> tuple[str, str, str]:
+    """Render templates/emails/<template>_subject.txt, .txt and .html in a language."""
+    ctx = {"site_url": settings.SITE_URL, **context}
+    with translation.override(language or settings.LANGUAGE_CODE):
+        subject = render_to_string(f"emails/{template}_subject.txt", ctx).strip()
+        text = render_to_string(f"emails/{template}.txt", ctx).strip()
+        html = render_to_string(f"emails/{template}.html", ctx).strip()
+    return settings.ACCOUNT_EMAIL_SUBJECT_PREFIX + subject, text, html
+
+
+def queue_templated_email(
+    *,
+    user: User,
+    template: str,
+    context: dict[str, object],
+    dedup_key: str,
+    attachments: Sequence[Attachment] = (),
+) -> OutgoingEmail:
+    """Render an email in the user's language and queue it to the user's address."""
+    subject, text, html = render_email(template, {"user": user, **context}, language=user.language)
+    return queue_email(
+        to=user.email,
+        subject=subject,
+        text=text,
+        html=html,
+        user=user,
+        dedup_key=dedup_key,
+        attachments=attachments,
+    )
+
+
+def enqueue(email_id: int) -> bool:
+    """Hand the row to the broker; if the broker is down, leave it to the sweeper."""
+    from .tasks import send_email
+
+    try:
+        send_email.apply_async((email_id,))
+    except Exception:
+        logger.exception("Could not enqueue outgoing email %s; the sweeper will retry", email_id)
+        return False
+    return True
+
+
+def _build_message(email: OutgoingEmail) -> EmailMultiAlternatives:
+    headers = {**email.headers, "Message-ID": email.message_id}
+    message = EmailMultiAlternatives(
+        subject=email.subject,
+        body=email.text_body,
+        from_email=email.from_address,
+        to=[email.to_address],
+        headers=headers,
+    )
+    if email.html_body:
+        message.attach_alternative(email.html_body, "text/html")
+    for item in email.attachments:
+        message.attach(item["filename"], base64.b64decode(item["content"]), item["mimetype"])
+    return message
+
+
+def _is_permanent(exc: Exception) -> bool:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPSenderRefused):
+        return True
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 500 <= exc.smtp_code < 600
+    return False
+
+
+def deliver(*, email_id: int, now: datetime | None = None) -> OutgoingEmail.State | None:
+    """Send one queued email. Returns the new state, or None when another
+    worker has it or it is not due (nothing is sent then)."""
+    now = now or timezone.now()
+    claimed = OutgoingEmail.objects.filter(
+        pk=email_id, state=OutgoingEmail.State.QUEUED, next_attempt_at__lte=now
+    ).update(
+        state=OutgoingEmail.State.SENDING,
+        attempts=F("attempts") + 1,
+        lease_expires_at=now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS),
+    )
+    if not claimed:
+        return None
+    email = OutgoingEmail.objects.get(pk=email_id)
+    try:
+        _build_message(email).send()
+    except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+        return _record_failure(email, exc, now=now)
+    OutgoingEmail.objects.filter(pk=email.pk, state=OutgoingEmail.State.SENDING).update(
+        state=OutgoingEmail.State.SENT, sent_at=timezone.now(), lease_expires_at=None, last_error=""
+    )
+    return OutgoingEmail.State.SENT
+
+
+def _record_failure(email: OutgoingEmail, exc: Exception, *, now: datetime) -> OutgoingEmail.State:
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    if _is_permanent(exc) or email.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
+        logger.error("Outgoing email %s failed for good: %s", email.pk, error)
+        OutgoingEmail.objects.filter(pk=email.pk).update(
+            state=OutgoingEmail.State.FAILED, last_error=error, lease_expires_at=None
+        )
+        return OutgoingEmail.State.FAILED
+    delay = email.backoff()
+    logger.warning("Outgoing email %s failed (attempt %s), retrying in %s: %s", email.pk, email.attempts, delay, error)
+    OutgoingEmail.objects.filter(pk=email.pk).update(
+        state=OutgoingEmail.State.QUEUED, last_error=error, lease_expires_at=None, next_attempt_at=now + delay
+    )
+    from .tasks import send_email
+
+    try:
+        send_email.apply_async((email.pk,), countdown=delay.total_seconds())
+    except Exception:
+        logger.exception("Could not schedule the retry of email %s; the sweeper will", email.pk)
+    return OutgoingEmail.State.QUEUED
+
+
+def sweep(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Free rows whose lease expired and enqueue queued rows that are overdue.
+    Returns how many rows were enqueued."""
+    now = now or timezone.now()
+    OutgoingEmail.objects.filter(state=OutgoingEmail.State.SENDING, lease_expires_at__lt=now).update(
+        state=OutgoingEmail.State.QUEUED, lease_expires_at=None, last_error="Worker lease expired; retrying."
+    )
+    due: Iterable[int] = OutgoingEmail.objects.filter(
+        state=OutgoingEmail.State.QUEUED, next_attempt_at__lte=now - SWEEP_GRACE
+    ).values_list("pk", flat=True)[:limit]
+    return sum(1 for pk in list(due) if enqueue(pk))
+
+
+def retry(*, email: OutgoingEmail) -> bool:
+    """Put a failed email back in the queue (the admin's retry action)."""
+    updated = OutgoingEmail.objects.filter(pk=email.pk, state=OutgoingEmail.State.FAILED).update(
+        state=OutgoingEmail.State.QUEUED, attempts=0, next_attempt_at=timezone.now()
+    )
+    if updated:
+        transaction.on_commit(lambda: enqueue(email.pk))
+    return bool(updated)
+
+
+def cancel_for_user(*, user: User) -> int:
+    """Drop every email still waiting to go to this person (used by erasure)."""
+    return OutgoingEmail.objects.filter(
+        user=user, state__in=[OutgoingEmail.State.QUEUED, OutgoingEmail.State.FAILED]
+    ).update(state=OutgoingEmail.State.CANCELLED)

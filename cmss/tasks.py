@@ -1,0 +1,18 @@
+"""Thin tasks: load by primary key, call one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import outbox
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def send_email(email_id: int) -> str | None:
+    state = outbox.deliver(email_id=email_id)
+    return str(state) if state else None
+
+
+@shared_task(ignore_result=True)
+def sweep_outbox() -> int:
+    return outbox.sweep()

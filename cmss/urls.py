@@ -1,0 +1,26 @@
+"""The project's URLs. Public URLs are part of the product: keep them stable."""
+
+from __future__ import annotations
+
+from allauth.account import views as account_views
+from django.contrib import admin
+from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
+
+from . import views
+
+admin.site.site_header = _("CMSS helpdesk")
+admin.site.site_title = _("CMSS helpdesk")
+admin.site.index_title = _("Helpdesk")
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz/", views.healthz, name="healthz"),
+    path("accounts/", include("allauth.urls")),
+    # Registration is allauth's sign-up view with the clinician form
+    # (ACCOUNT_FORMS). Declared after allauth's URLs so that reversing
+    # "account_signup" everywhere gives /register/.
+    path("register/", account_views.signup, name="account_signup"),
+    path("", include("clinicians.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,124 @@
+"""Shared fixtures: service requirements, roles, an embedded Celery worker."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+
+from tests import factories
+
+# Hypothesis: no deadline (CI machines vary), a modest number of examples.
+hypothesis_settings.register_profile(
+    "cmss", deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "cmss"))
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+REQUIRE_SERVICES = os.environ.get("CMSS_REQUIRE_SERVICES") == "1"
+
+
+def need(service: str, available: bool, why: str) -> None:
+    """Skip a test whose service is missing — or fail, when CI requires services."""
+    if available:
+        return
+    message = f"needs {service}: {why}"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message} (CMSS_REQUIRE_SERVICES=1)")
+    pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _clear_rate_limits() -> Iterator[None]:
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def postgres(db: None) -> None:
+    need("PostgreSQL", connection.vendor == "postgresql", "set DATABASE_URL to a PostgreSQL database")
+
+
+def redis_available() -> bool:
+    if not settings.REDIS_URL:
+        return False
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def redis_server() -> Any:
+    need("Redis", redis_available(), "set REDIS_URL to a running Redis")
+    import redis
+
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = shutil.which(os.environ.get("CHROMIUM_PATH", "chromium"))
+    need("Chromium", path is not None, "install Debian's chromium or set CHROMIUM_PATH")
+    assert path is not None
+    return path
+
+
+@pytest.fixture
+def celery_worker(transactional_db: None) -> Iterator[Any]:
+    """A real Celery worker in a thread, consuming the configured broker."""
+    from celery.contrib.testing.worker import start_worker
+
+    from cmss.celery import app
+
+    app.control.purge() if settings.REDIS_URL else None
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING") as worker:
+        yield worker
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 15.0, interval: float = 0.1) -> Any:
+    """Poll until condition() is truthy; fail with a clear message on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout} s")
+
+
+@pytest.fixture
+def registered(db: None) -> Any:
+    return factories.ClinicianFactory(status="registered")
+
+
+@pytest.fixture
+def verified(db: None) -> Any:
+    return factories.ClinicianFactory(status="verified")
+
+
+@pytest.fixture
+def coordinator(db: None) -> Any:
+    return factories.CoordinatorFactory()
+
+
+@pytest.fixture
+def agent(db: None) -> Any:
+    return factories.StaffFactory(role="agents")
+
+
+@pytest.fixture
+def supervisor(db: None) -> Any:
+    return factories.StaffFactory(role="supervisors")

@@ -1,0 +1,84 @@
+"""Factories for every model the tests build (one place)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import factory
+from allauth.account.models import EmailAddress
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from clinicians.models import Clinician, Hospital, Language, Specialty
+from cmss import roles
+from cmss.models import User
+
+PASSWORD = "correct-horse-battery-staple"  # noqa: S105
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"person{n}@hospital.example.org")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def verified_email(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+        if create:
+            self.save()
+            EmailAddress.objects.create(user=self, email=self.email, verified=True, primary=True)
+
+
+class StaffFactory(UserFactory):
+    """A helpdesk staff user; StaffFactory(role="supervisors") for a supervisor."""
+
+    is_staff = True
+    display_name = factory.Sequence(lambda n: f"Agent {n}")
+
+    @factory.post_generation
+    def role(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+        if create:
+            name = roles.SUPERVISORS if extracted == "supervisors" else roles.AGENTS
+            self.groups.add(Group.objects.get(name=name))
+
+
+class HospitalFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Hospital
+
+    name = factory.Sequence(lambda n: f"Test Hospital {n}")
+    city = "Brussels"
+    country = "BE"
+    approved = True
+    is_reference_centre = False
+
+
+class ClinicianFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Clinician
+        skip_postgeneration_save = True
+
+    user = factory.SubFactory(UserFactory)
+    first_name = factory.Sequence(lambda n: f"Ana{n}")
+    last_name = factory.Sequence(lambda n: f"Novak{n}")
+    phone = factory.Sequence(lambda n: f"+3222991{n % 1000:03d}")
+    country = "BE"
+    hospital = factory.SubFactory(HospitalFactory)
+    profession = Clinician.Profession.PHYSICIAN
+    specialty = factory.LazyFunction(lambda: Specialty.objects.get(name="Intensive care medicine"))
+    status = Clinician.Status.REGISTERED
+    email_confirmed_at = factory.LazyFunction(timezone.now)
+    hospital_confirmed = factory.LazyAttribute(lambda o: o.status == Clinician.Status.VERIFIED)
+
+    @factory.post_generation
+    def languages(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+        if create:
+            self.languages.set(extracted or Language.objects.filter(code__in=["en", "fr"]))
+
+
+class CoordinatorFactory(ClinicianFactory):
+    status = Clinician.Status.VERIFIED
+    hospital = factory.SubFactory(HospitalFactory, is_reference_centre=True)
+    hospital_confirmed = True
