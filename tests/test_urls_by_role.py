@@ -1,0 +1,245 @@
+"""Every URL of the project, requested as each role, answers what DESIGN.md says.
+
+A URL without an expectation fails the test: extend the tables when you add one.
+Admin model pages follow from ADMIN_PERMISSIONS, which restates in the test what
+each staff role may do with each model (so a change to cmss/roles.py that widens
+access shows up here).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from django.contrib.auth.models import Group
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from clinicians.models import ERN, Hospital, Language, PrivacyAcceptance, PrivacyStatement, Specialty
+from cmss import audit, outbox
+from helpdesk.services import open_registration_ticket
+from tests import factories
+
+ROLES = ("visitor", "registered", "verified", "coordinator", "agent", "supervisor")
+CLINICIANS = ("registered", "verified", "coordinator")
+STAFF = ("agent", "supervisor")
+
+
+def every(status: int) -> dict[str, int]:
+    return dict.fromkeys(ROLES, status)
+
+
+def signed_in(status: int, visitor: int = 302) -> dict[str, int]:
+    return {**every(status), "visitor": visitor}
+
+
+def visitor_only(status: int = 200, others: int = 302) -> dict[str, int]:
+    return {**every(others), "visitor": status}
+
+
+# Routes outside the admin: route → role → status.
+EXPECTED: dict[str, dict[str, int]] = {
+    "": every(200),
+    "healthz/": every(200),
+    "privacy/": every(200),
+    # Staff have no clinician profile: they are sent to the admin.
+    "profile/": {**signed_in(200), "agent": 302, "supervisor": 302},
+    "register/": visitor_only(),
+    "accounts/signup/": visitor_only(),
+    "accounts/login/": visitor_only(),
+    "accounts/logout/": signed_in(200),
+    "accounts/inactive/": every(200),
+    "accounts/reauthenticate/": signed_in(200),
+    "accounts/reauthenticate/code/": signed_in(200),
+    "accounts/reauthenticate/code/confirm/": signed_in(302),
+    "accounts/email/": signed_in(200),
+    "accounts/confirm-email/": every(200),
+    "accounts/password/change/": signed_in(200),
+    "accounts/password/set/": signed_in(302),
+    "accounts/password/reset/": every(200),
+    "accounts/login/code/confirm/": every(302),
+    "accounts/^confirm-email/(?P<key>[-:\\w]+)/$": every(200),
+    "accounts/password/reset/key/done/": every(200),
+    "accounts/^password/reset/key/(?P<uidb36>[0-9A-Za-z]+)-(?P<key>.+)/$": every(200),
+    "accounts/password/reset/done/": every(200),
+    "accounts/2fa/": signed_in(200),
+    "accounts/2fa/authenticate/": every(302),
+    "accounts/2fa/reauthenticate/": signed_in(302),
+    # Activating two-factor sign-in asks for the password again first; the
+    # rest exists only once it is active.
+    "accounts/2fa/totp/activate/": signed_in(302),
+    "accounts/2fa/totp/deactivate/": signed_in(404),
+    "accounts/2fa/recovery-codes/": signed_in(404),
+    "accounts/2fa/recovery-codes/generate/": signed_in(302),
+    "accounts/2fa/recovery-codes/download/": signed_in(404),
+    # The admin itself: clinicians and visitors are sent to its sign-in page.
+    "admin/": {**every(302), "agent": 200, "supervisor": 200},
+    "admin/login/": {**every(200), "agent": 302, "supervisor": 302},
+    "admin/logout/": {**every(302), "agent": 405, "supervisor": 405},
+    "admin/password_change/": {**every(302), "agent": 200, "supervisor": 200},
+    "admin/password_change/done/": {**every(302), "agent": 200, "supervisor": 200},
+    "admin/autocomplete/": {**every(302), "agent": 403, "supervisor": 403},
+    "admin/jsi18n/": {**every(302), "agent": 200, "supervisor": 200},
+    "admin/r/<path:content_type_id>/<path:object_id>/": {**every(302), "agent": 404, "supervisor": 404},
+    "admin/(?P<url>.*)$": {**every(302), "agent": 404, "supervisor": 404},
+}
+
+# Sample values for route parameters, by route.
+SAMPLE_PATHS: dict[str, str] = {
+    "accounts/^confirm-email/(?P<key>[-:\\w]+)/$": "/accounts/confirm-email/not-a-real-key/",
+    "accounts/^password/reset/key/(?P<uidb36>[0-9A-Za-z]+)-(?P<key>.+)/$": "/accounts/password/reset/key/1-not-a-key/",
+    "admin/(?P<url>.*)$": "/admin/no-such-page/",
+}
+
+V, A, C, D = "view", "add", "change", "delete"
+# What each staff role may do with each model in the admin (DESIGN.md: agents
+# work the queue and verify clinicians; supervisors also keep reference data,
+# read the audit log and manage users).
+ADMIN_PERMISSIONS: dict[str, dict[str, set[str]]] = {
+    "auth.group": {"agent": set(), "supervisor": set()},
+    "cmss.user": {"agent": set(), "supervisor": {V, C}},
+    "cmss.outgoingemail": {"agent": {V, C}, "supervisor": {V, C}},
+    "cmss.auditevent": {"agent": set(), "supervisor": {V}},
+    "clinicians.ern": {"agent": {V}, "supervisor": {V, A, C}},
+    "clinicians.specialty": {"agent": {V}, "supervisor": {V, A, C}},
+    "clinicians.language": {"agent": {V}, "supervisor": {V}},
+    "clinicians.hospital": {"agent": {V}, "supervisor": {V, A, C, D}},
+    "clinicians.clinician": {"agent": {V, C}, "supervisor": {V, C}},
+    "clinicians.privacystatement": {"agent": {V}, "supervisor": {V, A, C}},
+    "clinicians.privacyacceptance": {"agent": set(), "supervisor": {V}},
+    "helpdesk.ticket": {"agent": {V, A, C}, "supervisor": {V, A, C}},
+    "account.emailaddress": {"agent": set(), "supervisor": set()},
+    "mfa.authenticator": {"agent": set(), "supervisor": set()},
+}
+# Models whose admin refuses some actions to everyone (append-only or fixed lists).
+ADMIN_NEVER: dict[str, set[str]] = {
+    "cmss.outgoingemail": {A},
+    "cmss.auditevent": {A, C, D},
+    "clinicians.language": {A, D},
+    "clinicians.privacyacceptance": {A},
+}
+ADMIN_MODEL_ROUTE = re.compile(r"^admin/(?P<app>\w+)/(?P<model>\w+)/(?P<rest>.*)$")
+
+
+def admin_expectation(route: str) -> dict[str, int] | None:
+    match = ADMIN_MODEL_ROUTE.match(route)
+    if match is None or match["app"].startswith("^"):
+        if route.startswith("admin/^(?P<app_label>"):
+            return {**every(302), "agent": 200, "supervisor": 200}
+        return None
+    label = f"{match['app']}.{match['model']}"
+    if label not in ADMIN_PERMISSIONS:
+        return None
+    rest = match["rest"]
+    needed = {
+        "": {V, C}, "add/": {A}, "<path:object_id>/history/": {V, C}, "<path:object_id>/delete/": {D},
+        "<path:object_id>/change/": {V, C}, "<path:object_id>/": {V, C}, "<id>/password/": {C},
+    }[rest]
+    expected = every(302)
+    for role in STAFF:
+        allowed = ADMIN_PERMISSIONS[label][role] - ADMIN_NEVER.get(label, set())
+        expected[role] = 200 if needed & allowed else 403
+    if rest == "<path:object_id>/":  # the old-style URL redirects to /change/
+        expected = {role: 302 for role in ROLES}
+    return expected
+
+
+def walk(patterns: list[Any], prefix: str = "") -> Iterator[str]:
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+        elif isinstance(pattern, URLPattern):
+            yield prefix + str(pattern.pattern)
+
+
+ALL_ROUTES = sorted(set(walk(get_resolver().url_patterns)))
+
+
+@pytest.fixture
+def people(db: None) -> dict[str, Any]:
+    registered = factories.ClinicianFactory(status="registered")
+    verified = factories.ClinicianFactory(status="verified")
+    coordinator = factories.CoordinatorFactory()
+    agent = factories.StaffFactory(role="agents")
+    supervisor = factories.StaffFactory(role="supervisors")
+    return {"registered": registered.user, "verified": verified.user, "coordinator": coordinator.user,
+            "agent": agent, "supervisor": supervisor}
+
+
+def sample_object(label: str, people: dict[str, Any]) -> Any:
+    user = people["registered"]
+    makers = {
+        "auth.group": lambda: Group.objects.first(),
+        "cmss.user": lambda: user,
+        "cmss.outgoingemail": lambda: outbox.queue_email(to=user.email, subject="Hi", text="Hi", user=user),
+        "cmss.auditevent": lambda: audit.record(action="test", actor=user),
+        "clinicians.ern": lambda: ERN.objects.first(),
+        "clinicians.specialty": lambda: Specialty.objects.first(),
+        "clinicians.language": lambda: Language.objects.first(),
+        "clinicians.hospital": lambda: Hospital.objects.first(),
+        "clinicians.clinician": lambda: user.clinician,
+        "clinicians.privacystatement": lambda: PrivacyStatement.objects.first(),
+        "clinicians.privacyacceptance": lambda: PrivacyAcceptance.objects.create(
+            user=user, statement=PrivacyStatement.objects.first()
+        ),
+        "helpdesk.ticket": lambda: open_registration_ticket(clinician=user.clinician),
+        "account.emailaddress": lambda: EmailAddress.objects.filter(user=user).first(),
+        "mfa.authenticator": lambda: Authenticator.objects.create(
+            user=factories.UserFactory(), type="totp", data={"secret": "x"}
+        ),
+    }
+    samples = people.setdefault("samples", {})
+    if label not in samples:
+        samples[label] = makers[label]()
+    return samples[label]
+
+
+def path_for(route: str, people: dict[str, Any]) -> str:
+    if route in SAMPLE_PATHS:
+        return SAMPLE_PATHS[route]
+    path = "/" + route
+    match = ADMIN_MODEL_ROUTE.match(route)
+    if "<" in route and match is not None:
+        obj = sample_object(f"{match['app']}.{match['model']}", people)
+        path = re.sub(r"<[^>]+>", str(obj.pk), path)
+    elif route.startswith("admin/r/"):
+        hospital = Hospital.objects.first()
+        from django.contrib.contenttypes.models import ContentType
+
+        path = f"/admin/r/{ContentType.objects.get_for_model(Hospital).pk}/{hospital.pk}/"
+    elif route.startswith("admin/^(?P<app_label>"):
+        path = "/admin/helpdesk/"
+    return path
+
+
+def expectation(route: str) -> dict[str, int] | None:
+    return EXPECTED.get(route) or admin_expectation(route)
+
+
+def test_every_url_has_an_expectation_for_every_role() -> None:
+    missing = [route for route in ALL_ROUTES if expectation(route) is None]
+    assert missing == []
+    for route in ALL_ROUTES:
+        assert set(expectation(route) or {}) == set(ROLES), route
+    stale = [route for route in EXPECTED if route not in ALL_ROUTES]
+    assert stale == []
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_url_answers_each_role_as_expected(role: str, people: dict[str, Any]) -> None:
+    client = Client()
+    if role != "visitor":
+        client.force_login(people[role])
+    wrong = []
+    for route in ALL_ROUTES:
+        expected = expectation(route)
+        assert expected is not None
+        path = path_for(route, people)
+        status = client.get(path).status_code
+        if status != expected[role]:
+            wrong.append(f"{path}: {status}, expected {expected[role]}")
+    assert not wrong, "\n" + "\n".join(wrong)
