@@ -51,13 +51,23 @@ class ClinicianAdmin(admin.ModelAdmin):
     filter_horizontal = ["languages", "erns"]
     show_full_result_count = False
     # Status moves go through the helpdesk's verify/reject/suspend actions.
-    readonly_fields = ["user", "status", "status_changed_at", "email_confirmed_at", "created_at", "updated_at"]
+    readonly_fields = [
+        "user",
+        "status",
+        "status_changed_at",
+        "email_confirmed_at",
+        "created_at",
+        "updated_at",
+    ]
     fieldsets = (
         (None, {"fields": ("user", "first_name", "last_name", "phone")}),
         (_("Work"), {"fields": ("country", "hospital", "hospital_confirmed", "profession", "specialty")}),
         (_("Expertise"), {"fields": ("languages", "erns")}),
         (_("Directory"), {"fields": ("listed_in_directory", "show_email", "show_phone", "restricted")}),
-        (_("Status"), {"fields": ("status", "status_changed_at", "email_confirmed_at", "created_at", "updated_at")}),
+        (
+            _("Status"),
+            {"fields": ("status", "status_changed_at", "email_confirmed_at", "created_at", "updated_at")},
+        ),
     )
 
 

@@ -14,5 +14,5 @@ class NetworkCountries(Countries):
     only = list(NETWORK_COUNTRY_CODES)
 
 
-def NetworkCountryField(**kwargs: object) -> CountryField:  # noqa: N802 (a field factory)
+def NetworkCountryField(**kwargs: object) -> CountryField:
     return CountryField(countries=NetworkCountries, **kwargs)  # type: ignore[arg-type]

@@ -17,7 +17,8 @@ from .countries import NETWORK_COUNTRY_CODES, NetworkCountries
 from .models import ERN, Clinician, Hospital, Language, PrivacyStatement, Specialty
 
 # Territories that dial with a network country's code and belong to it.
-_PHONE_REGION_ALIASES = {"AX": "FI"}
+# Åland (Finland) and France's outermost regions, which are part of the EU.
+_PHONE_REGION_ALIASES = {"AX": "FI", "GP": "FR", "GF": "FR", "MQ": "FR", "YT": "FR", "RE": "FR", "MF": "FR"}
 
 
 def country_choices() -> list[tuple[str, str]]:
@@ -126,9 +127,11 @@ class ClinicianDetailsForm(forms.Form):
         self.fields["hospital"].widget.attrs["data-search-label"] = _("Search hospitals by name or city")
         self.fields["erns"].label_from_instance = lambda ern: f"{ern.name} — {ern.full_name}"  # type: ignore[attr-defined]
         self.fields["languages"].label_from_instance = (  # type: ignore[attr-defined]
-            lambda language: language.name
-            if language.name == language.native_name
-            else f"{language.name} ({language.native_name})"
+            lambda language: (
+                language.name
+                if language.name == language.native_name
+                else f"{language.name} ({language.native_name})"
+            )
         )
         # Required one way or the other: a listed hospital, or name and city.
         for name in ("hospital", "new_hospital_name", "new_hospital_city"):
@@ -148,10 +151,14 @@ class ClinicianDetailsForm(forms.Form):
         try:
             number = phonenumbers.parse(raw, country or None)
         except phonenumbers.NumberParseException:
-            self.add_error("phone", _("Enter a phone number with its country code, for example +32 2 299 11 11."))
+            self.add_error(
+                "phone", _("Enter a phone number with its country code, for example +32 2 299 11 11.")
+            )
             return
         if not phonenumbers.is_valid_number(number):
-            self.add_error("phone", _("This is not a valid phone number. Check the digits and the country code."))
+            self.add_error(
+                "phone", _("This is not a valid phone number. Check the digits and the country code.")
+            )
             return
         region = phonenumbers.region_code_for_number(number) or ""
         if _PHONE_REGION_ALIASES.get(region, region) not in NETWORK_COUNTRY_CODES:
@@ -172,7 +179,9 @@ class ClinicianDetailsForm(forms.Form):
         hospital = data.get("hospital")
         if hospital is None:
             if "hospital" not in self.errors:
-                self.add_error("hospital", _("Choose your hospital, or tick “My hospital is not in the list”."))
+                self.add_error(
+                    "hospital", _("Choose your hospital, or tick “My hospital is not in the list”.")
+                )
             return
         if country and hospital.country.code != country:
             self.add_error(
@@ -187,15 +196,23 @@ class RegistrationForm(ClinicianDetailsForm, SignupForm):
 
     accept_privacy = forms.BooleanField(
         label=_("I have read the privacy statement and accept it"),
-        error_messages={"required": _("Tick this box to accept the privacy statement, or you cannot register.")},
+        error_messages={
+            "required": _("Tick this box to accept the privacy statement, or you cannot register.")
+        },
     )
     privacy_version = forms.IntegerField(widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.privacy_statement = PrivacyStatement.objects.current()
-        if self.privacy_statement is not None:
-            self.fields["privacy_version"].initial = self.privacy_statement.version
+        current = self.privacy_statement.version if self.privacy_statement is not None else None
+        self.fields["privacy_version"].initial = current
+        # The version the person read is checked, but a re-rendered form
+        # carries the current one, so that accepting again goes through.
+        self.version_read = self.data.get("privacy_version") if self.is_bound else None
+        if self.is_bound and current is not None:
+            self.data = self.data.copy()
+            self.data["privacy_version"] = str(current)
         email = self.fields["email"]
         email.label = _("Professional email address")
         email.help_text = _("We send a link to this address to confirm it.")
@@ -207,9 +224,11 @@ class RegistrationForm(ClinicianDetailsForm, SignupForm):
 
     def clean_privacy_version(self) -> int:
         version = self.cleaned_data["privacy_version"]
-        if self.privacy_statement is None or version != self.privacy_statement.version:
+        if self.privacy_statement is None or str(self.version_read) != str(self.privacy_statement.version):
             raise forms.ValidationError(
-                _("The privacy statement has changed since you opened this page. Read it again and accept it.")
+                _(
+                    "The privacy statement has changed since you opened this page. Read it again and accept it."
+                )
             )
         return version
 

@@ -113,7 +113,9 @@ class Hospital(models.Model):
         ordering = ["country", "name"]
         constraints = [
             models.UniqueConstraint(
-                fields=["name", "city", "country"], condition=Q(approved=True), name="hospital_approved_unique"
+                fields=["name", "city", "country"],
+                condition=Q(approved=True),
+                name="hospital_approved_unique",
             )
         ]
         indexes = [models.Index(fields=["country", "approved", "name"], name="hospital_country_idx")]
@@ -168,9 +170,7 @@ class Clinician(models.Model):
         Specialty, verbose_name=_("specialty"), on_delete=models.PROTECT, related_name="clinicians"
     )
     languages = models.ManyToManyField(Language, verbose_name=_("languages spoken"), related_name="+")
-    erns = models.ManyToManyField(
-        ERN, verbose_name=_("ERN memberships"), blank=True, related_name="members"
-    )
+    erns = models.ManyToManyField(ERN, verbose_name=_("ERN memberships"), blank=True, related_name="members")
     show_email = models.BooleanField(_("show my email address in the directory"), default=False)
     show_phone = models.BooleanField(_("show my phone number in the directory"), default=False)
     listed_in_directory = models.BooleanField(_("list me in the directory"), default=True)

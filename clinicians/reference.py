@@ -8,11 +8,11 @@ is missing and never overwrites what supervisors have edited.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django.apps import apps as global_apps
 from django.db import DEFAULT_DB_ALIAS
-from datetime import UTC, datetime
 
 ERNS: list[tuple[str, str, str]] = [
     ("endo-ern", "Endo-ERN", "Rare endocrine conditions"),
@@ -295,7 +295,11 @@ def load_reference_data(apps: Any = global_apps, using: str = DEFAULT_DB_ALIAS) 
 
     have = set(Language.objects.using(using).values_list("code", flat=True))
     Language.objects.using(using).bulk_create(
-        [Language(code=code, name=name, native_name=native) for code, name, native in LANGUAGES if code not in have]
+        [
+            Language(code=code, name=name, native_name=native)
+            for code, name, native in LANGUAGES
+            if code not in have
+        ]
     )
 
     have_hospitals = set(Hospital.objects.using(using).values_list("name", "city", "country"))
@@ -309,7 +313,10 @@ def load_reference_data(apps: Any = global_apps, using: str = DEFAULT_DB_ALIAS) 
 
     if not PrivacyStatement.objects.using(using).exists():
         PrivacyStatement.objects.using(using).create(
-            version=1, title=PRIVACY_STATEMENT_TITLE, body=PRIVACY_STATEMENT_BODY, published_at=FIRST_PUBLISHED
+            version=1,
+            title=PRIVACY_STATEMENT_TITLE,
+            body=PRIVACY_STATEMENT_BODY,
+            published_at=FIRST_PUBLISHED,
         )
 
 

@@ -61,7 +61,9 @@ def accept_privacy_statement(
 
 
 @transaction.atomic
-def register_clinician(*, user: User, data: Mapping[str, Any], request: HttpRequest | None = None) -> Clinician:
+def register_clinician(
+    *, user: User, data: Mapping[str, Any], request: HttpRequest | None = None
+) -> Clinician:
     """Create the clinician profile of a newly signed-up user (status registered)."""
     if data.get("privacy_statement") is None:
         raise ClinicianError("There is no published privacy statement to accept.")

@@ -34,7 +34,9 @@ def profile(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = ProfileForm(request.POST)
         if form.is_valid():
-            services.update_profile(clinician=clinician, data=form.cleaned_data, by=request.user, request=request)
+            services.update_profile(
+                clinician=clinician, data=form.cleaned_data, by=request.user, request=request
+            )
             messages.success(request, _("Your profile is saved."))
             return redirect("clinicians:profile")
     else:

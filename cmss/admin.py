@@ -37,9 +37,7 @@ class OutgoingEmailAdmin(admin.ModelAdmin):
     raw_id_fields = ["user"]
     date_hierarchy = None
     show_full_result_count = False
-    readonly_fields = [
-        field.name for field in OutgoingEmail._meta.fields if field.name not in {"id"}
-    ]
+    readonly_fields = [field.name for field in OutgoingEmail._meta.fields if field.name not in {"id"}]
     actions = ["retry_failed"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -47,7 +45,9 @@ class OutgoingEmailAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Retry the selected failed emails"), permissions=["change"])
     def retry_failed(self, request: HttpRequest, queryset: QuerySet[OutgoingEmail]) -> None:
-        count = sum(1 for email in queryset.filter(state=OutgoingEmail.State.FAILED) if outbox.retry(email=email))
+        count = sum(
+            1 for email in queryset.filter(state=OutgoingEmail.State.FAILED) if outbox.retry(email=email)
+        )
         self.message_user(
             request,
             ngettext("%d email queued again.", "%d emails queued again.", count) % count,
@@ -57,7 +57,16 @@ class OutgoingEmailAdmin(admin.ModelAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["at", "action", "actor_id", "subject_user_id", "object_type", "object_id", "outcome", "ip_address"]
+    list_display = [
+        "at",
+        "action",
+        "actor_id",
+        "subject_user_id",
+        "object_type",
+        "object_id",
+        "outcome",
+        "ip_address",
+    ]
     list_filter = ["action", "outcome", "object_type"]
     search_fields = ["=actor_id", "=subject_user_id", "=object_id"]
     date_hierarchy = "at"

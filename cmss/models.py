@@ -123,7 +123,15 @@ class OutgoingEmail(models.Model):
     lease_expires_at = models.DateTimeField(_("lease expires"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
 
-    PERSONAL_DATA_FIELDS = ("user", "to_address", "subject", "text_body", "html_body", "attachments", "headers")
+    PERSONAL_DATA_FIELDS = (
+        "user",
+        "to_address",
+        "subject",
+        "text_body",
+        "html_body",
+        "attachments",
+        "headers",
+    )
 
     class Meta:
         verbose_name = _("outgoing email")
@@ -157,9 +165,7 @@ class AuditEvent(models.Model):
 
     at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
     actor_id = models.BigIntegerField(_("actor (user id)"), null=True, blank=True, db_index=True)
-    subject_user_id = models.BigIntegerField(
-        _("whose data (user id)"), null=True, blank=True, db_index=True
-    )
+    subject_user_id = models.BigIntegerField(_("whose data (user id)"), null=True, blank=True, db_index=True)
     action = models.CharField(_("action"), max_length=64, db_index=True)
     object_type = models.CharField(_("object type"), max_length=100, blank=True)
     object_id = models.CharField(_("object id"), max_length=64, blank=True)

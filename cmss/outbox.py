@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import logging
 import smtplib
-import socket
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -200,7 +199,7 @@ def deliver(*, email_id: int, now: datetime | None = None) -> OutgoingEmail.Stat
     email = OutgoingEmail.objects.get(pk=email_id)
     try:
         _build_message(email).send()
-    except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+    except (TimeoutError, smtplib.SMTPException, OSError) as exc:
         return _record_failure(email, exc, now=now)
     OutgoingEmail.objects.filter(pk=email.pk, state=OutgoingEmail.State.SENDING).update(
         state=OutgoingEmail.State.SENT, sent_at=timezone.now(), lease_expires_at=None, last_error=""
@@ -217,7 +216,9 @@ def _record_failure(email: OutgoingEmail, exc: Exception, *, now: datetime) -> O
         )
         return OutgoingEmail.State.FAILED
     delay = email.backoff()
-    logger.warning("Outgoing email %s failed (attempt %s), retrying in %s: %s", email.pk, email.attempts, delay, error)
+    logger.warning(
+        "Outgoing email %s failed (attempt %s), retrying in %s: %s", email.pk, email.attempts, delay, error
+    )
     OutgoingEmail.objects.filter(pk=email.pk).update(
         state=OutgoingEmail.State.QUEUED, last_error=error, lease_expires_at=None, next_attempt_at=now + delay
     )

@@ -65,9 +65,11 @@ def sync_roles(apps: Any = global_apps, using: str = DEFAULT_DB_ALIAS) -> None:
         permissions = []
         for label in wanted:
             app_label, codename = label.split(".", 1)
-            found = Permission.objects.using(using).filter(
-                content_type__app_label=app_label, codename=codename
-            ).first()
+            found = (
+                Permission.objects.using(using)
+                .filter(content_type__app_label=app_label, codename=codename)
+                .first()
+            )
             if found is None:
                 logger.debug("Permission %s does not exist yet; skipped", label)
                 continue

@@ -18,7 +18,16 @@ class TicketEventInline(admin.TabularInline):
 
 @admin.register(Ticket)
 class TicketAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "kind", "requester_name", "state", "priority", "assignee", "due_at", "updated_at"]
+    list_display = [
+        "__str__",
+        "kind",
+        "requester_name",
+        "state",
+        "priority",
+        "assignee",
+        "due_at",
+        "updated_at",
+    ]
     list_filter = ["kind", "state", "priority"]
     search_fields = ["subject", "requester_name", "requester_email"]
     list_select_related = ["requester", "assignee"]

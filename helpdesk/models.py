@@ -55,7 +55,9 @@ class Ticket(models.Model):
 
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.NEW)
-    priority = models.CharField(_("priority"), max_length=10, choices=Priority.choices, default=Priority.NORMAL)
+    priority = models.CharField(
+        _("priority"), max_length=10, choices=Priority.choices, default=Priority.NORMAL
+    )
     subject = models.CharField(_("subject"), max_length=200)
     requester = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -113,7 +115,9 @@ class Ticket(models.Model):
 class TicketEvent(models.Model):
     """One change of a ticket: who, when, what, from → to."""
 
-    ticket = models.ForeignKey(Ticket, verbose_name=_("ticket"), on_delete=models.CASCADE, related_name="events")
+    ticket = models.ForeignKey(
+        Ticket, verbose_name=_("ticket"), on_delete=models.CASCADE, related_name="events"
+    )
     at = models.DateTimeField(_("when"), default=timezone.now)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -10,8 +10,8 @@ from django.utils import timezone
 from .models import Ticket, TicketEvent
 
 if TYPE_CHECKING:
-    from cmss.models import User
     from clinicians.models import Clinician
+    from cmss.models import User
 
 
 class HelpdeskError(Exception):

@@ -84,7 +84,9 @@ def celery_worker(transactional_db: None) -> Iterator[Any]:
     from cmss.celery import app
 
     app.control.purge() if settings.REDIS_URL else None
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING") as worker:
+    with start_worker(
+        app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING"
+    ) as worker:
         yield worker
 
 

@@ -13,7 +13,7 @@ from clinicians.models import Clinician, Hospital, Language, Specialty
 from cmss import roles
 from cmss.models import User
 
-PASSWORD = "correct-horse-battery-staple"  # noqa: S105
+PASSWORD = "correct-horse-battery-staple"
 
 
 class UserFactory(factory.django.DjangoModelFactory):

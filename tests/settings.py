@@ -10,8 +10,8 @@ os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-for-production")
 # The test client and the live server speak plain HTTP.
 os.environ.setdefault("HTTPS", "0")
 
-from cmss.settings import *  # noqa: E402, F403
-from cmss.settings import REDIS_URL, STORAGES  # noqa: E402
+from cmss.settings import *  # noqa: F403
+from cmss.settings import REDIS_URL, STORAGES
 
 # One test checks Argon2 in production settings; the rest hash fast.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

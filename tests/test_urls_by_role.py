@@ -136,8 +136,13 @@ def admin_expectation(route: str) -> dict[str, int] | None:
         return None
     rest = match["rest"]
     needed = {
-        "": {V, C}, "add/": {A}, "<path:object_id>/history/": {V, C}, "<path:object_id>/delete/": {D},
-        "<path:object_id>/change/": {V, C}, "<path:object_id>/": {V, C}, "<id>/password/": {C},
+        "": {V, C},
+        "add/": {A},
+        "<path:object_id>/history/": {V, C},
+        "<path:object_id>/delete/": {D},
+        "<path:object_id>/change/": {V, C},
+        "<path:object_id>/": {V, C},
+        "<id>/password/": {C},
     }[rest]
     expected = every(302)
     for role in STAFF:
@@ -166,8 +171,13 @@ def people(db: None) -> dict[str, Any]:
     coordinator = factories.CoordinatorFactory()
     agent = factories.StaffFactory(role="agents")
     supervisor = factories.StaffFactory(role="supervisors")
-    return {"registered": registered.user, "verified": verified.user, "coordinator": coordinator.user,
-            "agent": agent, "supervisor": supervisor}
+    return {
+        "registered": registered.user,
+        "verified": verified.user,
+        "coordinator": coordinator.user,
+        "agent": agent,
+        "supervisor": supervisor,
+    }
 
 
 def sample_object(label: str, people: dict[str, Any]) -> Any:

@@ -61,7 +61,10 @@ def test_each_status_is_explained(client: Client, status: str, text: str) -> Non
 def test_a_coordinator_is_told_which_hospital_they_coordinate_for(client: Client) -> None:
     clinician = CoordinatorFactory(hospital__name="Rigshospitalet Test")
     client.force_login(clinician.user)
-    assert "You coordinate case-discussion conferences for Rigshospitalet Test." in client.get("/profile/").content.decode()
+    assert (
+        "You coordinate case-discussion conferences for Rigshospitalet Test."
+        in client.get("/profile/").content.decode()
+    )
 
 
 def test_saving_the_profile_updates_details_and_preferences(client: Client) -> None:
@@ -69,8 +72,15 @@ def test_saving_the_profile_updates_details_and_preferences(client: Client) -> N
     client.force_login(clinician.user)
     response = client.post(
         "/profile/",
-        profile_post(clinician, last_name="Novak-Horváth", phone="+33 1 45 55 01 02", show_phone="on",
-                     time_zone="Europe/Paris", language="de", languages=["en", "de"]),
+        profile_post(
+            clinician,
+            last_name="Novak-Horváth",
+            phone="+33 1 45 55 01 02",
+            show_phone="on",
+            time_zone="Europe/Paris",
+            language="de",
+            languages=["en", "de"],
+        ),
     )
     assert response.status_code == 302
     clinician.refresh_from_db()
@@ -80,7 +90,9 @@ def test_saving_the_profile_updates_details_and_preferences(client: Client) -> N
     assert clinician.show_phone is True
     assert set(clinician.languages.values_list("code", flat=True)) == {"en", "de"}
     assert (clinician.user.time_zone, clinician.user.language) == ("Europe/Paris", "de")
-    assert AuditEvent.objects.filter(action="clinician.profile_changed", subject_user_id=clinician.user.pk).exists()
+    assert AuditEvent.objects.filter(
+        action="clinician.profile_changed", subject_user_id=clinician.user.pk
+    ).exists()
     page = client.get("/profile/")
     assert page["Content-Language"] == "de"
 
@@ -97,7 +109,9 @@ def test_bad_input_is_reported_next_to_the_field_and_nothing_saved_is_lost(clien
     assert clinician.first_name == "Marta"
 
 
-def test_moving_to_another_hospital_suspends_coordinator_rights_until_the_helpdesk_confirms(client: Client) -> None:
+def test_moving_to_another_hospital_suspends_coordinator_rights_until_the_helpdesk_confirms(
+    client: Client,
+) -> None:
     clinician = CoordinatorFactory()
     assert clinician.is_coordinator
     other = Hospital.objects.get(name="UZ Leuven")
@@ -135,9 +149,15 @@ def test_the_landing_page_explains_the_cmss_and_leads_to_register_or_sign_in(cli
 
 def test_the_privacy_statement_has_the_content_the_regulation_requires(client: Client) -> None:
     page = client.get("/privacy/").content.decode()
-    for heading in ["Who is responsible (the controller)", "The data protection officer", "Legal basis",
-                    "Who receives your data", "How long we keep your data", "Your rights",
-                    "Your right to complain"]:
+    for heading in [
+        "Who is responsible (the controller)",
+        "The data protection officer",
+        "Legal basis",
+        "Who receives your data",
+        "How long we keep your data",
+        "Your rights",
+        "Your right to complain",
+    ]:
         assert f"<h2>{heading}</h2>" in page
     assert "Regulation (EU) 2018/1725" in page
     assert "European Data Protection Supervisor" in page

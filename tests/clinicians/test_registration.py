@@ -58,11 +58,22 @@ def test_the_registration_page_shows_every_field_with_a_label(client: Client) ->
     response = client.get("/register/")
     assert response.status_code == 200
     page = response.content.decode()
-    for label in ["Professional email address", "Password", "First name", "Last name", "Phone",
-                  "Country where you work", "Hospital or affiliation", "My hospital is not in the list",
-                  "Profession", "Specialty or role", "Languages you can discuss a case in",
-                  "European Reference Networks you are a member of", "Time zone",
-                  "I have read the privacy statement and accept it"]:
+    for label in [
+        "Professional email address",
+        "Password",
+        "First name",
+        "Last name",
+        "Phone",
+        "Country where you work",
+        "Hospital or affiliation",
+        "My hospital is not in the list",
+        "Profession",
+        "Specialty or role",
+        "Languages you can discuss a case in",
+        "European Reference Networks you are a member of",
+        "Time zone",
+        "I have read the privacy statement and accept it",
+    ]:
         assert label in page
     assert 'href="/privacy/"' in page
     assert "ERN EYE — Rare eye diseases" in page
@@ -162,8 +173,12 @@ def test_a_second_registration_with_the_same_address_reveals_nothing(client: Cli
 def test_a_hospital_not_in_the_list_is_proposed_for_the_helpdesk(client: Client) -> None:
     response = client.post(
         "/register/",
-        registration_data(hospital="", hospital_not_listed="on", new_hospital_name="AZ Groeninge",
-                          new_hospital_city="Kortrijk"),
+        registration_data(
+            hospital="",
+            hospital_not_listed="on",
+            new_hospital_name="AZ Groeninge",
+            new_hospital_city="Kortrijk",
+        ),
     )
     assert response.status_code == 302
     clinician = Clinician.objects.get()

@@ -66,19 +66,28 @@ def test_with_redis_down_rate_limits_fail_open_and_people_still_sign_in(
 
 def test_production_settings_hash_passwords_with_argon2_and_refuse_to_start_without_a_secret() -> None:
     env = {key: value for key, value in os.environ.items() if key not in {"DEBUG", "DJANGO_SETTINGS_MODULE"}}
-    env.update({"DJANGO_SETTINGS_MODULE": "cmss.settings", "SECRET_KEY": "x" * 50, "CMSS_VAR_DIR": "/tmp/cmss-var"})
+    env.update(
+        {"DJANGO_SETTINGS_MODULE": "cmss.settings", "SECRET_KEY": "x" * 50, "CMSS_VAR_DIR": "/tmp/cmss-var"}
+    )
     code = (
         "import django; django.setup();"
         "from django.contrib.auth.hashers import make_password;"
         "print(make_password('a passphrase').split('$')[0])"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "argon2"
 
     env.pop("SECRET_KEY")
     env["SECRET_KEY"] = ""
-    failed = subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=ROOT, env=env,
-                            capture_output=True, text=True)
+    failed = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert failed.returncode != 0
     assert "SECRET_KEY must be set when DEBUG is off" in failed.stderr
 
@@ -89,7 +98,9 @@ def test_pages_use_the_viewers_time_zone_and_language_and_name_the_zone(client: 
     response = client.get("/profile/")
     assert response["Content-Language"] == "fr"
     assert "Europe/Lisbon" in response.content.decode()
-    created = timezone.localtime(clinician.created_at, timezone=__import__("zoneinfo").ZoneInfo("Europe/Lisbon"))
+    created = timezone.localtime(
+        clinician.created_at, timezone=__import__("zoneinfo").ZoneInfo("Europe/Lisbon")
+    )
     assert created.strftime("%H:%M") in response.content.decode()
 
 

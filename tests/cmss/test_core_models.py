@@ -26,17 +26,22 @@ def looks_person_related(model: type[models.Model]) -> bool:
         related = getattr(field, "related_model", None)
         if field.concrete and related is not None and related._meta.label_lower in PERSON_MODELS:
             return True
-        if field.concrete and any(hint in field.name for hint in PERSON_FIELD_HINTS) and model._meta.app_label in {
-            "cmss", "clinicians", "helpdesk", "conferences"
-        } and model._meta.label_lower not in {"clinicians.hospital", "clinicians.ern", "clinicians.language",
-                                               "clinicians.specialty"}:
+        if (
+            field.concrete
+            and any(hint in field.name for hint in PERSON_FIELD_HINTS)
+            and model._meta.app_label in {"cmss", "clinicians", "helpdesk", "conferences"}
+            and model._meta.label_lower
+            not in {"clinicians.hospital", "clinicians.ern", "clinicians.language", "clinicians.specialty"}
+        ):
             return True
     return False
 
 
 def test_every_model_that_relates_to_a_person_declares_its_personal_data() -> None:
     undeclared = [
-        model._meta.label for model in apps.get_models() if looks_person_related(model) and declared_fields(model) is None
+        model._meta.label
+        for model in apps.get_models()
+        if looks_person_related(model) and declared_fields(model) is None
     ]
     assert undeclared == []
 
@@ -64,7 +69,9 @@ def test_the_declaration_test_notices_a_new_undeclared_model() -> None:
 def test_staff_roles_are_groups_with_the_permissions_defined_in_code() -> None:
     agents = Group.objects.get(name=roles.AGENTS)
     supervisors = Group.objects.get(name=roles.SUPERVISORS)
-    agent_perms = {f"{p.content_type.app_label}.{p.codename}" for p in agents.permissions.select_related("content_type")}
+    agent_perms = {
+        f"{p.content_type.app_label}.{p.codename}" for p in agents.permissions.select_related("content_type")
+    }
     assert "helpdesk.change_ticket" in agent_perms
     assert "cmss.view_auditevent" not in agent_perms
     assert "clinicians.change_hospital" not in agent_perms

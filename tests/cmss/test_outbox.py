@@ -30,7 +30,9 @@ def queue(**kwargs: Any) -> OutgoingEmail:
 
 
 def test_a_queued_email_is_sent_by_the_task_with_its_stable_message_id() -> None:
-    email = queue(html="<p>Hi</p>", attachments=[outbox.Attachment("invite.ics", b"BEGIN:VCALENDAR", "text/calendar")])
+    email = queue(
+        html="<p>Hi</p>", attachments=[outbox.Attachment("invite.ics", b"BEGIN:VCALENDAR", "text/calendar")]
+    )
     assert send_email(email.pk) == "sent"
     email.refresh_from_db()
     assert email.state == "sent" and email.sent_at is not None and email.attempts == 1
@@ -65,10 +67,13 @@ def test_the_send_task_is_enqueued_only_after_commit(django_capture_on_commit_ca
 
 
 def test_a_rolled_back_transaction_leaves_no_email(django_capture_on_commit_callbacks: Any) -> None:
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        with pytest.raises(RuntimeError), transaction.atomic():
-            queue()
-            raise RuntimeError("the change that caused the email failed")
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        queue()
+        raise RuntimeError("the change that caused the email failed")
     assert callbacks == []
     assert not OutgoingEmail.objects.exists()
 
@@ -85,8 +90,10 @@ def test_a_broker_outage_at_commit_leaves_the_row_queued_for_the_sweeper(caplog:
 def test_a_transient_smtp_failure_is_retried_later_with_backoff() -> None:
     email = queue()
     error = smtplib.SMTPServerDisconnected("connection lost")
-    with mock.patch("django.core.mail.backends.locmem.EmailBackend.send_messages", side_effect=error), \
-         mock.patch("cmss.tasks.send_email.apply_async") as retry:
+    with (
+        mock.patch("django.core.mail.backends.locmem.EmailBackend.send_messages", side_effect=error),
+        mock.patch("cmss.tasks.send_email.apply_async") as retry,
+    ):
         assert send_email(email.pk) == "queued"
     email.refresh_from_db()
     assert email.state == "queued"
@@ -103,8 +110,10 @@ def test_an_email_that_keeps_failing_stops_at_the_cap_and_shows_as_failed(settin
     settings.OUTBOX_MAX_ATTEMPTS = 3
     email = queue()
     error = smtplib.SMTPServerDisconnected("connection lost")
-    with mock.patch("django.core.mail.backends.locmem.EmailBackend.send_messages", side_effect=error), \
-         mock.patch("cmss.tasks.send_email.apply_async"):
+    with (
+        mock.patch("django.core.mail.backends.locmem.EmailBackend.send_messages", side_effect=error),
+        mock.patch("cmss.tasks.send_email.apply_async"),
+    ):
         for _attempt in range(5):
             OutgoingEmail.objects.filter(pk=email.pk).update(next_attempt_at=timezone.now())
             send_email(email.pk)
@@ -136,7 +145,8 @@ def test_the_sweeper_enqueues_rows_whose_task_never_ran() -> None:
 def test_the_sweeper_frees_a_row_whose_worker_died_while_sending() -> None:
     email = queue()
     OutgoingEmail.objects.filter(pk=email.pk).update(
-        state="sending", lease_expires_at=timezone.now() - timedelta(seconds=1),
+        state="sending",
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
         next_attempt_at=timezone.now() - timedelta(minutes=10),
     )
     with mock.patch("cmss.tasks.send_email.apply_async"):
@@ -147,17 +157,23 @@ def test_the_sweeper_frees_a_row_whose_worker_died_while_sending() -> None:
     assert len(mail.outbox) == 1
 
 
-def test_a_failed_email_can_be_retried_from_the_admin(client: Any, django_capture_on_commit_callbacks: Any) -> None:
+def test_a_failed_email_can_be_retried_from_the_admin(
+    client: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     from tests.factories import StaffFactory
 
     email = queue()
     OutgoingEmail.objects.filter(pk=email.pk).update(state="failed", attempts=8, last_error="boom")
     agent = StaffFactory()
     client.force_login(agent)
-    with mock.patch("cmss.tasks.send_email.apply_async") as apply_async, \
-         django_capture_on_commit_callbacks(execute=True):
+    with (
+        mock.patch("cmss.tasks.send_email.apply_async") as apply_async,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         response = client.post(
-            "/admin/cmss/outgoingemail/", {"action": "retry_failed", "_selected_action": [email.pk]}, follow=True
+            "/admin/cmss/outgoingemail/",
+            {"action": "retry_failed", "_selected_action": [email.pk]},
+            follow=True,
         )
     assert "1 email queued again." in response.content.decode()
     email.refresh_from_db()

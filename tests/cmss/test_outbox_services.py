@@ -95,7 +95,9 @@ def test_the_send_task_delivered_twice_sends_one_email(redis_server: Any) -> Non
     email = queue_in_transaction()  # the on-commit enqueue is the first copy
     send_email.delay(email.pk)  # a duplicate, as a redelivery would make
     with worker():
-        wait_for(lambda: broker_queue_length(redis_server) == 0 and OutgoingEmail.objects.get().state == "sent")
+        wait_for(
+            lambda: broker_queue_length(redis_server) == 0 and OutgoingEmail.objects.get().state == "sent"
+        )
         wait_for(lambda: len(mail.outbox) >= 1)
     assert len(mail.outbox) == 1
 

@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import slugify
 
 from clinicians.models import ERN, Clinician, Hospital, Language, PrivacyStatement, Specialty
 from clinicians.services import accept_privacy_statement
@@ -28,27 +29,112 @@ STAFF = [
 
 # (email, first, last, country, hospital name, specialty, status, extra)
 NAMED = [
-    ("coordinator@cmss.example.org", "Clara", "Coordinator", "BE", "Cliniques universitaires Saint-Luc",
-     "Intensive care medicine", "verified", {"coordinator": True}),
-    ("verified@cmss.example.org", "Victor", "Verified", "DE", "Charité – Universitätsmedizin Berlin",
-     "Infectious diseases", "verified", {}),
-    ("registered@cmss.example.org", "Rita", "Registered", "FR", "Hospices Civils de Lyon",
-     "Respiratory medicine", "registered", {}),
-    ("suspended@cmss.example.org", "Sven", "Suspended", "SE", "Sahlgrenska Universitetssjukhuset",
-     "Cardiology", "suspended", {}),
-    ("rejected@cmss.example.org", "Rolf", "Rejected", "AT", "Universitätsklinikum AKH Wien",
-     "General practice", "rejected", {}),
+    (
+        "coordinator@cmss.example.org",
+        "Clara",
+        "Coordinator",
+        "BE",
+        "Cliniques universitaires Saint-Luc",
+        "Intensive care medicine",
+        "verified",
+        {"coordinator": True},
+    ),
+    (
+        "verified@cmss.example.org",
+        "Victor",
+        "Verified",
+        "DE",
+        "Charité – Universitätsmedizin Berlin",
+        "Infectious diseases",
+        "verified",
+        {},
+    ),
+    (
+        "registered@cmss.example.org",
+        "Rita",
+        "Registered",
+        "FR",
+        "Hospices Civils de Lyon",
+        "Respiratory medicine",
+        "registered",
+        {},
+    ),
+    (
+        "suspended@cmss.example.org",
+        "Sven",
+        "Suspended",
+        "SE",
+        "Sahlgrenska Universitetssjukhuset",
+        "Cardiology",
+        "suspended",
+        {},
+    ),
+    (
+        "rejected@cmss.example.org",
+        "Rolf",
+        "Rejected",
+        "AT",
+        "Universitätsklinikum AKH Wien",
+        "General practice",
+        "rejected",
+        {},
+    ),
 ]
 
-FIRST_NAMES = ["Ana", "Jonas", "Marta", "Luca", "Sofie", "Mateusz", "Elena", "Pieter", "Ioana", "Nikos",
-               "Aoife", "Miguel", "Katarina", "Jan", "Eva", "Tomás", "Laura", "Henrik", "Zsófia", "Matteo"]
-LAST_NAMES = ["Novak", "Schmidt", "García", "Rossi", "Jansen", "Kowalski", "Popescu", "Papadopoulos",
-              "Murphy", "Silva", "Lindqvist", "Horváth", "Dubois", "Nielsen", "Virtanen", "Kaya",
-              "Peeters", "Costa", "Berzins", "Byrne"]
+FIRST_NAMES = [
+    "Ana",
+    "Jonas",
+    "Marta",
+    "Luca",
+    "Sofie",
+    "Mateusz",
+    "Elena",
+    "Pieter",
+    "Ioana",
+    "Nikos",
+    "Aoife",
+    "Miguel",
+    "Katarina",
+    "Jan",
+    "Eva",
+    "Tomás",
+    "Laura",
+    "Henrik",
+    "Zsófia",
+    "Matteo",
+]
+LAST_NAMES = [
+    "Novak",
+    "Schmidt",
+    "García",
+    "Rossi",
+    "Jansen",
+    "Kowalski",
+    "Popescu",
+    "Papadopoulos",
+    "Murphy",
+    "Silva",
+    "Lindqvist",
+    "Horváth",
+    "Dubois",
+    "Nielsen",
+    "Virtanen",
+    "Kaya",
+    "Peeters",
+    "Costa",
+    "Berzins",
+    "Byrne",
+]
 PHONES = {
-    "BE": "+32 2 555 01 {:02d}", "DE": "+49 30 5550 10{:02d}", "FR": "+33 1 45 55 01 {:02d}",
-    "IT": "+39 02 5550 10{:02d}", "ES": "+34 915 550 1{:02d}", "NL": "+31 20 555 01{:02d}",
-    "SE": "+46 8 555 010 {:02d}", "AT": "+43 1 555 01{:02d}", "DK": "+45 32 55 01 {:02d}",
+    "BE": "+32 2 555 01 {:02d}",
+    "DE": "+49 30 5550 10{:02d}",
+    "FR": "+33 1 45 55 01 {:02d}",
+    "IT": "+39 02 5550 10{:02d}",
+    "ES": "+34 915 550 1{:02d}",
+    "NL": "+31 20 555 01{:02d}",
+    "SE": "+46 8 555 010 {:02d}",
+    "AT": "+43 1 555 01{:02d}",
+    "DK": "+45 32 55 01 {:02d}",
     "PL": "+48 22 555 01 {:02d}",
 }
 
@@ -61,7 +147,7 @@ class Command(BaseCommand):
             self._staff()
             self._named()
             self._directory()
-        self.stdout.write(self.style.SUCCESS("Demo sign-ins (password for all: %s):" % DEMO_PASSWORD))
+        self.stdout.write(self.style.SUCCESS(f"Demo sign-ins (password for all: {DEMO_PASSWORD}):"))
         for email, name, group in STAFF:
             self.stdout.write(f"  {email:34} {name} ({group}) — /admin/")
         for email, first, last, _country, _hospital, _specialty, status, extra in NAMED:
@@ -82,22 +168,51 @@ class Command(BaseCommand):
             user.groups.add(Group.objects.get(name=group))
 
     def _clinician(
-        self, *, email: str, first: str, last: str, country: str, hospital: Hospital, specialty: str,
-        status: str, phone: str, coordinator: bool = False, rng: random.Random,
+        self,
+        *,
+        email: str,
+        first: str,
+        last: str,
+        country: str,
+        hospital: Hospital,
+        specialty: str,
+        status: str,
+        phone: str,
+        coordinator: bool = False,
+        rng: random.Random,
     ) -> None:
         user, created = self._user(email, time_zone=zone_for_country(country))
         if not created:
             return
         now = timezone.now()
         clinician = Clinician.objects.create(
-            user=user, first_name=first, last_name=last, phone=phone, country=country, hospital=hospital,
-            profession=Clinician.Profession.PHYSICIAN, specialty=Specialty.objects.get(name=specialty),
-            status=status, status_changed_at=now, email_confirmed_at=now - timedelta(days=rng.randint(1, 60)),
-            hospital_confirmed=status == Clinician.Status.VERIFIED, show_email=rng.random() < 0.6,
+            user=user,
+            first_name=first,
+            last_name=last,
+            phone=phone,
+            country=country,
+            hospital=hospital,
+            profession=Clinician.Profession.PHYSICIAN,
+            specialty=Specialty.objects.get(name=specialty),
+            status=status,
+            status_changed_at=now,
+            email_confirmed_at=now - timedelta(days=rng.randint(1, 60)),
+            hospital_confirmed=status == Clinician.Status.VERIFIED,
+            show_email=rng.random() < 0.6,
             show_phone=rng.random() < 0.3,
         )
-        codes = {"BE": "fr", "DE": "de", "FR": "fr", "IT": "it", "ES": "es", "NL": "nl", "SE": "sv",
-                 "AT": "de", "DK": "da", "PL": "pl"}
+        codes = {
+            "BE": "fr",
+            "DE": "de",
+            "FR": "fr",
+            "IT": "it",
+            "ES": "es",
+            "NL": "nl",
+            "SE": "sv",
+            "AT": "de",
+            "DK": "da",
+            "PL": "pl",
+        }
         clinician.languages.set(Language.objects.filter(code__in=["en", codes.get(country, "en")]))
         clinician.erns.set(rng.sample(list(ERN.objects.all()), k=rng.randint(0, 2)))
         statement = PrivacyStatement.objects.current()
@@ -113,24 +228,45 @@ class Command(BaseCommand):
         for index, (email, first, last, country, hospital_name, specialty, status, extra) in enumerate(NAMED):
             hospital = Hospital.objects.get(name=hospital_name)
             self._clinician(
-                email=email, first=first, last=last, country=country, hospital=hospital, specialty=specialty,
-                status=status, phone=PHONES[country].format(index), rng=rng, **extra,
+                email=email,
+                first=first,
+                last=last,
+                country=country,
+                hospital=hospital,
+                specialty=specialty,
+                status=status,
+                phone=PHONES[country].format(index),
+                rng=rng,
+                **extra,
             )
 
     def _directory(self) -> None:
         """Forty verified colleagues so that the directory has something to show."""
         rng = random.Random(2)
         hospitals = list(Hospital.objects.approved().filter(country__in=list(PHONES)))
-        specialties = ["Intensive care medicine", "Infectious diseases", "Respiratory medicine",
-                       "Anaesthetics", "General (internal) medicine", "Paediatrics", "Cardiology",
-                       "Intensive care nursing", "Clinical microbiology-bacteriology", "Nephrology"]
+        specialties = [
+            "Intensive care medicine",
+            "Infectious diseases",
+            "Respiratory medicine",
+            "Anaesthetics",
+            "General (internal) medicine",
+            "Paediatrics",
+            "Cardiology",
+            "Intensive care nursing",
+            "Clinical microbiology-bacteriology",
+            "Nephrology",
+        ]
         for index in range(40):
             hospital = hospitals[index % len(hospitals)]
             first, last = FIRST_NAMES[index % 20], LAST_NAMES[(index * 7) % 20]
             self._clinician(
-                email=f"{first.lower()}.{last.lower()}{index}@hospital.example.org".replace("á", "a")
-                .replace("ó", "o").replace("í", "i"),
-                first=first, last=last, country=hospital.country.code, hospital=hospital,
-                specialty=specialties[index % len(specialties)], status=Clinician.Status.VERIFIED,
-                phone=PHONES[hospital.country.code].format(20 + index), rng=rng,
+                email=f"{slugify(first)}.{slugify(last)}{index}@hospital.example.org",
+                first=first,
+                last=last,
+                country=hospital.country.code,
+                hospital=hospital,
+                specialty=specialties[index % len(specialties)],
+                status=Clinician.Status.VERIFIED,
+                phone=PHONES[hospital.country.code].format(20 + index),
+                rng=rng,
             )
