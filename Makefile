@@ -20,7 +20,7 @@ install: $(STAMP)
 run: install
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/python manage.py load_demo
-	DEBUG=1 PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile.dev
+	DEBUG=1 STAFF_MFA_REQUIRED=0 PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile.dev
 
 test: install
 	$(BIN)/python -m pytest

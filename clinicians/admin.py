@@ -1,8 +1,11 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from . import services
 from .models import ERN, Clinician, Hospital, Language, PrivacyAcceptance, PrivacyStatement, Specialty
 
 
@@ -50,6 +53,7 @@ class ClinicianAdmin(admin.ModelAdmin):
     raw_id_fields = ["user"]
     filter_horizontal = ["languages", "erns"]
     show_full_result_count = False
+    actions = ["suspend", "reinstate"]
     # Status moves go through the helpdesk's verify/reject/suspend actions.
     readonly_fields = [
         "user",
@@ -69,6 +73,30 @@ class ClinicianAdmin(admin.ModelAdmin):
             {"fields": ("status", "status_changed_at", "email_confirmed_at", "created_at", "updated_at")},
         ),
     )
+
+    def _move(self, request: HttpRequest, queryset: QuerySet[Clinician], to: str, done: str) -> None:
+        moved = 0
+        for clinician in queryset.select_related("user", "hospital"):
+            try:
+                services.change_status(clinician=clinician, to=to, by=request.user)
+            except services.ClinicianError as error:
+                self.message_user(request, f"{clinician}: {error}", messages.WARNING)
+            else:
+                moved += 1
+        self.message_user(request, done % {"count": moved}, messages.SUCCESS)
+
+    @admin.action(description=_("Suspend the selected clinicians (they are emailed)"), permissions=["change"])
+    def suspend(self, request: HttpRequest, queryset: QuerySet[Clinician]) -> None:
+        self._move(request, queryset, Clinician.Status.SUSPENDED, _("%(count)d clinicians suspended."))
+
+    @admin.action(
+        description=_("Reinstate the selected suspended clinicians (they are emailed)"),
+        permissions=["change"],
+    )
+    def reinstate(self, request: HttpRequest, queryset: QuerySet[Clinician]) -> None:
+        # Only suspended clinicians: a registered one is verified from their ticket.
+        suspended = queryset.filter(status=Clinician.Status.SUSPENDED)
+        self._move(request, suspended, Clinician.Status.VERIFIED, _("%(count)d clinicians reinstated."))
 
 
 @admin.register(PrivacyStatement)

@@ -12,6 +12,7 @@ from cmss import audit
 from cmss.outbox import queue_templated_email
 from cmss.timezones import zone_for_country
 
+from . import followups
 from .models import Clinician, Hospital, PrivacyAcceptance, PrivacyStatement
 
 if TYPE_CHECKING:
@@ -120,7 +121,9 @@ def update_profile(
     user = clinician.user
     _apply_preferences(user, data)
     hospital = _hospital_from(data, by=user)
-    if hospital.pk != clinician.hospital_id:
+    previous_hospital = clinician.hospital
+    hospital_changed = hospital.pk != clinician.hospital_id
+    if hospital_changed:
         clinician.hospital_confirmed = False
     clinician.hospital = hospital
     for name in ("first_name", "last_name"):
@@ -133,4 +136,89 @@ def update_profile(
     clinician.languages.set(data["languages"])
     clinician.erns.set(data.get("erns") or [])
     audit.record(action="clinician.profile_changed", actor=by, obj=clinician, subject=user, request=request)
+    if hospital_changed:
+        followups.run("hospital_changed", clinician=clinician, previous_hospital=previous_hospital)
     return clinician
+
+
+_STATUS_EMAILS = {
+    Clinician.Status.VERIFIED: "clinician_verified",
+    Clinician.Status.REJECTED: "clinician_rejected",
+    Clinician.Status.SUSPENDED: "clinician_suspended",
+}
+
+
+@transaction.atomic
+def change_status(*, clinician: Clinician, to: str, by: User, reason: str = "") -> Clinician:
+    """Move a clinician along the allowed status moves and tell them by email.
+
+    Verifying also confirms the current hospital (the agent checked it);
+    reinstating a suspended clinician is a move back to verified.
+    """
+    clinician = Clinician.objects.select_for_update().select_related("user", "hospital").get(pk=clinician.pk)
+    if not clinician.can_move_to(to):
+        raise ClinicianError(
+            f"A {clinician.get_status_display()} clinician cannot become {Clinician.Status(to).label}."
+        )
+    previous = clinician.status
+    now = timezone.now()
+    clinician.status = to
+    clinician.status_changed_at = now
+    update = ["status", "status_changed_at", "updated_at"]
+    if to == Clinician.Status.VERIFIED and previous == Clinician.Status.REGISTERED:
+        clinician.hospital_confirmed = True
+        update.append("hospital_confirmed")
+    clinician.save(update_fields=update)
+    audit.record(action=f"clinician.{to}", actor=by, obj=clinician, subject=clinician.user)
+    template = "clinician_reinstated" if previous == Clinician.Status.SUSPENDED else _STATUS_EMAILS[to]
+    queue_templated_email(
+        user=clinician.user,
+        template=template,
+        context={"clinician": clinician, "reason": reason},
+        dedup_key=f"clinician-status:{clinician.pk}:{to}:{now.isoformat()}",
+    )
+    return clinician
+
+
+@transaction.atomic
+def confirm_hospital(*, clinician: Clinician, by: User) -> Clinician:
+    """The helpdesk confirms the clinician's current hospital (coordinator rights return)."""
+    if not clinician.hospital.approved:
+        raise ClinicianError("Approve or merge the hospital first.")
+    Clinician.objects.filter(pk=clinician.pk).update(hospital_confirmed=True)
+    clinician.hospital_confirmed = True
+    audit.record(action="clinician.hospital_confirmed", actor=by, obj=clinician, subject=clinician.user)
+    return clinician
+
+
+@transaction.atomic
+def approve_hospital(*, hospital: Hospital, by: User) -> Hospital:
+    """A proposed hospital joins the list."""
+    if hospital.approved:
+        raise ClinicianError(f"{hospital} is already in the list.")
+    duplicate = (
+        Hospital.objects.approved()
+        .filter(name=hospital.name, city=hospital.city, country=hospital.country)
+        .first()
+    )
+    if duplicate is not None:
+        raise ClinicianError(f"{duplicate} is already in the list: merge into it instead.")
+    hospital.approved = True
+    hospital.save(update_fields=["approved"])
+    audit.record(action="hospital.approved", actor=by, obj=hospital)
+    return hospital
+
+
+@transaction.atomic
+def merge_hospital(*, hospital: Hospital, into: Hospital, by: User) -> Hospital:
+    """A proposed hospital is a duplicate of a listed one: move its clinicians and delete it."""
+    if hospital.pk == into.pk:
+        raise ClinicianError("Choose another hospital to merge into.")
+    if hospital.approved:
+        raise ClinicianError("Only proposed hospitals can be merged.")
+    if not into.approved:
+        raise ClinicianError("Merge into a hospital that is in the list.")
+    Clinician.objects.filter(hospital=hospital).update(hospital=into)
+    audit.record(action="hospital.merged", actor=by, obj=into)
+    hospital.delete()
+    return into

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext as _
 
 from .timezones import DEFAULT_TIME_ZONE
 
@@ -43,3 +48,35 @@ class UserPreferencesMiddleware:
         response.headers.setdefault("Content-Language", language)
         patch_vary_headers(response, ["Cookie"])
         return response
+
+
+class StaffTwoFactorMiddleware:
+    """Staff reach the admin only with a second factor (TOTP) used in this session.
+
+    A staff member without TOTP is sent to enrol; one who signed in with the
+    password alone is asked for a code. STAFF_MFA_REQUIRED=0 turns this off
+    for the local demo only.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if (
+            settings.STAFF_MFA_REQUIRED
+            and user is not None
+            and user.is_authenticated
+            and user.is_staff
+            and request.path.startswith(reverse("admin:index"))
+        ):
+            from allauth.account.authentication import get_authentication_records
+            from allauth.mfa.models import Authenticator
+
+            target = f"?{urlencode({'next': request.get_full_path()})}"
+            if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+                messages.info(request, _("Set up two-factor sign-in before you open the helpdesk admin."))
+                return redirect(reverse("mfa_activate_totp") + target)
+            if not any(record.get("method") == "mfa" for record in get_authentication_records(request, user)):
+                return redirect(reverse("mfa_reauthenticate") + target)
+        return self.get_response(request)

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import F
+from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
@@ -117,12 +118,18 @@ def queue_message(message: EmailMessage, *, user: User | None = None, dedup_key:
 def render_email(
     template: str, context: dict[str, object], *, language: str | None = None
 ) -> tuple[str, str, str]:
-    """Render templates/emails/<template>_subject.txt, .txt and .html in a language."""
+    """Render templates/emails/<template>_subject.txt, .txt and .html in a language.
+
+    Without an .html template, the HTML part is the text laid out in the
+    house email layout (paragraphs and links)."""
     ctx = {"site_url": settings.SITE_URL, **context}
     with translation.override(language or settings.LANGUAGE_CODE):
-        subject = render_to_string(f"emails/{template}_subject.txt", ctx).strip()
+        subject = " ".join(render_to_string(f"emails/{template}_subject.txt", ctx).split())
         text = render_to_string(f"emails/{template}.txt", ctx).strip()
-        html = render_to_string(f"emails/{template}.html", ctx).strip()
+        try:
+            html = render_to_string(f"emails/{template}.html", ctx).strip()
+        except TemplateDoesNotExist:
+            html = render_to_string("emails/_text.html", {**ctx, "subject": subject, "text": text}).strip()
     return settings.ACCOUNT_EMAIL_SUBJECT_PREFIX + subject, text, html
 
 

@@ -29,9 +29,11 @@ _AGENT_PERMISSIONS = [
     "clinicians.view_language",
     "clinicians.view_privacystatement",
     "helpdesk.view_ticket",
-    "helpdesk.add_ticket",
     "helpdesk.change_ticket",
     "helpdesk.view_ticketevent",
+    "helpdesk.view_ticketmessage",
+    "helpdesk.view_cannedreply",
+    "helpdesk.view_holiday",
 ]
 _SUPERVISOR_PERMISSIONS = [
     *_AGENT_PERMISSIONS,
@@ -48,6 +50,12 @@ _SUPERVISOR_PERMISSIONS = [
     "clinicians.add_privacystatement",
     "clinicians.change_privacystatement",
     "clinicians.view_privacyacceptance",
+    "helpdesk.add_cannedreply",
+    "helpdesk.change_cannedreply",
+    "helpdesk.delete_cannedreply",
+    "helpdesk.add_holiday",
+    "helpdesk.change_holiday",
+    "helpdesk.delete_holiday",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {

@@ -71,6 +71,7 @@ MIDDLEWARE = [
     "cmss.middleware.UserPreferencesMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "cmss.middleware.StaffTwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -170,6 +171,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "inte
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "sweep-outbox": {"task": "cmss.tasks.sweep_outbox", "schedule": 60.0},
+    "close-resolved-tickets": {"task": "helpdesk.tasks.close_resolved_tickets", "schedule": 3600.0},
 }
 
 # --- Email ----------------------------------------------------------------------
@@ -258,8 +260,14 @@ ACCOUNT_RATE_LIMITS = {
     "change_password": "5/m/user",
     "manage_email": "10/m/user",
     "reauthenticate": "10/m/user",
+    # CMSS's own: the public contact form and messages to the helpdesk.
+    "contact": "5/h/ip",
+    "helpdesk_message": "30/h/user,60/h/ip",
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# Staff must use TOTP in the session before any admin page opens. Only the
+# local demo (make run) turns this off.
+STAFF_MFA_REQUIRED = env_bool("STAFF_MFA_REQUIRED", default=True)
 MFA_TOTP_ISSUER = "CMSS"
 
 # --- Internationalisation ------------------------------------------------------------

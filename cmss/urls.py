@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from allauth.account import views as account_views
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
 from . import views
 
+# Staff sign in through allauth (rate limits, two-factor), never the bare admin form.
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
 admin.site.site_header = _("CMSS helpdesk")
 admin.site.site_title = _("CMSS helpdesk")
 admin.site.index_title = _("Helpdesk")
@@ -22,5 +25,6 @@ urlpatterns = [
     # "account_signup" everywhere gives /register/.
     path("register/", account_views.signup, name="account_signup"),
     path("", include("clinicians.urls")),
+    path("", include("helpdesk.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,8 +1,107 @@
+"""The helpdesk's workplace: the ticket queue and the ticket page, in the admin."""
+
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
-from .models import Ticket, TicketEvent
+from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import F, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from clinicians.countries import NetworkCountries
+
+from . import forms, services
+from .models import CannedReply, Holiday, Ticket, TicketEvent, TicketMessage
+from .panels import panel_for
+
+
+class BoundedCountPaginator(Paginator):
+    """Counts at most 10,001 rows: a full count of a 100,000-row queue on every
+    page costs more than the page itself, and nobody pages that far."""
+
+    LIMIT = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list[: self.LIMIT + 1].count()
+
+
+class QueueFilter(admin.SimpleListFilter):
+    title = _("state")
+    parameter_name = "queue"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("active", _("Active (new, open, waiting)")), *Ticket.State.choices, ("all", _("All"))]
+
+    def value(self) -> str:
+        return super().value() or "active"
+
+    def choices(self, changelist: ChangeList) -> Any:
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == str(lookup),
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
+        value = self.value()
+        if value == "active":
+            return queryset.filter(state__in=Ticket.ACTIVE_STATES)
+        if value in Ticket.State.values:
+            return queryset.filter(state=value)
+        return queryset
+
+
+class AssigneeFilter(admin.SimpleListFilter):
+    title = _("assignee")
+    parameter_name = "assignee"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("mine", _("Mine")), ("unassigned", _("Unassigned"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
+        if self.value() == "mine":
+            return queryset.filter(assignee=request.user)
+        if self.value() == "unassigned":
+            return queryset.filter(assignee__isnull=True)
+        return queryset
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = _("service level")
+    parameter_name = "overdue"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", _("Overdue"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
+        if self.value() == "yes":
+            return queryset.overdue()
+        return queryset
+
+
+class CountryFilter(admin.SimpleListFilter):
+    title = _("country")
+    parameter_name = "country"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(code, str(name)) for code, name in NetworkCountries()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
+        if self.value():
+            return queryset.filter(requester__clinician__country=self.value())
+        return queryset
 
 
 class TicketEventInline(admin.TabularInline):
@@ -12,26 +111,351 @@ class TicketEventInline(admin.TabularInline):
     fields = ["at", "actor", "action", "from_value", "to_value", "note"]
     readonly_fields = fields
 
-    def has_add_permission(self, request: object, obj: object = None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
 
 @admin.register(Ticket)
 class TicketAdmin(admin.ModelAdmin):
     list_display = [
-        "__str__",
+        "number",
         "kind",
+        "subject_link",
         "requester_name",
+        "country",
         "state",
         "priority",
         "assignee",
-        "due_at",
+        "due",
         "updated_at",
     ]
-    list_filter = ["kind", "state", "priority"]
+    list_display_links = None
+    list_filter = [QueueFilter, "kind", "priority", AssigneeFilter, OverdueFilter, CountryFilter]
     search_fields = ["subject", "requester_name", "requester_email"]
-    list_select_related = ["requester", "assignee"]
-    raw_id_fields = ["requester", "assignee"]
-    readonly_fields = ["created_at", "updated_at"]
-    inlines = [TicketEventInline]
+    list_select_related = ["assignee", "requester__clinician"]
+    list_per_page = 50
     show_full_result_count = False
+    paginator = BoundedCountPaginator
+    actions = ["assign_to_me", "make_urgent", "make_normal", "resolve_selected"]
+    change_list_template = "admin/helpdesk/ticket/change_list.html"
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        return super().changelist_view(request, {"title": _("Helpdesk queue"), **(extra_context or {})})
+
+    def get_ordering(self, request: HttpRequest) -> list[Any]:
+        return [F("due_at").asc(nulls_last=True), "created_at", "pk"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Tickets are opened by the flows that need them, through services.
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description=_("ticket"), ordering="pk")
+    def number(self, ticket: Ticket) -> str:
+        return ticket.number
+
+    @admin.display(description=_("subject"))
+    def subject_link(self, ticket: Ticket) -> str:
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:helpdesk_ticket_change", args=[ticket.pk]), ticket.subject
+        )
+
+    @admin.display(description=_("country"))
+    def country(self, ticket: Ticket) -> str:
+        clinician = getattr(ticket.requester, "clinician", None) if ticket.requester_id else None
+        return clinician.country.code if clinician else "—"
+
+    @admin.display(description=_("due"), ordering="due_at")
+    def due(self, ticket: Ticket) -> str:
+        if ticket.due_at is None:
+            return "—"
+        local = timezone.localtime(ticket.due_at)
+        if ticket.state == Ticket.State.WAITING:
+            return format_html('<span class="due-paused">{}</span>', _("paused (waiting)"))
+        if ticket.is_overdue:
+            return format_html(
+                '<strong class="due-overdue">{} · {}</strong>', _("overdue"), f"{local:%d %b %H:%M}"
+            )
+        return f"{local:%d %b %H:%M}"
+
+    # --- Bulk actions ---------------------------------------------------------------
+
+    def _each(self, request: HttpRequest, queryset: QuerySet[Ticket], run: Any, done: str) -> None:
+        count, errors = 0, []
+        for ticket in queryset:
+            try:
+                run(ticket)
+            except services.HelpdeskError as error:
+                errors.append(str(error))
+            else:
+                count += 1
+        self.message_user(request, done % {"count": count}, messages.SUCCESS)
+        for error in errors:
+            self.message_user(request, error, messages.WARNING)
+
+    @admin.action(description=_("Assign to me"), permissions=["change"])
+    def assign_to_me(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda t: services.assign(ticket=t, to=request.user, by=request.user),
+            _("%(count)d tickets assigned to you."),
+        )
+
+    @admin.action(description=_("Make urgent"), permissions=["change"])
+    def make_urgent(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda t: services.set_priority(ticket=t, priority="urgent", by=request.user),
+            _("%(count)d tickets made urgent."),
+        )
+
+    @admin.action(description=_("Make normal priority"), permissions=["change"])
+    def make_normal(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda t: services.set_priority(ticket=t, priority="normal", by=request.user),
+            _("%(count)d tickets set to normal priority."),
+        )
+
+    @admin.action(description=_("Resolve"), permissions=["change"])
+    def resolve_selected(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda t: services.resolve(ticket=t, by=request.user),
+            _("%(count)d tickets resolved."),
+        )
+
+    # --- The ticket page -----------------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        own = [
+            path(
+                "take-next/",
+                self.admin_site.admin_view(self.take_next_view),
+                name="helpdesk_ticket_take_next",
+            ),
+            path(
+                "<int:pk>/act/<slug:action>/",
+                self.admin_site.admin_view(self.act_view),
+                name="helpdesk_ticket_act",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def take_next_view(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST" or not self.has_change_permission(request):
+            raise PermissionDenied
+        ticket = services.take_next(agent=request.user)
+        if ticket is None:
+            self.message_user(
+                request, _("The queue is empty: no unassigned ticket is waiting."), messages.INFO
+            )
+            return redirect("admin:helpdesk_ticket_changelist")
+        self.message_user(
+            request, _("Ticket %(number)s is yours.") % {"number": ticket.number}, messages.SUCCESS
+        )
+        return redirect("admin:helpdesk_ticket_change", ticket.pk)
+
+    def _ticket(self, request: HttpRequest, pk: Any) -> Ticket:
+        ticket = Ticket.objects.with_related().filter(pk=pk).first()
+        if ticket is None:
+            raise Http404
+        return ticket
+
+    def _forms(
+        self, ticket: Ticket, request: HttpRequest, bound: str | None = None, data: Any = None
+    ) -> dict[str, Any]:
+        canned = request.GET.get("canned")
+        initial_reply = ""
+        if canned:
+            reply = CannedReply.objects.filter(pk=canned, active=True).first() if canned.isdigit() else None
+            if reply is not None:
+                initial_reply = reply.render(name=ticket.requester_name or "")
+        available = (
+            (name, form_class)
+            for name, form_class in (
+                ("reply", forms.ReplyForm),
+                ("note", forms.NoteForm),
+                ("state", forms.StateForm),
+                ("priority", forms.PriorityForm),
+            )
+        )
+        result: dict[str, Any] = {}
+        for name, form_class in available:
+            initial: dict[str, Any] = {}
+            if name == "reply":
+                initial = {"body": initial_reply}
+            elif name == "priority":
+                initial = {"priority": ticket.priority}
+            elif name == "state":
+                form = form_class(data if bound == name else None, initial=initial, prefix=name)
+                form.fields["state"].choices = [
+                    (s, label) for s, label in Ticket.State.choices if ticket.can_move_to(s)
+                ]
+                result[name] = form
+                continue
+            result[name] = form_class(data if bound == name else None, initial=initial, prefix=name)
+        return result
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        ticket = self._ticket(request, object_id)
+        if not self.has_view_or_change_permission(request, ticket):
+            raise PermissionDenied
+        return self._render(request, ticket)
+
+    def _render(
+        self,
+        request: HttpRequest,
+        ticket: Ticket,
+        *,
+        bound: str | None = None,
+        data: Any = None,
+        action_form: Any = None,
+    ) -> HttpResponse:
+        panel = panel_for(ticket.kind)
+        panel_actions = []
+        if panel is not None:
+            for action in panel.actions:
+                if not action.available(ticket):
+                    continue
+                form = (
+                    action_form
+                    if action_form is not None and bound == action.name
+                    else action.form_class(prefix=action.name, **action.form_kwargs(ticket))
+                )
+                panel_actions.append((action, form))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"{ticket.number} {ticket.subject}",
+            "ticket": ticket,
+            "can_change": self.has_change_permission(request, ticket),
+            "thread": list(ticket.messages.select_related("author")),
+            "events": list(ticket.events.select_related("actor")),
+            "canned_replies": services.canned_replies(),
+            "panel": panel,
+            "panel_context": panel.context(ticket) if panel else {},
+            "panel_actions": panel_actions,
+            "clinician": None,
+            **self._forms(ticket, request, bound, data),
+        }
+        if panel is None:
+            from .panels import clinician_context
+
+            context.update(clinician_context(ticket))
+        else:
+            context.update(context["panel_context"])
+        return TemplateResponse(
+            request, "admin/helpdesk/ticket/workspace.html", context, status=400 if bound else 200
+        )
+
+    def act_view(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
+        if request.method != "POST":
+            raise Http404
+        ticket = self._ticket(request, pk)
+        if not self.has_change_permission(request, ticket):
+            raise PermissionDenied
+        by = request.user
+        page = reverse("admin:helpdesk_ticket_change", args=[ticket.pk])
+        simple = {
+            "reply": (
+                forms.ReplyForm,
+                lambda d: services.reply(ticket=ticket, body=d["body"], by=by, then=d["then"]),
+                _("Your reply is on its way to the requester."),
+            ),
+            "note": (
+                forms.NoteForm,
+                lambda d: services.add_note(ticket=ticket, body=d["body"], by=by),
+                _("Note added."),
+            ),
+            "state": (
+                forms.StateForm,
+                lambda d: services.change_state(ticket=ticket, to=d["state"], by=by, note=d["note"]),
+                _("State changed."),
+            ),
+            "priority": (
+                forms.PriorityForm,
+                lambda d: services.set_priority(ticket=ticket, priority=d["priority"], by=by),
+                _("Priority changed."),
+            ),
+            "assign-me": (
+                forms.EmptyForm,
+                lambda d: services.assign(ticket=ticket, to=by, by=by),
+                _("The ticket is yours."),
+            ),
+            "unassign": (
+                forms.EmptyForm,
+                lambda d: services.assign(ticket=ticket, to=None, by=by),
+                _("The ticket is back in the queue."),
+            ),
+        }
+        if action in simple:
+            form_class, run, done = simple[action]
+            form = form_class(
+                request.POST, prefix=action if action in {"reply", "note", "state", "priority"} else None
+            )
+            if action == "state":
+                form.fields["state"].choices = Ticket.State.choices
+            if not form.is_valid():
+                return self._render(request, ticket, bound=action, data=request.POST)
+            try:
+                run(form.cleaned_data)
+            except services.HelpdeskError as error:
+                self.message_user(request, str(error), messages.ERROR)
+                return self._render(request, ticket, bound=action, data=request.POST)
+            self.message_user(request, done, messages.SUCCESS)
+            return HttpResponseRedirect(page)
+        panel = panel_for(ticket.kind)
+        chosen = next((a for a in (panel.actions if panel else ()) if a.name == action), None)
+        if chosen is None or not chosen.available(ticket):
+            raise Http404
+        form = chosen.form_class(request.POST, prefix=chosen.name, **chosen.form_kwargs(ticket))
+        if not form.is_valid():
+            return self._render(request, ticket, bound=chosen.name, action_form=form)
+        try:
+            done_message = chosen.run(ticket, form.cleaned_data, by)
+        except services.HelpdeskError as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return self._render(request, ticket, bound=chosen.name, action_form=form)
+        self.message_user(request, done_message, messages.SUCCESS)
+        return HttpResponseRedirect(page)
+
+
+@admin.register(TicketMessage)
+class TicketMessageAdmin(admin.ModelAdmin):
+    list_display = ["ticket", "kind", "author", "created_at"]
+    list_filter = ["kind"]
+    list_select_related = ["ticket", "author"]
+    raw_id_fields = ["ticket", "author"]
+    show_full_result_count = False
+    paginator = BoundedCountPaginator
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(CannedReply)
+class CannedReplyAdmin(admin.ModelAdmin):
+    list_display = ["title", "active"]
+    list_filter = ["active"]
+    search_fields = ["title", "body"]
+
+
+@admin.register(Holiday)
+class HolidayAdmin(admin.ModelAdmin):
+    list_display = ["date", "name"]
+    date_hierarchy = "date"
+    search_fields = ["name"]

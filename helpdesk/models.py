@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
 class TicketQuerySet(models.QuerySet["Ticket"]):
     def with_related(self) -> TicketQuerySet:
-        return self.select_related("requester", "requester__clinician", "assignee")
+        return self.select_related("requester", "requester__clinician", "assignee", "hospital")
 
     def open(self) -> TicketQuerySet:
-        return self.exclude(state__in=[Ticket.State.RESOLVED, Ticket.State.CLOSED])
+        return self.filter(state__in=Ticket.ACTIVE_STATES)
+
+    def unassigned(self) -> TicketQuerySet:
+        return self.filter(assignee__isnull=True)
+
+    def overdue(self, now: datetime | None = None) -> TicketQuerySet:
+        """Open tickets past their due time (the clock is stopped while waiting)."""
+        return self.filter(state__in=[Ticket.State.NEW, Ticket.State.OPEN], due_at__lt=now or timezone.now())
 
     def for_requester(self, user: object) -> TicketQuerySet:
         return self.filter(requester=user)
+
+    def queue_order(self) -> TicketQuerySet:
+        """Most urgent first: earliest due, then oldest."""
+        return self.order_by(F("due_at").asc(nulls_last=True), "created_at", "pk")
 
 
 class Ticket(models.Model):
@@ -30,6 +42,7 @@ class Ticket(models.Model):
         HOSPITAL_PROPOSAL = "hospital_proposal", _("Hospital proposal")
         CONFERENCE_REQUEST = "conference_request", _("Conference request")
         WEBINAR = "webinar", _("Webinar")
+        HOSPITAL_CHANGE = "hospital_change", _("Hospital change: confirm")
         QUESTION = "question", _("Question")
         DATA_PROTECTION = "data_protection", _("Data-protection request")
 
@@ -48,6 +61,8 @@ class Ticket(models.Model):
         State.RESOLVED: frozenset({State.OPEN, State.CLOSED}),
         State.CLOSED: frozenset(),
     }
+
+    ACTIVE_STATES: ClassVar[tuple[str, ...]] = (State.NEW, State.OPEN, State.WAITING)
 
     class Priority(models.TextChoices):
         URGENT = "urgent", _("urgent")
@@ -80,9 +95,23 @@ class Ticket(models.Model):
         related_name="assigned_tickets",
         limit_choices_to={"is_staff": True},
     )
+    hospital = models.ForeignKey(
+        "clinicians.Hospital",
+        verbose_name=_("hospital"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("The hospital a hospital-proposal or hospital-change ticket is about."),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     updated_at = models.DateTimeField(_("last activity"), default=timezone.now)
     due_at = models.DateTimeField(_("due"), null=True, blank=True)
+    # While the ticket waits on the requester the clock stops: what was left
+    # on it is kept here and added back when the ticket opens again.
+    waiting_since = models.DateTimeField(_("waiting since"), null=True, blank=True)
+    time_left_when_paused = models.DurationField(_("time left when paused"), null=True, blank=True)
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
 
     objects = TicketQuerySet.as_manager()
 
@@ -98,11 +127,19 @@ class Ticket(models.Model):
                 fields=["requester"],
                 condition=Q(kind="registration"),
                 name="one_registration_ticket_per_requester",
-            )
+            ),
+            # One proposal ticket per proposed hospital.
+            models.UniqueConstraint(
+                fields=["hospital"],
+                condition=Q(kind="hospital_proposal"),
+                name="one_proposal_ticket_per_hospital",
+            ),
         ]
         indexes = [
-            models.Index(fields=["state", "due_at"], name="ticket_queue_idx"),
+            models.Index(fields=["state", "due_at", "created_at"], name="ticket_queue_idx"),
+            models.Index(fields=["assignee", "state", "due_at"], name="ticket_assignee_idx"),
             models.Index(fields=["requester", "updated_at"], name="ticket_requester_idx"),
+            models.Index(fields=["kind", "state", "due_at"], name="ticket_kind_idx"),
         ]
 
     def __str__(self) -> str:
@@ -110,6 +147,28 @@ class Ticket(models.Model):
 
     def can_move_to(self, state: str) -> bool:
         return state in self.TRANSITIONS.get(self.state, frozenset())
+
+    @property
+    def number(self) -> str:
+        return f"#{self.pk}"
+
+    @property
+    def assignee_label(self) -> str:
+        if self.assignee is None:
+            return str(_("nobody"))
+        return self.assignee.display_name or self.assignee.email
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in self.ACTIVE_STATES
+
+    @property
+    def is_overdue(self) -> bool:
+        return (
+            self.state in (self.State.NEW, self.State.OPEN)
+            and self.due_at is not None
+            and self.due_at < timezone.now()
+        )
 
 
 class TicketEvent(models.Model):
@@ -141,3 +200,92 @@ class TicketEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action}: {self.from_value} → {self.to_value}"
+
+    @property
+    def actor_label(self) -> str:
+        if self.actor is None:
+            return str(_("system"))
+        return self.actor.display_name or self.actor.email
+
+
+class TicketMessage(models.Model):
+    """A reply to the requester, the requester's own message, or an internal note."""
+
+    class Kind(models.TextChoices):
+        REPLY = "reply", _("reply to the requester")
+        REQUESTER = "requester", _("message from the requester")
+        NOTE = "note", _("internal note")
+
+    ticket = models.ForeignKey(
+        Ticket, verbose_name=_("ticket"), on_delete=models.CASCADE, related_name="messages"
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("author"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    body = models.TextField(_("text"), max_length=10000)
+    created_at = models.DateTimeField(_("sent"), default=timezone.now)
+
+    PERSONAL_DATA_FIELDS = ("author", "body")
+
+    class Meta:
+        verbose_name = _("ticket message")
+        verbose_name_plural = _("ticket messages")
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["ticket", "created_at"], name="message_ticket_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on #{self.ticket_id}"
+
+    @property
+    def is_public(self) -> bool:
+        return self.kind != self.Kind.NOTE
+
+    @property
+    def author_label(self) -> str:
+        if self.author is None:
+            return self.ticket.requester_name if self.kind == self.Kind.REQUESTER else ""
+        return self.author.display_name or self.author.email
+
+
+class CannedReply(models.Model):
+    """A reply text supervisors keep ready; {name} becomes the requester's name."""
+
+    title = models.CharField(_("title"), max_length=100, unique=True)
+    body = models.TextField(_("text"), help_text=_("Write {name} where the requester's name goes."))
+    active = models.BooleanField(_("offered to agents"), default=True)
+
+    PERSONAL_DATA_FIELDS = ()
+
+    class Meta:
+        verbose_name = _("canned reply")
+        verbose_name_plural = _("canned replies")
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def render(self, *, name: str) -> str:
+        return self.body.replace("{name}", name)
+
+
+class Holiday(models.Model):
+    """A day the Brussels helpdesk is closed; service levels skip it."""
+
+    date = models.DateField(_("date"), unique=True)
+    name = models.CharField(_("name"), max_length=100)
+
+    PERSONAL_DATA_FIELDS = ()
+
+    class Meta:
+        verbose_name = _("public holiday")
+        verbose_name_plural = _("public holidays")
+        ordering = ["date"]
+
+    def __str__(self) -> str:
+        return f"{self.date:%Y-%m-%d} {self.name}"

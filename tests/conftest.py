@@ -124,3 +124,32 @@ def agent(db: None) -> Any:
 @pytest.fixture
 def supervisor(db: None) -> Any:
     return factories.StaffFactory(role="supervisors")
+
+
+def sign_in_staff(client: Any, user: Any) -> Any:
+    """Sign a staff member in as the admin requires: password and a TOTP code
+    used in this session (recorded the way allauth records it)."""
+    from allauth.mfa.models import Authenticator
+
+    Authenticator.objects.get_or_create(
+        user=user, type=Authenticator.Type.TOTP, defaults={"data": {"secret": "JBSWY3DPEHPK3PXP"}}
+    )
+    client.force_login(user)
+    session = client.session
+    session["account_authentication_methods"] = [
+        {"method": "password", "at": time.time(), "email": user.email},
+        {"method": "mfa", "at": time.time(), "type": "totp"},
+    ]
+    session["account_authentication_methods_user"] = str(user.pk)
+    session.save()
+    return client
+
+
+@pytest.fixture
+def agent_client(client: Any, agent: Any) -> Any:
+    return sign_in_staff(client, agent)
+
+
+@pytest.fixture
+def supervisor_client(client: Any, supervisor: Any) -> Any:
+    return sign_in_staff(client, supervisor)

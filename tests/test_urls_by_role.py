@@ -21,8 +21,11 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from clinicians.models import ERN, Hospital, Language, PrivacyAcceptance, PrivacyStatement, Specialty
 from cmss import audit, outbox
+from helpdesk import services
+from helpdesk.models import CannedReply, Holiday
 from helpdesk.services import open_registration_ticket
 from tests import factories
+from tests.conftest import sign_in_staff
 
 ROLES = ("visitor", "registered", "verified", "coordinator", "agent", "supervisor")
 CLINICIANS = ("registered", "verified", "coordinator")
@@ -49,6 +52,13 @@ EXPECTED: dict[str, dict[str, int]] = {
     # Staff have no clinician profile: they are sent to the admin.
     "profile/": {**signed_in(200), "agent": 302, "supervisor": 302},
     "register/": visitor_only(),
+    # The requester's side of the helpdesk; a ticket is its requester's alone.
+    "helpdesk/": signed_in(200),
+    "helpdesk/new/": signed_in(200),
+    "helpdesk/<int:pk>/": {**signed_in(404), "registered": 200},
+    "helpdesk/t/<str:token>/": every(200),
+    "contact/": visitor_only(),
+    "contact/sent/": every(200),
     "accounts/signup/": visitor_only(),
     "accounts/login/": visitor_only(),
     "accounts/logout/": signed_in(200),
@@ -68,17 +78,21 @@ EXPECTED: dict[str, dict[str, int]] = {
     "accounts/password/reset/done/": every(200),
     "accounts/2fa/": signed_in(200),
     "accounts/2fa/authenticate/": every(302),
-    "accounts/2fa/reauthenticate/": signed_in(302),
+    # Staff have TOTP (the admin requires it); clinicians have not set it up.
+    "accounts/2fa/reauthenticate/": {**signed_in(302), "agent": 200, "supervisor": 200},
     # Activating two-factor sign-in asks for the password again first; the
     # rest exists only once it is active.
     "accounts/2fa/totp/activate/": signed_in(302),
-    "accounts/2fa/totp/deactivate/": signed_in(404),
+    "accounts/2fa/totp/deactivate/": {**signed_in(404), "agent": 302, "supervisor": 302},
     "accounts/2fa/recovery-codes/": signed_in(404),
     "accounts/2fa/recovery-codes/generate/": signed_in(302),
     "accounts/2fa/recovery-codes/download/": signed_in(404),
     # The admin itself: clinicians and visitors are sent to its sign-in page.
     "admin/": {**every(302), "agent": 200, "supervisor": 200},
-    "admin/login/": {**every(200), "agent": 302, "supervisor": 302},
+    # allauth's sign-in guards the admin's: visitors go there, clinicians are refused.
+    "admin/login/": {**every(403), "visitor": 302, "agent": 302, "supervisor": 302},
+    "admin/helpdesk/ticket/take-next/": {**every(302), "agent": 403, "supervisor": 403},
+    "admin/helpdesk/ticket/<int:pk>/act/<slug:action>/": {**every(302), "agent": 404, "supervisor": 404},
     "admin/logout/": {**every(302), "agent": 405, "supervisor": 405},
     "admin/password_change/": {**every(302), "agent": 200, "supervisor": 200},
     "admin/password_change/done/": {**every(302), "agent": 200, "supervisor": 200},
@@ -111,7 +125,10 @@ ADMIN_PERMISSIONS: dict[str, dict[str, set[str]]] = {
     "clinicians.clinician": {"agent": {V, C}, "supervisor": {V, C}},
     "clinicians.privacystatement": {"agent": {V}, "supervisor": {V, A, C}},
     "clinicians.privacyacceptance": {"agent": set(), "supervisor": {V}},
-    "helpdesk.ticket": {"agent": {V, A, C}, "supervisor": {V, A, C}},
+    "helpdesk.ticket": {"agent": {V, C}, "supervisor": {V, C}},
+    "helpdesk.ticketmessage": {"agent": {V}, "supervisor": {V}},
+    "helpdesk.cannedreply": {"agent": {V}, "supervisor": {V, A, C, D}},
+    "helpdesk.holiday": {"agent": {V}, "supervisor": {V, A, C, D}},
     "account.emailaddress": {"agent": set(), "supervisor": set()},
     "mfa.authenticator": {"agent": set(), "supervisor": set()},
 }
@@ -121,6 +138,8 @@ ADMIN_NEVER: dict[str, set[str]] = {
     "cmss.auditevent": {A, C, D},
     "clinicians.language": {A, D},
     "clinicians.privacyacceptance": {A},
+    "helpdesk.ticket": {A, D},
+    "helpdesk.ticketmessage": {A, C},
 }
 ADMIN_MODEL_ROUTE = re.compile(r"^admin/(?P<app>\w+)/(?P<model>\w+)/(?P<rest>.*)$")
 
@@ -197,6 +216,11 @@ def sample_object(label: str, people: dict[str, Any]) -> Any:
             user=user, statement=PrivacyStatement.objects.first()
         ),
         "helpdesk.ticket": lambda: open_registration_ticket(clinician=user.clinician),
+        "helpdesk.ticketmessage": lambda: services.add_note(
+            ticket=open_registration_ticket(clinician=user.clinician), body="Called", by=people["agent"]
+        ),
+        "helpdesk.cannedreply": lambda: CannedReply.objects.create(title="Hello", body="Dear {name}"),
+        "helpdesk.holiday": lambda: Holiday.objects.first(),
         "account.emailaddress": lambda: EmailAddress.objects.filter(user=user).first(),
         "mfa.authenticator": lambda: Authenticator.objects.create(
             user=factories.UserFactory(), type="totp", data={"secret": "x"}
@@ -211,6 +235,15 @@ def sample_object(label: str, people: dict[str, Any]) -> Any:
 def path_for(route: str, people: dict[str, Any]) -> str:
     if route in SAMPLE_PATHS:
         return SAMPLE_PATHS[route]
+    if route == "helpdesk/<int:pk>/":
+        return f"/helpdesk/{sample_object('helpdesk.ticket', people).pk}/"
+    if route == "helpdesk/t/<str:token>/":
+        ticket = services.open_contact_question(
+            name="Visitor", email="visitor@example.org", subject="Hi", body="Hello"
+        )
+        return f"/helpdesk/t/{services.ticket_token(ticket)}/"
+    if route == "admin/helpdesk/ticket/<int:pk>/act/<slug:action>/":
+        return f"/admin/helpdesk/ticket/{sample_object('helpdesk.ticket', people).pk}/act/reply/"
     path = "/" + route
     match = ADMIN_MODEL_ROUTE.match(route)
     if "<" in route and match is not None:
@@ -242,7 +275,9 @@ def test_every_url_has_an_expectation_for_every_role() -> None:
 @pytest.mark.parametrize("role", ROLES)
 def test_every_url_answers_each_role_as_expected(role: str, people: dict[str, Any]) -> None:
     client = Client()
-    if role != "visitor":
+    if role in STAFF:
+        sign_in_staff(client, people[role])
+    elif role != "visitor":
         client.force_login(people[role])
     wrong = []
     for route in ALL_ROUTES:

@@ -160,12 +160,12 @@ def test_the_sweeper_frees_a_row_whose_worker_died_while_sending() -> None:
 def test_a_failed_email_can_be_retried_from_the_admin(
     client: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
+    from tests.conftest import sign_in_staff
     from tests.factories import StaffFactory
 
     email = queue()
     OutgoingEmail.objects.filter(pk=email.pk).update(state="failed", attempts=8, last_error="boom")
-    agent = StaffFactory()
-    client.force_login(agent)
+    sign_in_staff(client, StaffFactory())
     with (
         mock.patch("cmss.tasks.send_email.apply_async") as apply_async,
         django_capture_on_commit_callbacks(execute=True),

@@ -1,0 +1,164 @@
+"""What the ticket page shows and offers for each kind of ticket.
+
+A small registry, the way healthchecks registers transports: helpdesk
+registers the panels of its own kinds (registration, hospital tickets), and
+apps above it (conferences) register theirs when they start, so that the
+helpdesk never imports them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from clinicians.models import Clinician
+
+if TYPE_CHECKING:
+    from cmss.models import User
+
+    from .models import Ticket
+
+
+@dataclass(frozen=True)
+class Action:
+    """A button (with a form) on the ticket page; `run` calls a service and
+    returns the message shown to the agent."""
+
+    name: str
+    label: str
+    form_class: type[forms.Form]
+    run: Callable[[Ticket, dict[str, Any], User], str]
+    form_kwargs: Callable[[Ticket], dict[str, Any]] = lambda ticket: {}
+    available: Callable[[Ticket], bool] = lambda ticket: ticket.is_active
+    style: str = "default"
+
+
+@dataclass(frozen=True)
+class Panel:
+    title: str
+    template: str
+    context: Callable[[Ticket], dict[str, Any]]
+    actions: tuple[Action, ...] = field(default_factory=tuple)
+
+
+_PANELS: dict[str, Panel] = {}
+
+
+def register(kind: str, panel: Panel) -> None:
+    _PANELS[kind] = panel
+
+
+def panel_for(kind: str) -> Panel | None:
+    return _PANELS.get(kind)
+
+
+def clinician_context(ticket: Ticket) -> dict[str, Any]:
+    clinician = (
+        Clinician.objects.with_related().filter(user_id=ticket.requester_id).first()
+        if ticket.requester_id
+        else None
+    )
+    return {"clinician": clinician, "hospital": ticket.hospital}
+
+
+def register_builtin_panels() -> None:
+    from . import forms as helpdesk_forms
+    from . import services
+
+    def verify(ticket: Ticket, data: dict[str, Any], by: User) -> str:
+        clinician = services.verify_registration(ticket=ticket, by=by, contact_note=data["contact_note"])
+        return str(_("%(name)s is verified and has been emailed.") % {"name": clinician.full_name})
+
+    def reject(ticket: Ticket, data: dict[str, Any], by: User) -> str:
+        clinician = services.reject_registration(ticket=ticket, by=by, reason=data["reason"])
+        return str(_("%(name)s is rejected and has been emailed.") % {"name": clinician.full_name})
+
+    def approve(ticket: Ticket, data: dict[str, Any], by: User) -> str:
+        hospital = services.approve_hospital(ticket=ticket, by=by)
+        return str(_("%(hospital)s is now in the list.") % {"hospital": hospital})
+
+    def merge(ticket: Ticket, data: dict[str, Any], by: User) -> str:
+        hospital = services.merge_hospital(ticket=ticket, into=data["into"], by=by)
+        return str(_("The proposal is merged into %(hospital)s.") % {"hospital": hospital})
+
+    def confirm(ticket: Ticket, data: dict[str, Any], by: User) -> str:
+        clinician = services.confirm_hospital_change(ticket=ticket, by=by)
+        return str(
+            _("%(hospital)s is confirmed for %(name)s.")
+            % {"hospital": clinician.hospital, "name": clinician.full_name}
+        )
+
+    def registered(ticket: Ticket) -> bool:
+        clinician = Clinician.objects.filter(user_id=ticket.requester_id).only("status").first()
+        return ticket.is_active and clinician is not None and clinician.status == Clinician.Status.REGISTERED
+
+    def proposed(ticket: Ticket) -> bool:
+        return ticket.is_active and ticket.hospital is not None and not ticket.hospital.approved
+
+    register(
+        "registration",
+        Panel(
+            title=str(_("Registration")),
+            template="admin/helpdesk/ticket/_panel_clinician.html",
+            context=clinician_context,
+            actions=(
+                Action("verify", str(_("Verify")), helpdesk_forms.VerifyForm, verify, available=registered),
+                Action(
+                    "reject",
+                    str(_("Reject")),
+                    helpdesk_forms.RejectForm,
+                    reject,
+                    available=registered,
+                    style="danger",
+                ),
+            ),
+        ),
+    )
+    register(
+        "hospital_proposal",
+        Panel(
+            title=str(_("Proposed hospital")),
+            template="admin/helpdesk/ticket/_panel_clinician.html",
+            context=clinician_context,
+            actions=(
+                Action(
+                    "approve",
+                    str(_("Approve the hospital")),
+                    helpdesk_forms.EmptyForm,
+                    approve,
+                    available=proposed,
+                ),
+                Action(
+                    "merge",
+                    str(_("Merge into a listed hospital")),
+                    helpdesk_forms.MergeHospitalForm,
+                    merge,
+                    form_kwargs=lambda ticket: {"hospital": ticket.hospital},
+                    available=proposed,
+                ),
+            ),
+        ),
+    )
+    register(
+        "hospital_change",
+        Panel(
+            title=str(_("Hospital change")),
+            template="admin/helpdesk/ticket/_panel_clinician.html",
+            context=clinician_context,
+            actions=(
+                Action(
+                    "confirm_hospital",
+                    str(_("Confirm the new hospital")),
+                    helpdesk_forms.EmptyForm,
+                    confirm,
+                    available=lambda ticket: (
+                        ticket.is_active and ticket.hospital is not None and ticket.hospital.approved
+                    ),
+                ),
+            ),
+        ),
+    )
