@@ -18,7 +18,6 @@ from clinicians.models import Clinician
 from cmss.models import OutgoingEmail
 from helpdesk import services
 from helpdesk.models import CannedReply, Ticket, TicketMessage
-from tests.conftest import sign_in_staff
 from tests.factories import PASSWORD, ClinicianFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db
@@ -109,7 +108,9 @@ def test_overdue_tickets_stand_out_and_can_be_filtered(agent_client: Client) -> 
 def test_the_queue_filters_mine_unassigned_and_country(agent_client: Client, agent: Any) -> None:
     mine = question("Taken-by-me question")
     services.assign(ticket=mine, to=agent, by=agent)
-    question("French-unassigned question", requester=ClinicianFactory(country="FR", hospital__country="FR").user)
+    question(
+        "French-unassigned question", requester=ClinicianFactory(country="FR", hospital__country="FR").user
+    )
     page = agent_client.get("/admin/helpdesk/ticket/?assignee=mine").content.decode()
     assert "Taken-by-me question" in page and "French-unassigned question" not in page
     unassigned = agent_client.get("/admin/helpdesk/ticket/?assignee=unassigned").content.decode()
@@ -128,7 +129,9 @@ def test_searching_finds_tickets_by_requester_name_and_email(agent_client: Clien
     assert "Zsófia Horváth" in page
 
 
-def test_take_next_gives_the_agent_the_most_urgent_unassigned_ticket(agent_client: Client, agent: Any) -> None:
+def test_take_next_gives_the_agent_the_most_urgent_unassigned_ticket(
+    agent_client: Client, agent: Any
+) -> None:
     question("Later")
     urgent = question("Sooner", priority="urgent")
     response = agent_client.post("/admin/helpdesk/ticket/take-next/", follow=True)
@@ -167,7 +170,9 @@ def make_tickets(count: int, agent: Any) -> None:
             services.assign(ticket=ticket, to=agent, by=agent)
 
 
-def test_the_queue_keeps_the_same_number_of_queries_at_2_and_50_tickets(agent_client: Client, agent: Any) -> None:
+def test_the_queue_keeps_the_same_number_of_queries_at_2_and_50_tickets(
+    agent_client: Client, agent: Any
+) -> None:
     make_tickets(2, agent)
     agent_client.get("/admin/helpdesk/ticket/")  # warm the permission and content-type caches
     with CaptureQueriesContext(connection) as small:
@@ -204,16 +209,28 @@ def test_the_ticket_page_keeps_the_same_number_of_queries_at_2_and_50_messages(
 # --- The ticket page ------------------------------------------------------------------------
 
 
-def test_the_ticket_page_shows_the_requester_thread_events_and_canned_replies(agent_client: Client, agent: Any) -> None:
+def test_the_ticket_page_shows_the_requester_thread_events_and_canned_replies(
+    agent_client: Client, agent: Any
+) -> None:
     clinician = ClinicianFactory(first_name="Marta", last_name="Rossi", phone="+39 02 5550 1001")
     ticket = services.open_registration_ticket(clinician=clinician)
     services.add_note(ticket=ticket, body="Tried to call, no answer.", by=agent)
     canned = CannedReply.objects.create(title="Call back", body="Dear {name}, when can we call you?")
     page = agent_client.get(f"/admin/helpdesk/ticket/{ticket.pk}/change/").content.decode()
-    for text in ["Marta Rossi", "+39 02 5550 1001", clinician.user.email, "Tried to call, no answer.",
-                 "Call back", "Verify", "Reject", "opened"]:
+    for text in [
+        "Marta Rossi",
+        "+39 02 5550 1001",
+        clinician.user.email,
+        "Tried to call, no answer.",
+        "Call back",
+        "Verify",
+        "Reject",
+        "opened",
+    ]:
         assert text in page
-    filled = agent_client.get(f"/admin/helpdesk/ticket/{ticket.pk}/change/?canned={canned.pk}").content.decode()
+    filled = agent_client.get(
+        f"/admin/helpdesk/ticket/{ticket.pk}/change/?canned={canned.pk}"
+    ).content.decode()
     assert "Dear Marta Rossi, when can we call you?" in filled
 
 
@@ -235,7 +252,9 @@ def test_an_agent_replies_and_the_requester_is_emailed(agent_client: Client, age
 
 def test_an_empty_reply_is_refused_next_to_the_field(agent_client: Client) -> None:
     ticket = question()
-    response = agent_client.post(f"/admin/helpdesk/ticket/{ticket.pk}/act/reply/", {"reply-body": "", "reply-then": "open"})
+    response = agent_client.post(
+        f"/admin/helpdesk/ticket/{ticket.pk}/act/reply/", {"reply-body": "", "reply-then": "open"}
+    )
     assert response.status_code == 400
     assert "This field is required." in response.content.decode()
     assert not TicketMessage.objects.filter(kind="reply").exists()
@@ -254,7 +273,9 @@ def test_verifying_from_the_ticket_emails_the_clinician_and_resolves_the_ticket(
     ticket.refresh_from_db()
     assert clinician.status == Clinician.Status.VERIFIED
     assert ticket.state == "resolved"
-    assert OutgoingEmail.objects.filter(to_address=clinician.user.email, subject__contains="you are verified").exists()
+    assert OutgoingEmail.objects.filter(
+        to_address=clinician.user.email, subject__contains="you are verified"
+    ).exists()
     assert "Called the ICU" in ticket.events.get(action="verified").note
 
 
@@ -271,7 +292,9 @@ def test_a_forbidden_state_move_is_explained_to_the_agent(agent_client: Client, 
     ticket = question()
     services.resolve(ticket=ticket, by=agent)
     services.change_state(ticket=ticket, to="closed", by=agent)
-    response = agent_client.post(f"/admin/helpdesk/ticket/{ticket.pk}/act/state/", {"state-state": "open"}, follow=True)
+    response = agent_client.post(
+        f"/admin/helpdesk/ticket/{ticket.pk}/act/state/", {"state-state": "open"}, follow=True
+    )
     assert "it cannot become open" in response.content.decode()
     ticket.refresh_from_db()
     assert ticket.state == "closed"
@@ -280,15 +303,22 @@ def test_a_forbidden_state_move_is_explained_to_the_agent(agent_client: Client, 
 def test_agents_suspend_and_reinstate_clinicians_from_the_clinician_list(agent_client: Client) -> None:
     clinician = ClinicianFactory(status="verified")
     waiting = ClinicianFactory(status="registered")
-    agent_client.post("/admin/clinicians/clinician/", {"action": "suspend", "_selected_action": [clinician.pk]})
+    agent_client.post(
+        "/admin/clinicians/clinician/", {"action": "suspend", "_selected_action": [clinician.pk]}
+    )
     clinician.refresh_from_db()
     assert clinician.status == "suspended"
-    agent_client.post("/admin/clinicians/clinician/", {"action": "reinstate", "_selected_action": [clinician.pk, waiting.pk]})
+    agent_client.post(
+        "/admin/clinicians/clinician/",
+        {"action": "reinstate", "_selected_action": [clinician.pk, waiting.pk]},
+    )
     clinician.refresh_from_db()
     waiting.refresh_from_db()
     assert clinician.status == "verified"
     assert waiting.status == "registered"  # reinstating never verifies a newcomer
-    subjects = list(OutgoingEmail.objects.filter(to_address=clinician.user.email).values_list("subject", flat=True))
+    subjects = list(
+        OutgoingEmail.objects.filter(to_address=clinician.user.email).values_list("subject", flat=True)
+    )
     assert any("suspended" in s for s in subjects) and any("restored" in s for s in subjects)
 
 
@@ -312,7 +342,7 @@ def test_agents_pressing_take_next_together_never_get_the_same_ticket(postgres: 
             while (ticket := services.take_next(agent=agent)) is not None:
                 with lock:
                     claims.append((ticket.pk, agent.pk))
-        except BaseException as error:  # noqa: BLE001 - collected and asserted below
+        except BaseException as error:
             errors.append(error)
         finally:
             connection.close()
