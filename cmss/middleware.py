@@ -73,10 +73,11 @@ class StaffTwoFactorMiddleware:
             from allauth.account.authentication import get_authentication_records
             from allauth.mfa.models import Authenticator
 
-            target = f"?{urlencode({'next': request.get_full_path()})}"
-            if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
-                messages.info(request, _("Set up two-factor sign-in before you open the helpdesk admin."))
-                return redirect(reverse("mfa_activate_totp") + target)
+            # A second factor used in this session is enough (and costs no query).
             if not any(record.get("method") == "mfa" for record in get_authentication_records(request, user)):
+                target = f"?{urlencode({'next': request.get_full_path()})}"
+                if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+                    messages.info(request, _("Set up two-factor sign-in before you open the helpdesk admin."))
+                    return redirect(reverse("mfa_activate_totp") + target)
                 return redirect(reverse("mfa_reauthenticate") + target)
         return self.get_response(request)

@@ -263,6 +263,7 @@ ACCOUNT_RATE_LIMITS = {
     # CMSS's own: the public contact form and messages to the helpdesk.
     "contact": "5/h/ip",
     "helpdesk_message": "30/h/user,60/h/ip",
+    "helpdesk_link_message": "30/h/key,60/h/ip",
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 # Staff must use TOTP in the session before any admin page opens. Only the

@@ -136,6 +136,14 @@ class Ticket(models.Model):
             ),
         ]
         indexes = [
+            # The queue: active tickets in due order, read in index order so
+            # that a page of 50 never sorts the whole queue.
+            # (PostgreSQL sorts ascending with NULLS LAST by default, as the queue does.)
+            models.Index(
+                fields=["due_at", "created_at", "id"],
+                condition=Q(state__in=["new", "open", "waiting"]),
+                name="ticket_active_queue_idx",
+            ),
             models.Index(fields=["state", "due_at", "created_at"], name="ticket_queue_idx"),
             models.Index(fields=["assignee", "state", "due_at"], name="ticket_assignee_idx"),
             models.Index(fields=["requester", "updated_at"], name="ticket_requester_idx"),

@@ -292,19 +292,28 @@ def take_next(*, agent: User) -> Ticket | None:
 
 @transaction.atomic
 def set_priority(*, ticket: Ticket, priority: str, by: User) -> Ticket:
-    """Change the priority; the due time follows from the opening time again."""
+    """Change the priority: the clock gains or loses the difference between the
+    two service levels, keeping the credit for time spent waiting. A calendar
+    deadline (data protection) does not depend on the priority."""
     ticket = _locked(ticket)
     if ticket.priority == priority:
         return ticket
     _event(ticket, by=by, action="priority", old=ticket.priority, new=priority)
+    shift = sla.service_level(priority) - sla.service_level(ticket.priority)
     ticket.priority = priority
-    due = sla.due_at(kind=ticket.kind, priority=priority, opened_at=ticket.created_at, holidays=holidays())
-    if ticket.state == Ticket.State.WAITING and ticket.waiting_since is not None:
-        ticket.time_left_when_paused = sla.remaining(
-            kind=ticket.kind, due=due, now=ticket.waiting_since, holidays=holidays()
-        )
+    if ticket.due_at is None or sla.is_calendar_kind(ticket.kind):
+        pass
+    elif ticket.state == Ticket.State.WAITING and ticket.time_left_when_paused is not None:
+        ticket.time_left_when_paused += shift
     else:
-        ticket.due_at = due
+        now, days_off = timezone.now(), holidays()
+        left = sla.remaining(kind=ticket.kind, due=ticket.due_at, now=now, holidays=days_off) + shift
+        if left > timedelta(0):
+            ticket.due_at = sla.add_working_time(now, left, days_off)
+        else:  # overdue at the new level either way: due when it would have been from the opening
+            ticket.due_at = sla.due_at(
+                kind=ticket.kind, priority=priority, opened_at=ticket.created_at, holidays=days_off
+            )
     ticket.save()
     return ticket
 
@@ -327,7 +336,7 @@ def reply(*, ticket: Ticket, body: str, by: User, then: str = Ticket.State.WAITI
     _event(ticket, by=by, action="reply")
     if ticket.assignee_id is None:
         _apply_assignee(ticket, by, by=by)
-    if ticket.state == Ticket.State.NEW:
+    if ticket.state in (Ticket.State.NEW, Ticket.State.RESOLVED):
         _apply_state(ticket, Ticket.State.OPEN, by=by)
     if then != ticket.state:
         _apply_state(ticket, then, by=by)

@@ -78,10 +78,15 @@ def is_calendar_kind(kind: str) -> bool:
     return kind == "data_protection"
 
 
+def service_level(priority: str) -> timedelta:
+    """The working time a ticket of this priority gets."""
+    return URGENT if priority == "urgent" else NORMAL
+
+
 def due_at(*, kind: str, priority: str, opened_at: datetime, holidays: Collection[date]) -> datetime:
     if is_calendar_kind(kind):
         return add_calendar_month(opened_at)
-    return add_working_time(opened_at, URGENT if priority == "urgent" else NORMAL, holidays)
+    return add_working_time(opened_at, service_level(priority), holidays)
 
 
 def remaining(*, kind: str, due: datetime, now: datetime, holidays: Collection[date]) -> timedelta:

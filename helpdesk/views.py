@@ -55,7 +55,13 @@ def ticket_new(request: HttpRequest) -> HttpResponse:
 def _thread(request: HttpRequest, ticket: Ticket, *, action_url: str) -> HttpResponse:
     form = MessageForm(request.POST or None)
     if request.method == "POST":
-        if not ratelimit.consume(request, action="helpdesk_message"):
+        if request.user.is_authenticated:
+            allowed = ratelimit.consume(request, action="helpdesk_message")
+        else:
+            # Without an account the signed link is who writes ("helpdesk_message"
+            # counts per user, which allauth refuses for anonymous requests).
+            allowed = ratelimit.consume(request, action="helpdesk_link_message", key=f"ticket:{ticket.pk}")
+        if not allowed:
             return ratelimit.respond_429(request)
         if form.is_valid():
             try:

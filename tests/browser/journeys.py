@@ -55,7 +55,9 @@ def confirm_email(page: Any, address: str) -> None:
     page.wait_for_url(re.compile(r"/profile/$"))
 
 
-def sign_in_with_totp(page: Any, base_url: str, *, email: str, secret: str, next_path: str = "/admin/") -> None:
+def sign_in_with_totp(
+    page: Any, base_url: str, *, email: str, secret: str, next_path: str = "/admin/"
+) -> None:
     page.goto(f"{base_url}/accounts/login/?next={next_path}")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)

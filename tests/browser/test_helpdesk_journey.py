@@ -39,7 +39,9 @@ def test_an_agent_takes_the_registration_replies_and_verifies_the_clinician(
     desk.get_by_role("button", name="Send reply").click()
     assert desk.get_by_text("Your reply is on its way to the requester.").is_visible()
 
-    desk.get_by_label("How you contacted the clinician").fill("Called +351 21 780 5000; confirmed ICU physician.")
+    desk.get_by_label("How you contacted the clinician").fill(
+        "Called +351 21 780 5000; confirmed ICU physician."
+    )
     desk.get_by_role("button", name="Verify").click()
     assert desk.get_by_text("Inês Costa is verified and has been emailed.").is_visible()
     assert Clinician.objects.get(user__email=address).status == Clinician.Status.VERIFIED

@@ -181,7 +181,7 @@ def test_the_queue_keeps_the_same_number_of_queries_at_2_and_50_tickets(
     with CaptureQueriesContext(connection) as large:
         page = agent_client.get("/admin/helpdesk/ticket/")
     assert page.status_code == 200
-    assert page.content.decode().count('name="_selected_action"') == 50
+    assert page.content.decode().count('name="_selected_action"') == 25  # one page of the 50
     assert len(large) == len(small), [q["sql"] for q in large.captured_queries]
 
 

@@ -18,7 +18,8 @@ from clinicians.services import accept_privacy_statement
 from cmss import roles
 from cmss.models import User
 from cmss.timezones import zone_for_country
-from helpdesk.services import open_registration_ticket
+from helpdesk.models import CannedReply, Ticket
+from helpdesk.services import open_question, open_registration_ticket, open_ticket
 
 DEMO_PASSWORD = "cmss-demo-2026"  # noqa: S105 (printed for the local demo only)
 
@@ -139,6 +140,20 @@ PHONES = {
 }
 
 
+CANNED_REPLIES = [
+    (
+        "Verification call",
+        "Dear {name},\n\nThank you for registering with the COVID-19 Clinicians Network. To verify your "
+        "registration we would like to call you briefly. When can we reach you on the phone number you gave?",
+    ),
+    (
+        "Verified: what next",
+        "Dear {name},\n\nYou are verified. You can now use the directory, join the conferences you are "
+        "invited to and register for webinars.",
+    ),
+]
+
+
 class Command(BaseCommand):
     help = "Load demo staff and clinicians (idempotent) and print their sign-ins."
 
@@ -147,6 +162,7 @@ class Command(BaseCommand):
             self._staff()
             self._named()
             self._directory()
+            self._helpdesk()
         self.stdout.write(self.style.SUCCESS(f"Demo sign-ins (password for all: {DEMO_PASSWORD}):"))
         for email, name, group in STAFF:
             self.stdout.write(f"  {email:34} {name} ({group}) — /admin/")
@@ -238,6 +254,27 @@ class Command(BaseCommand):
                 phone=PHONES[country].format(index),
                 rng=rng,
                 **extra,
+            )
+
+    def _helpdesk(self) -> None:
+        """Canned replies and a few requests, so that the queue has work in it."""
+        for title, body in CANNED_REPLIES:
+            CannedReply.objects.get_or_create(title=title, defaults={"body": body})
+        verified = User.objects.get(email="verified@cmss.example.org")
+        if not Ticket.objects.filter(requester=verified).exists():
+            open_question(
+                requester=verified,
+                subject="How do I find an ERN LUNG expert who speaks German?",
+                body="I have a patient with cystic fibrosis and severe COVID-19. Whom can I ask?",
+            )
+        coordinator = User.objects.get(email="coordinator@cmss.example.org")
+        if not Ticket.objects.filter(requester=coordinator).exists():
+            open_ticket(
+                kind=Ticket.Kind.QUESTION,
+                subject="Urgent: can we have a case discussion tomorrow morning?",
+                requester=coordinator,
+                priority=Ticket.Priority.URGENT,
+                body="A patient on ECMO with a rare metabolic disorder; we need MetabERN advice.",
             )
 
     def _directory(self) -> None:

@@ -1,0 +1,232 @@
+"""`make bench`: seed PostgreSQL at production scale and measure the pages that matter.
+
+Run as `python -m bench.run` (make bench). It needs DATABASE_URL to name a
+PostgreSQL database that may be filled with benchmark data (make bench uses
+cmss_bench on 127.0.0.1). It reports, in one run:
+
+- seeding time of 100,000 tickets with 200,000 messages;
+- the helpdesk queue and the ticket page: median and 95th-percentile server
+  time one request at a time (in-process, the full middleware stack);
+- throughput under 16 concurrent connections against gunicorn, as a ratio to
+  the landing page's throughput measured the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from http.client import HTTPConnection
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cmss.settings")
+os.environ.setdefault("SECRET_KEY", "benchmark-only-secret-key-not-for-production")
+os.environ.setdefault("HTTPS", "0")
+os.environ.setdefault("DEBUG", "0")
+os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+os.environ.setdefault("STATIC_ROOT", str(ROOT / "var" / "bench-static"))
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+TICKETS = int(os.environ.get("BENCH_TICKETS", "100000"))
+SEQUENTIAL = int(os.environ.get("BENCH_REQUESTS", "200"))
+CONCURRENCY = 16
+SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
+PORT = int(os.environ.get("BENCH_PORT", "8765"))
+
+
+def setup_django() -> None:
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        sys.exit("make bench needs DATABASE_URL to name a PostgreSQL database.")
+
+
+def prepare() -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+    call_command("collectstatic", verbosity=0, interactive=False)
+
+
+def staff_session() -> tuple[Any, str]:
+    """A signed-in agent's session, with the TOTP step recorded as allauth does."""
+    from allauth.mfa.models import Authenticator
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.auth.models import Group
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from cmss import roles
+    from cmss.models import User
+
+    agent, _created = User.objects.get_or_create(
+        email="bench-agent@cmss.example.org", defaults={"is_staff": True, "display_name": "Bench Agent"}
+    )
+    agent.groups.add(Group.objects.get(name=roles.AGENTS))
+    Authenticator.objects.get_or_create(
+        user=agent, type=Authenticator.Type.TOTP, defaults={"data": {"secret": "x"}}
+    )
+    session = SessionStore()
+    session[SESSION_KEY] = str(agent.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = agent.get_session_auth_hash()
+    now = time.time()
+    session["account_authentication_methods"] = [
+        {"method": "password", "at": now},
+        {"method": "mfa", "at": now},
+    ]
+    session["account_authentication_methods_user"] = str(agent.pk)
+    session.create()
+    return agent, f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def sequential(path: str, cookie: str) -> tuple[float, float]:
+    """Median and p95 server time (ms), one request at a time, in-process."""
+    from django.test import Client
+
+    client = Client(HTTP_COOKIE=cookie)
+    for _ in range(10):
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.status_code)
+    timings = []
+    for _ in range(SEQUENTIAL):
+        started = time.perf_counter()
+        client.get(path)
+        timings.append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings), percentile(timings, 0.95)
+
+
+def throughput(path: str, cookie: str) -> float:
+    """Requests per second with CONCURRENCY connections hammering gunicorn."""
+    done = [0]
+    errors = [0]
+    lock = threading.Lock()
+    stop = time.monotonic() + SECONDS
+
+    def hammer() -> None:
+        count = failures = 0
+        while time.monotonic() < stop:
+            connection = HTTPConnection("127.0.0.1", PORT, timeout=30)
+            try:
+                connection.request("GET", path, headers={"Cookie": cookie, "Host": "127.0.0.1"})
+                response = connection.getresponse()
+                response.read()
+                if response.status == 200:
+                    count += 1
+                else:
+                    failures += 1
+            except OSError:
+                failures += 1
+            finally:
+                connection.close()
+        with lock:
+            done[0] += count
+            errors[0] += failures
+
+    threads = [threading.Thread(target=hammer) for _ in range(CONCURRENCY)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    if errors[0]:
+        print(f"    ({errors[0]} failed requests on {path})")
+    return done[0] / elapsed
+
+
+def start_gunicorn() -> subprocess.Popen[bytes]:
+    workers = str(int(os.environ.get("BENCH_WORKERS", str(2 * (os.cpu_count() or 1)))))
+    process = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "cmss.wsgi:application",
+            "-b",
+            f"127.0.0.1:{PORT}",
+            "-w",
+            workers,
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=os.environ.copy(),
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            connection = HTTPConnection("127.0.0.1", PORT, timeout=1)
+            connection.request("GET", "/healthz/")
+            if connection.getresponse().status == 200:
+                return process
+        except OSError:
+            time.sleep(0.3)
+    process.terminate()
+    sys.exit("gunicorn did not start")
+
+
+def main() -> None:
+    setup_django()
+    prepare()
+    from bench import seed
+    from helpdesk.models import Ticket
+
+    started = time.perf_counter()
+    added_clinicians = seed.seed_clinicians(20_000)
+    added = seed.seed_tickets(TICKETS, messages_per_ticket=2)
+    seeded = time.perf_counter() - started
+    print(
+        f"Seeded {added_clinicians:,} clinicians and {added:,} tickets (+{2 * added:,} messages) in {seeded:.1f} s"
+    )
+    print(f"Tickets in the database: {Ticket.objects.count():,}")
+
+    _agent, cookie = staff_session()
+    ticket = Ticket.objects.filter(state="open").order_by("pk")[
+        Ticket.objects.filter(state="open").count() // 2
+    ]
+    pages = {
+        "landing page": "/",
+        "helpdesk queue": "/admin/helpdesk/ticket/",
+        "ticket page": f"/admin/helpdesk/ticket/{ticket.pk}/change/",
+    }
+    print(f"\nOne request at a time ({SEQUENTIAL} requests each), server time in ms:")
+    for name, path in pages.items():
+        median, p95 = sequential(path, cookie)
+        target = (
+            "" if name == "landing page" else f"  (target p95 ≤ 150 ms: {'met' if p95 <= 150 else 'MISSED'})"
+        )
+        print(f"  {name:16} p50 {median:7.1f}   p95 {p95:7.1f}{target}")
+
+    print(f"\nThroughput with {CONCURRENCY} concurrent connections for {SECONDS:.0f} s each (gunicorn):")
+    server = start_gunicorn()
+    try:
+        rates = {name: throughput(path, cookie) for name, path in pages.items()}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    for name, rate in rates.items():
+        ratio = rate / rates["landing page"]
+        target = (
+            ""
+            if name == "landing page"
+            else f"  ratio {ratio:.2f} (target ≥ 0.3: {'met' if ratio >= 0.3 else 'MISSED'})"
+        )
+        print(f"  {name:16} {rate:7.1f} requests/s{target}")
+
+
+if __name__ == "__main__":
+    main()
