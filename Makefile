@@ -36,7 +36,7 @@ format: install
 # Benchmarks on PostgreSQL (a database of their own; see README).
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/cmss_bench
 bench: install
-	$(BIN)/python -c "import psycopg; c = psycopg.connect('$(dir $(BENCH_DATABASE_URL))postgres', autocommit=True); c.execute('CREATE DATABASE cmss_bench') if not c.execute(\"SELECT 1 FROM pg_database WHERE datname = 'cmss_bench'\").fetchone() else None"
+	$(BIN)/python -c "import psycopg; c = psycopg.connect('$(dir $(BENCH_DATABASE_URL))postgres', autocommit=True); name = '$(notdir $(BENCH_DATABASE_URL))'; c.execute(f'CREATE DATABASE "{name}"') if not c.execute('SELECT 1 FROM pg_database WHERE datname = %s', [name]).fetchone() else None"
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m bench.run
 
 clean:

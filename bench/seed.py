@@ -7,50 +7,10 @@ from __future__ import annotations
 
 from django.db import connection
 
-FIRST = [
-    "Ana",
-    "Jonas",
-    "Marta",
-    "Luca",
-    "Sofie",
-    "Mateusz",
-    "Elena",
-    "Pieter",
-    "Ioana",
-    "Nikos",
-    "Aoife",
-    "Miguel",
-    "Katarina",
-    "Jan",
-    "Eva",
-    "Tomás",
-    "Laura",
-    "Henrik",
-    "Zsófia",
-    "Matteo",
-]
-LAST = [
-    "Novak",
-    "Schmidt",
-    "García",
-    "Rossi",
-    "Jansen",
-    "Kowalski",
-    "Popescu",
-    "Papadopoulos",
-    "Murphy",
-    "Silva",
-    "Lindqvist",
-    "Horváth",
-    "Dubois",
-    "Nielsen",
-    "Virtanen",
-    "Kaya",
-    "Peeters",
-    "Costa",
-    "Berzins",
-    "Byrne",
-]
+from demo.management.commands.load_demo import FIRST_NAMES, LAST_NAMES
+
+# The demo's names, so that benchmark people look like the demo's.
+FIRST, LAST = FIRST_NAMES, LAST_NAMES
 
 
 def _count(table: str) -> int:
