@@ -12,6 +12,8 @@ from . import views
 
 # Staff sign in through allauth (rate limits, two-factor), never the bare admin form.
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
+# The queue needs the width more than a second copy of the index: no sidebar.
+admin.site.enable_nav_sidebar = False
 admin.site.site_header = _("CMSS helpdesk")
 admin.site.site_title = _("CMSS helpdesk")
 admin.site.index_title = _("Helpdesk")
