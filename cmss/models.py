@@ -75,7 +75,8 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.email
 
     def get_full_name(self) -> str:
-        clinician = getattr(self, "clinician", None)
+        # Staff have no clinician profile: don't pay a query to find that out.
+        clinician = None if self.is_staff else getattr(self, "clinician", None)
         if clinician is not None:
             return clinician.full_name
         return self.display_name or self.email
