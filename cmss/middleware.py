@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.cache import patch_vary_headers
+from django.utils.cache import add_never_cache_headers, patch_cache_control, patch_vary_headers
 from django.utils.translation import gettext as _
 
 from .timezones import DEFAULT_TIME_ZONE
@@ -81,3 +81,19 @@ class StaffTwoFactorMiddleware:
                     return redirect(reverse("mfa_activate_totp") + target)
                 return redirect(reverse("mfa_reauthenticate") + target)
         return self.get_response(request)
+
+
+class PrivatePagesMiddleware:
+    """Pages shown to a signed-in person carry personal data: no cache may keep them."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and not response.has_header("Cache-Control"):
+            add_never_cache_headers(response)
+        elif user is not None and user.is_authenticated:
+            patch_cache_control(response, no_store=True, private=True)
+        return response
