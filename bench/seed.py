@@ -43,16 +43,18 @@ def seed_clinicians(total: int) -> int:
             WITH hospitals AS (SELECT array_agg(id ORDER BY id) AS ids, array_agg(country ORDER BY id) AS countries
                                FROM clinicians_hospital WHERE approved),
                  specialties AS (SELECT array_agg(id ORDER BY id) AS ids FROM clinicians_specialty)
-            INSERT INTO clinicians_clinician (user_id, first_name, last_name, phone, country, hospital_id,
+            INSERT INTO clinicians_clinician (user_id, first_name, last_name, search_name, phone, country, hospital_id,
                 profession, specialty_id, show_email, show_phone, listed_in_directory, restricted, status,
                 status_changed_at, hospital_confirmed, email_confirmed_at, created_at, updated_at)
             SELECT u.id,
-                   (%s::text[])[1 + u.id %% 20], (%s::text[])[1 + (u.id / 20) %% 20] || ' ' || u.id,
+                   n.first, n.last, translate(lower(n.first || ' ' || n.last), 'áéíóöúñç', 'aeiooonc'),
                    '+3222' || lpad((u.id %% 1000000)::text, 6, '0'),
                    h.countries[1 + u.id %% array_length(h.ids, 1)], h.ids[1 + u.id %% array_length(h.ids, 1)],
                    'physician', s.ids[1 + u.id %% array_length(s.ids, 1)], u.id %% 2 = 0, u.id %% 3 = 0,
                    true, false, 'verified', u.date_joined, true, u.date_joined, u.date_joined, u.date_joined
             FROM cmss_user u CROSS JOIN hospitals h CROSS JOIN specialties s
+            CROSS JOIN LATERAL (SELECT (%s::text[])[1 + u.id %% 20] AS first,
+                                       (%s::text[])[1 + (u.id / 20) %% 20] || ' ' || u.id AS last) n
             WHERE u.id >= %s AND NOT u.is_staff
             """,
             [FIRST, LAST, start],
@@ -66,6 +68,17 @@ def seed_clinicians(total: int) -> int:
             """,
             [start],
         )
+        cursor.execute(
+            """
+            INSERT INTO clinicians_clinician_erns (clinician_id, ern_id)
+            SELECT c.id, e.id FROM clinicians_clinician c
+            JOIN clinicians_ern e ON e.id = (SELECT min(id) FROM clinicians_ern) + c.id %% 24
+            WHERE c.user_id >= %s AND c.id %% 3 = 0
+            """,
+            [start],
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE clinicians_clinician")
     return missing
 
 

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.urls import URLPattern, path
 from django.utils.translation import gettext_lazy as _
+
+from cmss import audit
+from cmss.csv import csv_lines
 
 from . import services
 from .models import ERN, Clinician, Hospital, Language, PrivacyAcceptance, PrivacyStatement, Specialty
@@ -54,6 +59,7 @@ class ClinicianAdmin(admin.ModelAdmin):
     filter_horizontal = ["languages", "erns"]
     show_full_result_count = False
     actions = ["suspend", "reinstate"]
+    change_list_template = "admin/clinicians/clinician/change_list.html"
     # Status moves go through the helpdesk's verify/reject/suspend actions.
     readonly_fields = [
         "user",
@@ -73,6 +79,49 @@ class ClinicianAdmin(admin.ModelAdmin):
             {"fields": ("status", "status_changed_at", "email_confirmed_at", "created_at", "updated_at")},
         ),
     )
+
+    def get_urls(self) -> list[URLPattern]:
+        export = path(
+            "export-directory/",
+            self.admin_site.admin_view(self.export_directory_view),
+            name="clinicians_clinician_export_directory",
+        )
+        return [export, *super().get_urls()]
+
+    def export_directory_view(self, request: HttpRequest) -> HttpResponse:
+        """The directory as CSV, for supervisors; every export is audited."""
+        if not request.user.has_perm("clinicians.export_directory"):
+            raise PermissionDenied
+        audit.record(action="directory.exported", request=request)
+        entries = Clinician.objects.listed().select_related("user", "hospital", "specialty").order_by("pk")
+        header = [
+            "first name",
+            "last name",
+            "profession",
+            "specialty",
+            "hospital",
+            "city",
+            "country",
+            "email (if shared)",
+            "phone (if shared)",
+        ]
+        rows = (
+            [
+                c.first_name,
+                c.last_name,
+                c.get_profession_display(),
+                c.specialty.name,
+                c.hospital.name,
+                c.hospital.city,
+                c.country.code,
+                c.user.email if c.show_email else "",
+                c.phone.as_international if c.show_phone else "",
+            ]
+            for c in entries.iterator(chunk_size=2000)
+        )
+        response = StreamingHttpResponse(csv_lines(header, rows), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="cmss-directory.csv"'
+        return response
 
     def _move(self, request: HttpRequest, queryset: QuerySet[Clinician], to: str, done: str) -> None:
         moved = 0

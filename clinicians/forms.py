@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cmss.timezones import time_zone_choices
 from cmss.validators import no_control_characters
+from cmss.widgets import FastSelect
 
 from .countries import NETWORK_COUNTRY_CODES, NetworkCountries
 from .models import ERN, Clinician, Hospital, Language, PrivacyStatement, Specialty
@@ -69,7 +70,7 @@ class ClinicianDetailsForm(forms.Form):
         queryset=Hospital.objects.approved(),
         required=False,
         help_text=_("Hospitals are grouped by country."),
-        widget=forms.Select(attrs={"data-hospital-select": ""}),
+        widget=FastSelect(attrs={"data-hospital-select": ""}),
     )
     hospital_not_listed = forms.BooleanField(label=_("My hospital is not in the list"), required=False)
     new_hospital_name = forms.CharField(
@@ -114,7 +115,7 @@ class ClinicianDetailsForm(forms.Form):
         choices=lambda: [("", _("The time zone of my country")), *time_zone_choices()],
         required=False,
         help_text=_("Conference and webinar times are shown in this zone."),
-        widget=forms.Select(attrs={"data-time-zone-select": ""}),
+        widget=FastSelect(attrs={"data-time-zone-select": ""}),
     )
     language = forms.ChoiceField(
         label=_("Language of the site and of our emails"), choices=settings.LANGUAGES, initial="en"
@@ -264,4 +265,69 @@ class ProfileForm(ClinicianDetailsForm):
             "show_phone": clinician.show_phone,
             "time_zone": user.time_zone,
             "language": user.language,
+        }
+
+
+class DirectorySearchForm(forms.Form):
+    """The directory's search and filters (GET). Invalid values are ignored, not errors."""
+
+    q = forms.CharField(label=_("Name"), max_length=100, required=False, validators=[no_control_characters])
+    country = forms.ChoiceField(
+        widget=FastSelect,
+        label=_("Country"),
+        required=False,
+        choices=lambda: [("", _("Any country")), *list(NetworkCountries())],
+    )
+    hospital = forms.ModelChoiceField(
+        widget=FastSelect,
+        label=_("Hospital"),
+        queryset=Hospital.objects.approved(),
+        required=False,
+        empty_label=_("Any hospital"),
+    )
+    profession = forms.ChoiceField(
+        widget=FastSelect,
+        label=_("Profession"),
+        required=False,
+        choices=[("", _("Any profession")), *Clinician.Profession.choices],
+    )
+    specialty = forms.ModelChoiceField(
+        widget=FastSelect,
+        label=_("Specialty"),
+        queryset=Specialty.objects.all(),
+        required=False,
+        empty_label=_("Any specialty"),
+    )
+    ern = forms.ModelChoiceField(
+        widget=FastSelect,
+        label=_("ERN"),
+        queryset=ERN.objects.all(),
+        required=False,
+        empty_label=_("Any ERN"),
+    )
+    language = forms.ModelChoiceField(
+        widget=FastSelect,
+        label=_("Language"),
+        queryset=Language.objects.all(),
+        required=False,
+        empty_label=_("Any language"),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["hospital"].widget.choices = [("", _("Any hospital")), *grouped_hospital_choices()[1:]]
+
+    def filters(self) -> dict[str, Any]:
+        """The valid filters as keyword arguments of ClinicianQuerySet.directory();
+        a field with an invalid value is left out (and shown with its error)."""
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        return {
+            "text": data.get("q") or "",
+            "country": data.get("country") or "",
+            "hospital": data.get("hospital"),
+            "profession": data.get("profession") or "",
+            "specialty": data.get("specialty"),
+            "ern": data.get("ern"),
+            "language": data.get("language"),
         }

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
@@ -124,12 +126,64 @@ class Hospital(models.Model):
         return f"{self.name}, {self.city}"
 
 
+def normalise_name(text: str) -> str:
+    """Lower case without accents, single spaces: "  Zsófia HORVÁTH" → "zsofia horvath"."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    stripped = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return " ".join(stripped.split())
+
+
 class ClinicianQuerySet(models.QuerySet["Clinician"]):
     def with_related(self) -> ClinicianQuerySet:
         return self.select_related("user", "hospital", "specialty").prefetch_related("languages", "erns")
 
     def verified(self) -> ClinicianQuerySet:
         return self.filter(status=Clinician.Status.VERIFIED)
+
+    def listed(self) -> ClinicianQuerySet:
+        """Who may appear in the directory and be invited: verified, listed, not restricted."""
+        return self.filter(status=Clinician.Status.VERIFIED, listed_in_directory=True, restricted=False)
+
+    def directory(
+        self,
+        *,
+        text: str = "",
+        country: str = "",
+        hospital: object = None,
+        profession: str = "",
+        specialty: object = None,
+        ern: object = None,
+        language: object = None,
+    ) -> ClinicianQuerySet:
+        """The directory search, shared with the conference invitee picker.
+
+        Name search is accent- and case-insensitive and partial: every word of
+        `text` must appear in the normalised name (a trigram index serves it on
+        PostgreSQL).
+        """
+        queryset = self.listed()
+        words = normalise_name(text).split()[:5]
+        for word in words:
+            queryset = queryset.filter(search_name__contains=word)
+        if country:
+            queryset = queryset.filter(country=country)
+        if hospital:
+            queryset = queryset.filter(hospital=hospital)
+        if profession:
+            queryset = queryset.filter(profession=profession)
+        if specialty:
+            queryset = queryset.filter(specialty=specialty)
+        if ern:
+            queryset = queryset.filter(erns=ern)
+        if language:
+            queryset = queryset.filter(languages=language)
+        if words:
+            # With a name to match, PostgreSQL should use the trigram index and
+            # sort the few matches; ordering by an expression that no index
+            # provides keeps it from walking the name index past thousands of
+            # rows instead (see `make bench`).
+            return queryset.order_by(Lower("last_name"), Lower("first_name"), "pk")
+        return queryset.order_by("last_name", "first_name", "pk")
 
 
 class Clinician(models.Model):
@@ -160,6 +214,8 @@ class Clinician(models.Model):
     )
     first_name = models.CharField(_("first name"), max_length=100)
     last_name = models.CharField(_("last name"), max_length=100)
+    # "first last", lower case without accents: what the directory searches.
+    search_name = models.CharField(_("name for searching"), max_length=201, editable=False, default="")
     phone = PhoneNumberField(_("phone"))
     country = NetworkCountryField(verbose_name=_("country"))
     hospital = models.ForeignKey(
@@ -198,6 +254,7 @@ class Clinician(models.Model):
         "user",
         "first_name",
         "last_name",
+        "search_name",
         "phone",
         "country",
         "hospital",
@@ -221,7 +278,15 @@ class Clinician(models.Model):
         verbose_name = _("clinician")
         verbose_name_plural = _("clinicians")
         ordering = ["last_name", "first_name"]
-        indexes = [models.Index(fields=["status", "country"], name="clinician_status_country_idx")]
+        indexes = [
+            models.Index(fields=["status", "country"], name="clinician_status_country_idx"),
+            models.Index(
+                fields=["last_name", "first_name", "id"],
+                condition=Q(status="verified", listed_in_directory=True, restricted=False),
+                name="clinician_directory_idx",
+            ),
+        ]
+        permissions = [("export_directory", "Can export the directory as CSV")]
 
     def __str__(self) -> str:
         return self.full_name
@@ -229,6 +294,13 @@ class Clinician(models.Model):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+    def refresh_search_name(self) -> None:
+        self.search_name = normalise_name(f"{self.first_name} {self.last_name}")
+
+    @property
+    def shares_contact_details(self) -> bool:
+        return self.show_email or self.show_phone
 
     def can_move_to(self, status: str) -> bool:
         return status in self.TRANSITIONS.get(self.status, frozenset())

@@ -82,6 +82,8 @@ def register_clinician(
         show_email=data.get("show_email", False),
         show_phone=data.get("show_phone", False),
     )
+    clinician.refresh_search_name()
+    clinician.save(update_fields=["search_name"])
     clinician.languages.set(data["languages"])
     clinician.erns.set(data.get("erns") or [])
     accept_privacy_statement(user=user, statement=data["privacy_statement"], request=request)
@@ -128,6 +130,7 @@ def update_profile(
     clinician.hospital = hospital
     for name in ("first_name", "last_name"):
         setattr(clinician, name, data[name].strip())
+    clinician.refresh_search_name()
     for name in ("phone", "country", "profession", "specialty"):
         setattr(clinician, name, data[name])
     for name in ("listed_in_directory", "show_email", "show_phone"):

@@ -9,4 +9,6 @@ app_name = "clinicians"
 urlpatterns = [
     path("privacy/", views.privacy, name="privacy"),
     path("profile/", views.profile, name="profile"),
+    path("directory/", views.directory, name="directory"),
+    path("directory/<int:pk>/contact/", views.directory_contact, name="directory_contact"),
 ]

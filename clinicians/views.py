@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from allauth.core import ratelimit
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from cmss import audit
+from cmss import ratelimit as cmss_ratelimit
+
 from . import services
-from .forms import ProfileForm
+from .forms import DirectorySearchForm, ProfileForm
 from .models import Clinician, PrivacyStatement
 
 
@@ -42,3 +47,70 @@ def profile(request: HttpRequest) -> HttpResponse:
     else:
         form = ProfileForm(initial=ProfileForm.initial_for(clinician))
     return render(request, "clinicians/profile_edit.html", {"clinician": clinician, "form": form})
+
+
+DIRECTORY_PAGE_SIZE = 25
+
+
+def _directory_member(request: HttpRequest) -> Clinician | None:
+    return Clinician.objects.filter(user=request.user).select_related("hospital").first()
+
+
+@never_cache
+@login_required
+def directory(request: HttpRequest) -> HttpResponse:
+    """Verified clinicians find each other. No total count: the next page is
+    known by fetching one row more than a page."""
+    viewer = _directory_member(request)
+    if viewer is None or not viewer.is_verified:
+        return render(request, "clinicians/directory_closed.html", {"viewer": viewer}, status=403)
+    limit, window = cmss_ratelimit.parse(settings.DIRECTORY_PAGING_RATE)
+    if request.GET.get("page") and not cmss_ratelimit.allow(
+        key=f"directory:{request.user.pk}", limit=limit, window=window
+    ):
+        return ratelimit.respond_429(request)
+    form = DirectorySearchForm(request.GET)
+    try:
+        number = max(1, int(request.GET.get("page", "1")))
+    except ValueError:
+        number = 1
+    offset = (number - 1) * DIRECTORY_PAGE_SIZE
+    rows = list(
+        Clinician.objects.directory(**form.filters())
+        .defer("phone", "search_name")  # not shown here; parsing 26 phone numbers is not free
+        .select_related("hospital", "specialty")
+        .prefetch_related("erns", "languages")[offset : offset + DIRECTORY_PAGE_SIZE + 1]
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "clinicians/directory_list.html",
+        {
+            "form": form,
+            "entries": rows[:DIRECTORY_PAGE_SIZE],
+            "page_number": number,
+            "first_number": offset + 1,
+            "has_previous": number > 1,
+            "has_next": len(rows) > DIRECTORY_PAGE_SIZE,
+            "query": query.urlencode(),
+            "searched": any(form.filters().values()),
+        },
+    )
+
+
+@never_cache
+@login_required
+@require_http_methods(["POST"])
+def directory_contact(request: HttpRequest, pk: int) -> HttpResponse:
+    """One entry's shared contact details, on request; every reveal is audited."""
+    viewer = _directory_member(request)
+    if viewer is None or not viewer.is_verified:
+        raise Http404("The directory is for verified clinicians.")
+    if not ratelimit.consume(request, action="directory_contact", user=request.user):
+        return ratelimit.respond_429(request)
+    entry = get_object_or_404(Clinician.objects.listed().select_related("user", "hospital"), pk=pk)
+    audit.record(action="directory.contact_revealed", obj=entry, subject=entry.user, request=request)
+    return render(
+        request, "clinicians/directory_contact.html", {"entry": entry, "back": request.POST.get("back", "")}
+    )

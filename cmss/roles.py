@@ -50,6 +50,7 @@ _SUPERVISOR_PERMISSIONS = [
     "clinicians.add_privacystatement",
     "clinicians.change_privacystatement",
     "clinicians.view_privacyacceptance",
+    "clinicians.export_directory",
     "helpdesk.add_cannedreply",
     "helpdesk.change_cannedreply",
     "helpdesk.delete_cannedreply",

@@ -266,8 +266,12 @@ ACCOUNT_RATE_LIMITS = {
     # CMSS's own: the public contact form and messages to the helpdesk.
     "contact": "5/h/ip",
     "helpdesk_message": "30/h/user,60/h/ip",
+    "directory_contact": "60/h/user",
     "helpdesk_link_message": "30/h/key,60/h/ip",
 }
+# Pages of directory results a person may open in an hour: ordinary searching
+# stays far below it; walking the whole directory page by page does not.
+DIRECTORY_PAGING_RATE = "300/h"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 # Staff must use TOTP in the session before any admin page opens. Only the
 # local demo (make run) turns this off.

@@ -9,7 +9,7 @@ from allauth.account.models import EmailAddress
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from clinicians.models import Clinician, Hospital, Language, Specialty
+from clinicians.models import Clinician, Hospital, Language, Specialty, normalise_name
 from cmss import roles
 from cmss.models import User
 
@@ -63,6 +63,7 @@ class ClinicianFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     first_name = factory.Sequence(lambda n: f"Ana{n}")
     last_name = factory.Sequence(lambda n: f"Novak{n}")
+    search_name = factory.LazyAttribute(lambda o: normalise_name(f"{o.first_name} {o.last_name}"))
     phone = factory.Sequence(lambda n: f"+3222991{n % 1000:03d}")
     country = "BE"
     hospital = factory.SubFactory(HospitalFactory)

@@ -49,6 +49,11 @@ EXPECTED: dict[str, dict[str, int]] = {
     "": every(200),
     "healthz/": every(200),
     "privacy/": every(200),
+    # The directory is for verified clinicians; others are told why (403).
+    "directory/": {**every(403), "visitor": 302, "verified": 200, "coordinator": 200},
+    # Contact details are revealed by POST only.
+    "directory/<int:pk>/contact/": signed_in(405),
+    "admin/clinicians/clinician/export-directory/": {**every(302), "agent": 403, "supervisor": 200},
     # Staff have no clinician profile: they are sent to the admin.
     "profile/": {**signed_in(200), "agent": 302, "supervisor": 302},
     "register/": visitor_only(),
@@ -235,6 +240,8 @@ def sample_object(label: str, people: dict[str, Any]) -> Any:
 def path_for(route: str, people: dict[str, Any]) -> str:
     if route in SAMPLE_PATHS:
         return SAMPLE_PATHS[route]
+    if route == "directory/<int:pk>/contact/":
+        return f"/directory/{people['verified'].clinician.pk}/contact/"
     if route == "helpdesk/<int:pk>/":
         return f"/helpdesk/{sample_object('helpdesk.ticket', people).pk}/"
     if route == "helpdesk/t/<str:token>/":

@@ -217,6 +217,8 @@ class Command(BaseCommand):
             show_email=rng.random() < 0.6,
             show_phone=rng.random() < 0.3,
         )
+        clinician.refresh_search_name()
+        clinician.save(update_fields=["search_name"])
         codes = {
             "BE": "fr",
             "DE": "de",
