@@ -331,3 +331,27 @@ class DirectorySearchForm(forms.Form):
             "ern": data.get("ern"),
             "language": data.get("language"),
         }
+
+
+class DeleteAccountForm(forms.Form):
+    """Deleting the account is confirmed with the password."""
+
+    password = forms.CharField(
+        label=_("Your password"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text=_("To be sure it is you."),
+    )
+    confirm = forms.BooleanField(
+        label=_("I understand that my account and profile are deleted and cannot be restored"),
+        error_messages={"required": _("Tick this box to confirm.")},
+    )
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError(_("This is not your password."))
+        return password

@@ -125,6 +125,10 @@ class Hospital(models.Model):
     def __str__(self) -> str:
         return f"{self.name}, {self.city}"
 
+    @classmethod
+    def personal_data_of(cls, user: object) -> models.QuerySet[Hospital]:
+        return cls.objects.filter(proposed_by=user)
+
 
 def normalise_name(text: str) -> str:
     """Lower case without accents, single spaces: "  Zsófia HORVÁTH" → "zsofia horvath"."""
@@ -291,6 +295,10 @@ class Clinician(models.Model):
     def __str__(self) -> str:
         return self.full_name
 
+    @classmethod
+    def personal_data_of(cls, user: object) -> models.QuerySet[Clinician]:
+        return cls.objects.filter(user=user).prefetch_related("languages", "erns")
+
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
@@ -394,3 +402,7 @@ class PrivacyAcceptance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} accepted v{self.statement_id}"
+
+    @classmethod
+    def personal_data_of(cls, user: object) -> models.QuerySet[PrivacyAcceptance]:
+        return cls.objects.filter(user=user).select_related("statement")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.utils import timezone
 
-from cmss import audit
+from cmss import audit, personal_data
 from cmss.outbox import queue_templated_email
 from cmss.timezones import zone_for_country
 
@@ -225,3 +225,27 @@ def merge_hospital(*, hospital: Hospital, into: Hospital, by: User) -> Hospital:
     audit.record(action="hospital.merged", actor=by, obj=into)
     hospital.delete()
     return into
+
+
+def export_personal_data(*, user: User, request: HttpRequest | None = None) -> dict[str, Any]:
+    """Everything held about the person (Article 17 and 22 of Regulation 2018/1725); audited."""
+    audit.record(action="personal_data.exported", actor=user, obj=user, subject=user, request=request)
+    return {
+        "exported_at": timezone.now().isoformat(),
+        "about": "Personal data held by the COVID-19 Clinical Management Support System (CMSS).",
+        "data": personal_data.export_for(user),
+    }
+
+
+@transaction.atomic
+def erase_account(*, user: User, request: HttpRequest | None = None) -> str:
+    """Delete the account and anonymise the person everywhere; returns the pseudonym
+    that the person's tickets keep."""
+    clinician = Clinician.objects.filter(user=user).first()
+    needles = [user.email]
+    if clinician is not None:
+        needles += [clinician.full_name, clinician.first_name + " " + clinician.last_name]
+        if clinician.phone:
+            needles += [clinician.phone.as_e164, clinician.phone.as_international]
+    audit.record(action="personal_data.erased", actor=user, subject=user, request=request)
+    return personal_data.erase(user, needles=needles)

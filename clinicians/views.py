@@ -5,8 +5,9 @@ from __future__ import annotations
 from allauth.core import ratelimit
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -16,7 +17,7 @@ from cmss import audit
 from cmss import ratelimit as cmss_ratelimit
 
 from . import services
-from .forms import DirectorySearchForm, ProfileForm
+from .forms import DeleteAccountForm, DirectorySearchForm, ProfileForm
 from .models import Clinician, PrivacyStatement
 
 
@@ -114,3 +115,30 @@ def directory_contact(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request, "clinicians/directory_contact.html", {"entry": entry, "back": request.POST.get("back", "")}
     )
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def personal_data_export(request: HttpRequest) -> HttpResponse:
+    """/profile/data/: a page that explains, and a POST that downloads the JSON file."""
+    if request.method == "POST":
+        data = services.export_personal_data(user=request.user, request=request)
+        response = JsonResponse(data, json_dumps_params={"indent": 2, "ensure_ascii": False})
+        response["Content-Disposition"] = 'attachment; filename="cmss-my-data.json"'
+        return response
+    return render(request, "clinicians/personal_data_export.html")
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_delete(request: HttpRequest) -> HttpResponse:
+    form = DeleteAccountForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        user = request.user
+        logout(request)
+        services.erase_account(user=user, request=request)
+        messages.success(request, _("Your account and your personal data are deleted."))
+        return redirect("home")
+    return render(request, "clinicians/account_delete.html", {"form": form})

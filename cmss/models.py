@@ -74,6 +74,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     def __str__(self) -> str:
         return self.email
 
+    @classmethod
+    def personal_data_of(cls, user: User) -> models.QuerySet[User]:
+        return cls.objects.filter(pk=user.pk)
+
     def get_full_name(self) -> str:
         # Staff have no clinician profile: don't pay a query to find that out.
         clinician = None if self.is_staff else getattr(self, "clinician", None)
@@ -146,6 +150,25 @@ class OutgoingEmail(models.Model):
     def __str__(self) -> str:
         return f"{self.subject} → {self.to_address}"
 
+    @classmethod
+    def personal_data_of(cls, user: User) -> models.QuerySet[OutgoingEmail]:
+        return cls.objects.filter(models.Q(user=user) | models.Q(to_address__iexact=user.email))
+
+    @classmethod
+    def erase_personal_data(cls, user: User, pseudonym: str) -> None:
+        """Drop what is still waiting; scrub what went out (the row stays as a record)."""
+        rows = cls.personal_data_of(user)
+        rows.filter(state__in=[cls.State.QUEUED, cls.State.FAILED]).update(state=cls.State.CANCELLED)
+        rows.update(
+            user=None,
+            to_address=f"{pseudonym}@erased.invalid",
+            subject="[erased]",
+            text_body="",
+            html_body="",
+            attachments=[],
+            headers={},
+        )
+
     def backoff(self) -> timedelta:
         """Delay before the next attempt: 30 s doubling, capped at 30 minutes
         (well under the broker's visibility timeout)."""
@@ -192,3 +215,12 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise PermissionError("Audit events are append-only.")
+
+    @classmethod
+    def personal_data_of(cls, user: User) -> models.QuerySet[AuditEvent]:
+        return cls.objects.filter(models.Q(actor_id=user.pk) | models.Q(subject_user_id=user.pk))
+
+    @classmethod
+    def erase_personal_data(cls, user: User, pseudonym: str) -> None:
+        # The events stay (who did what, by id); the address they came from goes.
+        cls.objects.filter(actor_id=user.pk).update(ip_address=None)

@@ -156,6 +156,26 @@ class Ticket(models.Model):
     def can_move_to(self, state: str) -> bool:
         return state in self.TRANSITIONS.get(self.state, frozenset())
 
+    @classmethod
+    def personal_data_of(cls, user: object) -> models.QuerySet[Ticket]:
+        return cls.objects.filter(requester=user)
+
+    @classmethod
+    def erase_personal_data(cls, user: object, pseudonym: str) -> None:
+        """The person's tickets stay, under a pseudonym, with their text scrubbed."""
+        tickets = cls.objects.filter(requester=user)
+        TicketMessage.objects.filter(models.Q(ticket__in=tickets) | models.Q(author=user)).update(
+            body="[erased]"
+        )
+        TicketEvent.objects.filter(ticket__in=tickets).exclude(
+            action__in=["opened", "state", "priority"]
+        ).update(from_value="", to_value="", note="")
+        TicketEvent.objects.filter(actor=user).update(note="")
+        for ticket in tickets:
+            cls.objects.filter(pk=ticket.pk).update(
+                requester_name=pseudonym, requester_email="", subject=f"[erased] {ticket.get_kind_display()}"
+            )
+
     @property
     def number(self) -> str:
         return f"#{self.pk}"
@@ -209,6 +229,10 @@ class TicketEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.action}: {self.from_value} → {self.to_value}"
 
+    @classmethod
+    def personal_data_of(cls, user: object) -> models.QuerySet[TicketEvent]:
+        return cls.objects.filter(actor=user)
+
     @property
     def actor_label(self) -> str:
         if self.actor is None:
@@ -249,6 +273,13 @@ class TicketMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on #{self.ticket_id}"
+
+    @classmethod
+    def personal_data_of(cls, user: object) -> models.QuerySet[TicketMessage]:
+        """Messages by the person and replies to them; never internal notes."""
+        return cls.objects.filter(models.Q(ticket__requester=user) | models.Q(author=user)).exclude(
+            kind=cls.Kind.NOTE
+        )
 
     @property
     def is_public(self) -> bool:

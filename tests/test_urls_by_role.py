@@ -57,6 +57,8 @@ EXPECTED: dict[str, dict[str, int]] = {
     # Staff have no clinician profile: they are sent to the admin.
     "profile/": {**signed_in(200), "agent": 302, "supervisor": 302},
     "register/": visitor_only(),
+    "profile/data/": signed_in(200),
+    "profile/delete/": signed_in(200),
     # The requester's side of the helpdesk; a ticket is its requester's alone.
     "helpdesk/": signed_in(200),
     "helpdesk/new/": signed_in(200),
