@@ -355,3 +355,10 @@ class DeleteAccountForm(forms.Form):
         if not self.user.check_password(password):
             raise forms.ValidationError(_("This is not your password."))
         return password
+
+
+class AcceptPrivacyForm(forms.Form):
+    accept = forms.BooleanField(
+        label=_("I have read the new privacy statement and accept it"),
+        error_messages={"required": _("Tick this box to accept the privacy statement, or sign out.")},
+    )

@@ -9,6 +9,8 @@ from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
@@ -17,7 +19,7 @@ from cmss import audit
 from cmss import ratelimit as cmss_ratelimit
 
 from . import services
-from .forms import DeleteAccountForm, DirectorySearchForm, ProfileForm
+from .forms import AcceptPrivacyForm, DeleteAccountForm, DirectorySearchForm, ProfileForm
 from .models import Clinician, PrivacyStatement
 
 
@@ -142,3 +144,25 @@ def account_delete(request: HttpRequest) -> HttpResponse:
         messages.success(request, _("Your account and your personal data are deleted."))
         return redirect("home")
     return render(request, "clinicians/account_delete.html", {"form": form})
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def privacy_accept(request: HttpRequest) -> HttpResponse:
+    """A new version of the privacy statement: read it, accept it, go on."""
+    statement = PrivacyStatement.objects.current()
+    if statement is None:
+        raise Http404("No privacy statement is published.")
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = reverse("clinicians:profile")
+    form = AcceptPrivacyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.accept_privacy_statement(user=request.user, statement=statement, request=request)
+        return redirect(next_url)
+    return render(
+        request, "clinicians/privacy_accept.html", {"statement": statement, "form": form, "next": next_url}
+    )

@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "cmss.middleware.StaffTwoFactorMiddleware",
+    "clinicians.middleware.PrivacyAcceptanceMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "cmss.middleware.PrivatePagesMiddleware",

@@ -9,7 +9,15 @@ from allauth.account.models import EmailAddress
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from clinicians.models import Clinician, Hospital, Language, Specialty, normalise_name
+from clinicians.models import (
+    Clinician,
+    Hospital,
+    Language,
+    PrivacyAcceptance,
+    PrivacyStatement,
+    Specialty,
+    normalise_name,
+)
 from cmss import roles
 from cmss.models import User
 
@@ -77,6 +85,12 @@ class ClinicianFactory(factory.django.DjangoModelFactory):
     def languages(self, create: bool, extracted: Any, **kwargs: Any) -> None:
         if create:
             self.languages.set(extracted or Language.objects.filter(code__in=["en", "fr"]))
+
+    @factory.post_generation
+    def accepted_privacy(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+        """Registration accepts the current statement; ClinicianFactory(accepted_privacy=False) did not."""
+        if create and extracted is not False:
+            PrivacyAcceptance.objects.get_or_create(user=self.user, statement=PrivacyStatement.objects.current())
 
 
 class CoordinatorFactory(ClinicianFactory):

@@ -49,6 +49,7 @@ EXPECTED: dict[str, dict[str, int]] = {
     "": every(200),
     "healthz/": every(200),
     "privacy/": every(200),
+    "privacy/accept/": signed_in(200),
     # The directory is for verified clinicians; others are told why (403).
     "directory/": {**every(403), "visitor": 302, "verified": 200, "coordinator": 200},
     # Contact details are revealed by POST only.
@@ -219,9 +220,7 @@ def sample_object(label: str, people: dict[str, Any]) -> Any:
         "clinicians.hospital": lambda: Hospital.objects.first(),
         "clinicians.clinician": lambda: user.clinician,
         "clinicians.privacystatement": lambda: PrivacyStatement.objects.first(),
-        "clinicians.privacyacceptance": lambda: PrivacyAcceptance.objects.create(
-            user=user, statement=PrivacyStatement.objects.first()
-        ),
+        "clinicians.privacyacceptance": lambda: PrivacyAcceptance.objects.filter(user=user).first(),
         "helpdesk.ticket": lambda: open_registration_ticket(clinician=user.clinician),
         "helpdesk.ticketmessage": lambda: services.add_note(
             ticket=open_registration_ticket(clinician=user.clinician), body="Called", by=people["agent"]
