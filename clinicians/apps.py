@@ -15,3 +15,10 @@ class CliniciansConfig(AppConfig):
         # Reference data follows the code after every migrate, and after the
         # flush that ends every transactional test.
         post_migrate.connect(reference.load_after_migrate, sender=self, dispatch_uid="clinicians.reference")
+
+        from cmss import retention
+
+        from . import services
+
+        retention.register("unconfirmed sign-ups", services.purge_unconfirmed_signups)
+        retention.register("rejected registrations", services.purge_rejected_registrations)

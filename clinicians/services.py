@@ -249,3 +249,41 @@ def erase_account(*, user: User, request: HttpRequest | None = None) -> str:
             needles += [clinician.phone.as_e164, clinician.phone.as_international]
     audit.record(action="personal_data.erased", actor=user, subject=user, request=request)
     return personal_data.erase(user, needles=needles)
+
+
+def purge_unconfirmed_signups(policy: Any, now: Any) -> int:
+    """Sign-ups whose email was never confirmed are erased after the retention period."""
+    stale = Clinician.objects.filter(
+        email_confirmed_at__isnull=True, created_at__lt=policy.cutoff("unconfirmed_signups_days", now)
+    )
+    count = 0
+    for clinician in stale.select_related("user"):
+        erase_account(user=clinician.user)
+        count += 1
+    return count
+
+
+def purge_rejected_registrations(policy: Any, now: Any) -> int:
+    stale = Clinician.objects.filter(
+        status=Clinician.Status.REJECTED,
+        status_changed_at__lt=policy.cutoff("rejected_registrations_days", now),
+    )
+    count = 0
+    for clinician in stale.select_related("user"):
+        erase_account(user=clinician.user)
+        count += 1
+    return count
+
+
+@transaction.atomic
+def set_restriction(*, clinician: Clinician, restricted: bool, by: User) -> Clinician:
+    """Restrict processing (Article 20): hidden from the directory and invitations, nothing deleted."""
+    Clinician.objects.filter(pk=clinician.pk).update(restricted=restricted)
+    clinician.restricted = restricted
+    audit.record(
+        action="clinician.restricted" if restricted else "clinician.restriction_lifted",
+        actor=by,
+        obj=clinician,
+        subject=clinician.user,
+    )
+    return clinician

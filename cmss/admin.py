@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import outbox
-from .models import AuditEvent, OutgoingEmail, User
+from .models import AuditEvent, OutgoingEmail, RetentionPolicy, User
 
 
 @admin.register(User)
@@ -77,6 +77,17 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(RetentionPolicy)
+class RetentionPolicyAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "confirmed_by_dpo", "updated_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not RetentionPolicy.objects.exists()
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

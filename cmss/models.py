@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 from django.conf import settings
@@ -224,3 +224,38 @@ class AuditEvent(models.Model):
     def erase_personal_data(cls, user: User, pseudonym: str) -> None:
         # The events stay (who did what, by id); the address they came from goes.
         cls.objects.filter(actor_id=user.pk).update(ip_address=None)
+
+
+class RetentionPolicy(models.Model):
+    """How long personal data is kept: one row, edited in the admin by supervisors.
+
+    The defaults are for the data protection officer to confirm.
+    """
+
+    unconfirmed_signups_days = models.PositiveIntegerField(_("unconfirmed sign-ups (days)"), default=7)
+    rejected_registrations_days = models.PositiveIntegerField(_("rejected registrations (days)"), default=183)
+    closed_ticket_text_days = models.PositiveIntegerField(_("text of closed tickets (days)"), default=730)
+    case_summaries_days = models.PositiveIntegerField(
+        _("case summaries after the conference (days)"), default=365
+    )
+    sent_emails_days = models.PositiveIntegerField(_("sent emails (days)"), default=365)
+    audit_events_days = models.PositiveIntegerField(_("audit events (days)"), default=1826)
+    confirmed_by_dpo = models.BooleanField(_("confirmed by the data protection officer"), default=False)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    PERSONAL_DATA_FIELDS = ()
+
+    class Meta:
+        verbose_name = _("retention policy")
+        verbose_name_plural = _("retention policy")
+
+    def __str__(self) -> str:
+        return str(_("Retention periods"))
+
+    @classmethod
+    def load(cls) -> RetentionPolicy:
+        policy, _created = cls.objects.get_or_create(pk=1)
+        return policy
+
+    def cutoff(self, field: str, now: datetime) -> datetime:
+        return now - timedelta(days=getattr(self, field))

@@ -40,6 +40,8 @@ _SUPERVISOR_PERMISSIONS = [
     "cmss.view_user",
     "cmss.change_user",
     "cmss.view_auditevent",
+    "cmss.view_retentionpolicy",
+    "cmss.change_retentionpolicy",
     "clinicians.add_hospital",
     "clinicians.change_hospital",
     "clinicians.delete_hospital",

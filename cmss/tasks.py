@@ -16,3 +16,10 @@ def send_email(email_id: int) -> str | None:
 @shared_task(ignore_result=True)
 def sweep_outbox() -> int:
     return outbox.sweep()
+
+
+@shared_task(ignore_result=True)
+def apply_retention() -> dict[str, int]:
+    from . import retention
+
+    return retention.apply()

@@ -19,3 +19,7 @@ class HelpdeskConfig(AppConfig):
         # another hospital (clinicians may not import helpdesk).
         followups.register("hospital_changed", services.open_hospital_tickets)
         panels.register_builtin_panels()
+
+        from cmss import retention
+
+        retention.register("closed ticket text", services.purge_closed_ticket_text)

@@ -143,6 +143,46 @@ def register_builtin_panels() -> None:
             ),
         ),
     )
+    def restriction(restricted: bool) -> Callable[[Ticket, dict[str, Any], User], str]:
+        def run(ticket: Ticket, data: dict[str, Any], by: User) -> str:
+            clinician = services.set_restriction(ticket=ticket, restricted=restricted, by=by)
+            if restricted:
+                return str(_("Processing of %(name)s's data is restricted.") % {"name": clinician.full_name})
+            return str(_("The restriction on %(name)s's data is lifted.") % {"name": clinician.full_name})
+
+        return run
+
+    def restricted_is(value: bool) -> Callable[[Ticket], bool]:
+        def check(ticket: Ticket) -> bool:
+            clinician = Clinician.objects.filter(user_id=ticket.requester_id).only("restricted").first()
+            return ticket.is_active and clinician is not None and clinician.restricted is value
+
+        return check
+
+    register(
+        "data_protection",
+        Panel(
+            title=str(_("Data-protection request")),
+            template="admin/helpdesk/ticket/_panel_clinician.html",
+            context=clinician_context,
+            actions=(
+                Action(
+                    "restrict",
+                    str(_("Restrict processing (hide from the directory and invitations)")),
+                    helpdesk_forms.EmptyForm,
+                    restriction(True),
+                    available=restricted_is(False),
+                ),
+                Action(
+                    "lift_restriction",
+                    str(_("Lift the restriction")),
+                    helpdesk_forms.EmptyForm,
+                    restriction(False),
+                    available=restricted_is(True),
+                ),
+            ),
+        ),
+    )
     register(
         "hospital_change",
         Panel(

@@ -7,7 +7,7 @@ and raises HelpdeskError with a message for people when it cannot go ahead.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core import signing
@@ -480,6 +480,17 @@ def merge_hospital(*, ticket: Ticket, into: Hospital, by: User) -> Hospital:
 
 
 @transaction.atomic
+def set_restriction(*, ticket: Ticket, restricted: bool, by: User) -> Clinician:
+    """On a data-protection request: restrict (or free again) the processing of the requester's data."""
+    clinician = _clinician_of(ticket)
+    clinician = clinician_services.set_restriction(clinician=clinician, restricted=restricted, by=by)
+    locked = _locked(ticket)
+    _event(locked, by=by, action="restricted" if restricted else "restriction_lifted")
+    locked.save(update_fields=["updated_at"])
+    return clinician
+
+
+@transaction.atomic
 def confirm_hospital_change(*, ticket: Ticket, by: User) -> Clinician:
     clinician = _clinician_of(ticket)
     try:
@@ -514,3 +525,17 @@ def close_stale_resolved(*, now: datetime | None = None) -> int:
             ticket.save()
             closed += 1
     return closed
+
+
+def purge_closed_ticket_text(policy: Any, now: datetime) -> int:
+    """The text of tickets closed long ago goes; the ticket (kind, dates, states) stays."""
+    stale = Ticket.objects.filter(
+        state=Ticket.State.CLOSED, updated_at__lt=policy.cutoff("closed_ticket_text_days", now)
+    )
+    stale = stale.exclude(subject__startswith="[erased]")
+    ids = list(stale.values_list("pk", flat=True)[:5000])
+    TicketMessage.objects.filter(ticket_id__in=ids).update(body="[erased]")
+    TicketEvent.objects.filter(ticket_id__in=ids).update(note="")
+    for ticket in Ticket.objects.filter(pk__in=ids):
+        Ticket.objects.filter(pk=ticket.pk).update(subject=f"[erased] {ticket.get_kind_display()}")
+    return len(ids)

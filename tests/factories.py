@@ -90,7 +90,9 @@ class ClinicianFactory(factory.django.DjangoModelFactory):
     def accepted_privacy(self, create: bool, extracted: Any, **kwargs: Any) -> None:
         """Registration accepts the current statement; ClinicianFactory(accepted_privacy=False) did not."""
         if create and extracted is not False:
-            PrivacyAcceptance.objects.get_or_create(user=self.user, statement=PrivacyStatement.objects.current())
+            PrivacyAcceptance.objects.get_or_create(
+                user=self.user, statement=PrivacyStatement.objects.current()
+            )
 
 
 class CoordinatorFactory(ClinicianFactory):

@@ -21,6 +21,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from clinicians.models import ERN, Hospital, Language, PrivacyAcceptance, PrivacyStatement, Specialty
 from cmss import audit, outbox
+from cmss.models import RetentionPolicy
 from helpdesk import services
 from helpdesk.models import CannedReply, Holiday
 from helpdesk.services import open_registration_ticket
@@ -126,6 +127,7 @@ ADMIN_PERMISSIONS: dict[str, dict[str, set[str]]] = {
     "cmss.user": {"agent": set(), "supervisor": {V, C}},
     "cmss.outgoingemail": {"agent": {V, C}, "supervisor": {V, C}},
     "cmss.auditevent": {"agent": set(), "supervisor": {V}},
+    "cmss.retentionpolicy": {"agent": set(), "supervisor": {V, C}},
     "clinicians.ern": {"agent": {V}, "supervisor": {V, A, C}},
     "clinicians.specialty": {"agent": {V}, "supervisor": {V, A, C}},
     "clinicians.language": {"agent": {V}, "supervisor": {V}},
@@ -144,6 +146,7 @@ ADMIN_PERMISSIONS: dict[str, dict[str, set[str]]] = {
 ADMIN_NEVER: dict[str, set[str]] = {
     "cmss.outgoingemail": {A},
     "cmss.auditevent": {A, C, D},
+    "cmss.retentionpolicy": {D},
     "clinicians.language": {A, D},
     "clinicians.privacyacceptance": {A},
     "helpdesk.ticket": {A, D},
@@ -214,6 +217,7 @@ def sample_object(label: str, people: dict[str, Any]) -> Any:
         "cmss.user": lambda: user,
         "cmss.outgoingemail": lambda: outbox.queue_email(to=user.email, subject="Hi", text="Hi", user=user),
         "cmss.auditevent": lambda: audit.record(action="test", actor=user),
+        "cmss.retentionpolicy": RetentionPolicy.load,
         "clinicians.ern": lambda: ERN.objects.first(),
         "clinicians.specialty": lambda: Specialty.objects.first(),
         "clinicians.language": lambda: Language.objects.first(),
