@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -79,6 +81,19 @@ class ClinicianAdmin(admin.ModelAdmin):
             {"fields": ("status", "status_changed_at", "email_confirmed_at", "created_at", "updated_at")},
         ),
     )
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        # Opening a clinician's record is access to personal data: audited.
+        clinician = (
+            Clinician.objects.filter(pk=object_id).select_related("user").first()
+            if object_id.isdigit()
+            else None
+        )
+        if clinician is not None and request.method == "GET":
+            audit.record(action="clinician.viewed", obj=clinician, subject=clinician.user, request=request)
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_urls(self) -> list[URLPattern]:
         export = path(

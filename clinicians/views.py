@@ -7,7 +7,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -155,14 +155,15 @@ def privacy_accept(request: HttpRequest) -> HttpResponse:
     if statement is None:
         raise Http404("No privacy statement is published.")
     next_url = request.POST.get("next") or request.GET.get("next") or ""
-    if not url_has_allowed_host_and_scheme(
+    safe = next_url.startswith("/") and url_has_allowed_host_and_scheme(
         next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
+    )
+    if not safe:
         next_url = reverse("clinicians:profile")
     form = AcceptPrivacyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         services.accept_privacy_statement(user=request.user, statement=statement, request=request)
-        return redirect(next_url)
+        return HttpResponseRedirect(next_url)
     return render(
         request, "clinicians/privacy_accept.html", {"statement": statement, "form": form, "next": next_url}
     )

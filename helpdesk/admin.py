@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from clinicians.countries import NetworkCountries
 from clinicians.models import Clinician
+from cmss import audit
 from cmss.models import User
 
 from . import forms, services
@@ -342,6 +343,8 @@ class TicketAdmin(admin.ModelAdmin):
         ticket = self._ticket(request, object_id)
         if not self.has_view_or_change_permission(request, ticket):
             raise PermissionDenied
+        # The page shows the requester's profile and messages: access to personal data.
+        audit.record(action="ticket.viewed", obj=ticket, subject=ticket.requester, request=request)
         return self._render(request, ticket)
 
     def _render(

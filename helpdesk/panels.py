@@ -143,6 +143,7 @@ def register_builtin_panels() -> None:
             ),
         ),
     )
+
     def restriction(restricted: bool) -> Callable[[Ticket, dict[str, Any], User], str]:
         def run(ticket: Ticket, data: dict[str, Any], by: User) -> str:
             clinician = services.set_restriction(ticket=ticket, restricted=restricted, by=by)

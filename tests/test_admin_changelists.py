@@ -1,0 +1,87 @@
+"""Every changelist the helpdesk works in keeps the same number of queries at 2 and 50 rows,
+and opening a person's record in the admin is audited."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from clinicians.models import Hospital
+from cmss import audit, outbox
+from cmss.models import AuditEvent
+from helpdesk import services as helpdesk
+from tests.conftest import sign_in_staff
+from tests.factories import ClinicianFactory, HospitalFactory, StaffFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def make_clinicians(n: int) -> None:
+    ClinicianFactory.create_batch(n)
+
+
+def make_emails(n: int) -> None:
+    for i in range(n):
+        outbox.queue_email(to=f"p{i}@example.org", subject="Hello", text="x", user=ClinicianFactory().user)
+
+
+def make_audit_events(n: int) -> None:
+    for _ in range(n):
+        audit.record(action="clinician.viewed", actor=StaffFactory(), obj=ClinicianFactory())
+
+
+def make_messages(n: int) -> None:
+    agent = StaffFactory()
+    for _ in range(n):
+        helpdesk.add_note(
+            ticket=helpdesk.open_question(requester=ClinicianFactory().user, subject="Q", body="B"),
+            body="n",
+            by=agent,
+        )
+
+
+def make_hospitals(n: int) -> None:
+    HospitalFactory.create_batch(n, approved=False, proposed_by=ClinicianFactory().user)
+
+
+CHANGELISTS: dict[str, Callable[[int], None]] = {
+    "/admin/clinicians/clinician/": make_clinicians,
+    "/admin/cmss/outgoingemail/": make_emails,
+    "/admin/cmss/auditevent/": make_audit_events,
+    "/admin/helpdesk/ticketmessage/": make_messages,
+    "/admin/clinicians/hospital/": make_hospitals,
+    "/admin/cmss/user/": make_clinicians,
+}
+
+
+@pytest.mark.parametrize("path", list(CHANGELISTS))
+def test_the_changelist_keeps_the_same_number_of_queries_at_2_and_50_rows(client: Client, path: str) -> None:
+    sign_in_staff(client, StaffFactory(role="supervisors", is_superuser=True))
+    CHANGELISTS[path](2)
+    client.get(path)
+    with CaptureQueriesContext(connection) as small:
+        assert client.get(path).status_code == 200
+    CHANGELISTS[path](48)
+    with CaptureQueriesContext(connection) as large:
+        assert client.get(path).status_code == 200
+    assert len(large) == len(small), [q["sql"][:200] for q in large.captured_queries]
+
+
+def test_opening_a_clinician_record_or_a_ticket_in_the_admin_is_audited(client: Client) -> None:
+    agent = StaffFactory()
+    sign_in_staff(client, agent)
+    clinician = ClinicianFactory()
+    ticket = helpdesk.open_registration_ticket(clinician=clinician)
+    client.get(f"/admin/clinicians/clinician/{clinician.pk}/change/")
+    client.get(f"/admin/helpdesk/ticket/{ticket.pk}/change/")
+    actions = set(
+        AuditEvent.objects.filter(actor_id=agent.pk, subject_user_id=clinician.user_id).values_list(
+            "action", flat=True
+        )
+    )
+    assert actions == {"clinician.viewed", "ticket.viewed"}
+    assert Hospital.objects.exists()
