@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cmss.timezones import time_zone_choices
 from cmss.validators import no_control_characters
-from cmss.widgets import FastSelect
+from cmss.widgets import FastSelect, NulSafeModelChoiceField, NulSafeModelMultipleChoiceField
 
 from .countries import NETWORK_COUNTRY_CODES, NetworkCountries
 from .models import ERN, Clinician, Hospital, Language, PrivacyStatement, Specialty
@@ -91,7 +91,7 @@ class ClinicianDetailsForm(forms.Form):
         queryset=Specialty.objects.filter(active=True),
         empty_label=_("Choose your specialty"),
     )
-    languages = forms.ModelMultipleChoiceField(
+    languages = NulSafeModelMultipleChoiceField(
         label=_("Languages you can discuss a case in"),
         queryset=Language.objects.all(),
         widget=forms.CheckboxSelectMultiple,
@@ -305,7 +305,7 @@ class DirectorySearchForm(forms.Form):
         required=False,
         empty_label=_("Any ERN"),
     )
-    language = forms.ModelChoiceField(
+    language = NulSafeModelChoiceField(
         widget=FastSelect,
         label=_("Language"),
         queryset=Language.objects.all(),

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -97,20 +97,3 @@ class PrivatePagesMiddleware:
         elif user is not None and user.is_authenticated:
             patch_cache_control(response, no_store=True, private=True)
         return response
-
-
-class RejectNulMiddleware:
-    """A NUL character has no business in a form or a query string, and
-    PostgreSQL refuses it in text: answer 400 instead of failing later."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        if "\x00" in request.get_full_path() or (
-            request.method == "POST"
-            and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data")
-            and any("\x00" in value for values in request.POST.lists() for value in values[1])
-        ):
-            return HttpResponseBadRequest("Invalid characters in the request.")
-        return self.get_response(request)

@@ -37,3 +37,27 @@ class FastSelect(forms.Select):
         parts.append("</select>")
         # Every value and label above is escaped.
         return mark_safe("".join(parts))
+
+
+def _has_nul(value: Any) -> bool:
+    values = value if isinstance(value, list | tuple) else [value]
+    return any(isinstance(item, str) and "\x00" in item for item in values)
+
+
+class NulSafeModelChoiceField(forms.ModelChoiceField):
+    """For models with text primary keys (languages): a NUL in the submitted
+    value is an invalid choice, not a query PostgreSQL refuses."""
+
+    def to_python(self, value: Any) -> Any:
+        if _has_nul(value):
+            raise forms.ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
+        return super().to_python(value)
+
+
+class NulSafeModelMultipleChoiceField(forms.ModelMultipleChoiceField):
+    def clean(self, value: Any) -> Any:
+        if _has_nul(value):
+            raise forms.ValidationError(
+                self.error_messages["invalid_choice"] % {"value": "?"}, code="invalid_choice"
+            )
+        return super().clean(value)
