@@ -151,3 +151,25 @@ def test_the_audit_log_is_append_only_and_holds_no_personal_data() -> None:
         event.save()
     with pytest.raises(PermissionError):
         event.delete()
+
+
+@pytest.mark.django_db
+def test_supervisors_read_the_audit_log_filtered_by_actor_and_nobody_edits_it(client: object) -> None:
+    from tests.conftest import sign_in_staff
+    from tests.factories import StaffFactory
+
+    supervisor = StaffFactory(role="supervisors")
+    agent = StaffFactory()
+    audit.record(action="directory.exported", actor=agent)
+    audit.record(action="clinician.viewed", actor=supervisor)
+    sign_in_staff(client, supervisor)
+    response = client.get(f"/admin/cmss/auditevent/?actor_id={agent.pk}")
+    assert response.status_code == 200, response.get("Location")
+    page = response.content.decode()
+    assert '<td class="field-action">directory.exported</td>' in page
+    assert '<td class="field-action">clinician.viewed</td>' not in page
+    event = AuditEvent.objects.get(action="directory.exported")
+    change = client.post(f"/admin/cmss/auditevent/{event.pk}/change/", {"action": "tampered"})
+    assert change.status_code == 403 or AuditEvent.objects.get(pk=event.pk).action == "directory.exported"
+    assert client.post(f"/admin/cmss/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert AuditEvent.objects.filter(pk=event.pk, action="directory.exported").exists()
