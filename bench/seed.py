@@ -19,10 +19,25 @@ def _count(table: str) -> int:
         return int(cursor.fetchone()[0])
 
 
+def accept_privacy_statement() -> None:
+    """Every seeded clinician accepted the current privacy statement at registration."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO clinicians_privacyacceptance (user_id, statement_id, accepted_at)
+            SELECT c.user_id, s.id, c.created_at FROM clinicians_clinician c
+            CROSS JOIN (SELECT id FROM clinicians_privacystatement WHERE published_at IS NOT NULL
+                        ORDER BY version DESC LIMIT 1) s
+            ON CONFLICT DO NOTHING
+            """
+        )
+
+
 def seed_clinicians(total: int) -> int:
     """Top up to `total` verified clinicians (users named bench<N>@bench.example.org)."""
     have = _count("clinicians_clinician")
     if have >= total:
+        accept_privacy_statement()
         return 0
     missing = total - have
     with connection.cursor() as cursor:
@@ -77,8 +92,10 @@ def seed_clinicians(total: int) -> int:
             """,
             [start],
         )
+    accept_privacy_statement()
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE clinicians_clinician")
+        cursor.execute("ANALYZE")
     return missing
 
 
