@@ -251,28 +251,25 @@ def erase_account(*, user: User, request: HttpRequest | None = None) -> str:
     return personal_data.erase(user, needles=needles)
 
 
-def purge_unconfirmed_signups(policy: Any, now: Any) -> int:
-    """Sign-ups whose email was never confirmed are erased after the retention period."""
-    stale = Clinician.objects.filter(
-        email_confirmed_at__isnull=True, created_at__lt=policy.cutoff("unconfirmed_signups_days", now)
-    )
+def _erase_each(clinicians: Any) -> int:
     count = 0
-    for clinician in stale.select_related("user"):
+    for clinician in clinicians.select_related("user"):
         erase_account(user=clinician.user)
         count += 1
     return count
+
+
+def purge_unconfirmed_signups(policy: Any, now: Any) -> int:
+    """Sign-ups whose email was never confirmed are erased after the retention period."""
+    cutoff = policy.cutoff("unconfirmed_signups_days", now)
+    return _erase_each(Clinician.objects.filter(email_confirmed_at__isnull=True, created_at__lt=cutoff))
 
 
 def purge_rejected_registrations(policy: Any, now: Any) -> int:
-    stale = Clinician.objects.filter(
-        status=Clinician.Status.REJECTED,
-        status_changed_at__lt=policy.cutoff("rejected_registrations_days", now),
+    cutoff = policy.cutoff("rejected_registrations_days", now)
+    return _erase_each(
+        Clinician.objects.filter(status=Clinician.Status.REJECTED, status_changed_at__lt=cutoff)
     )
-    count = 0
-    for clinician in stale.select_related("user"):
-        erase_account(user=clinician.user)
-        count += 1
-    return count
 
 
 @transaction.atomic
