@@ -88,7 +88,7 @@ class ClinicianAdmin(admin.ModelAdmin):
         # Opening a clinician's record is access to personal data: audited.
         clinician = (
             Clinician.objects.filter(pk=object_id).select_related("user").first()
-            if object_id.isdigit()
+            if object_id.isdecimal()
             else None
         )
         if clinician is not None and request.method == "GET":

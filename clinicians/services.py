@@ -31,9 +31,10 @@ def propose_hospital(*, name: str, city: str, country: str, by: User) -> Hospita
     An approved hospital with the same name, city and country is reused
     instead of proposing a duplicate.
     """
-    existing = Hospital.objects.filter(
-        name__iexact=name.strip(), city__iexact=city.strip(), country=country, approved=True
-    ).first()
+    same = Hospital.objects.filter(name__iexact=name.strip(), city__iexact=city.strip(), country=country)
+    # A listed hospital, or the one this person proposed already (saving the
+    # profile again must not propose it again).
+    existing = same.filter(approved=True).first() or same.filter(approved=False, proposed_by=by).first()
     if existing is not None:
         return existing
     return Hospital.objects.create(name=name.strip(), city=city.strip(), country=country, proposed_by=by)

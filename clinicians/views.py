@@ -74,7 +74,7 @@ def directory(request: HttpRequest) -> HttpResponse:
         return ratelimit.respond_429(request)
     form = DirectorySearchForm(request.GET)
     try:
-        number = max(1, int(request.GET.get("page", "1")))
+        number = min(max(1, int(request.GET.get("page", "1"))), 10_000)
     except ValueError:
         number = 1
     offset = (number - 1) * DIRECTORY_PAGE_SIZE

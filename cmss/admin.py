@@ -27,6 +27,13 @@ class UserAdmin(BaseUserAdmin):
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
     filter_horizontal = ["groups"]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
+        # Only a superuser grants staff rights or changes a sign-in address
+        # (a changed address plus a password reset would take the account over).
+        if request.user.is_superuser:
+            return list(self.readonly_fields)
+        return [*self.readonly_fields, "email", "is_staff", "is_superuser", "groups"]
+
 
 @admin.register(OutgoingEmail)
 class OutgoingEmailAdmin(admin.ModelAdmin):
@@ -37,7 +44,14 @@ class OutgoingEmailAdmin(admin.ModelAdmin):
     raw_id_fields = ["user"]
     date_hierarchy = None
     show_full_result_count = False
-    readonly_fields = [field.name for field in OutgoingEmail._meta.fields if field.name not in {"id"}]
+    # Bodies are never shown: allauth's emails carry sign-in and password-reset
+    # links, which would let whoever reads them take the account over.
+    exclude = ["text_body", "html_body", "attachments", "headers"]
+    readonly_fields = [
+        field.name
+        for field in OutgoingEmail._meta.fields
+        if field.name not in {"id", "text_body", "html_body", "attachments", "headers"}
+    ]
     actions = ["retry_failed"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

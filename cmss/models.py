@@ -221,6 +221,14 @@ class AuditEvent(models.Model):
         return cls.objects.filter(models.Q(actor_id=user.pk) | models.Q(subject_user_id=user.pk))
 
     @classmethod
+    def redact_for_export(cls, row: dict[str, object], user: User) -> dict[str, object]:
+        """Events about me done by someone else: not their address, nor who they are."""
+        if row.get("actor_id") != user.pk:
+            row["ip_address"] = None
+            row["actor_id"] = None
+        return row
+
+    @classmethod
     def erase_personal_data(cls, user: User, pseudonym: str) -> None:
         # The events stay (who did what, by id); the address they came from goes.
         cls.objects.filter(actor_id=user.pk).update(ip_address=None)

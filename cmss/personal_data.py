@@ -101,7 +101,11 @@ def export_for(user: Any) -> dict[str, list[dict[str, Any]]]:
         label = model._meta.label_lower
         names = [f.name for f in model._meta.concrete_fields if (label, f.name) not in NOT_EXPORTED]
         names += [name for name in fields if name not in names]
-        result[label] = [{name: _value(obj, name) for name in names} for obj in rows]
+        redact = model.__dict__.get("redact_for_export")
+        exported = [{name: _value(obj, name) for name in names} for obj in rows]
+        if redact is not None:
+            exported = [model.redact_for_export(row, user) for row in exported]  # type: ignore[attr-defined]
+        result[label] = exported
     return result
 
 

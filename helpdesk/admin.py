@@ -297,6 +297,8 @@ class TicketAdmin(admin.ModelAdmin):
         return redirect("admin:helpdesk_ticket_change", ticket.pk)
 
     def _ticket(self, request: HttpRequest, pk: Any) -> Ticket:
+        if not str(pk).isdecimal():
+            raise Http404
         ticket = Ticket.objects.with_related().filter(pk=pk).first()
         if ticket is None:
             raise Http404
@@ -308,7 +310,7 @@ class TicketAdmin(admin.ModelAdmin):
         canned = request.GET.get("canned")
         initial_reply = ""
         if canned:
-            reply = CannedReply.objects.filter(pk=canned, active=True).first() if canned.isdigit() else None
+            reply = CannedReply.objects.filter(pk=canned, active=True).first() if canned.isdecimal() else None
             if reply is not None:
                 initial_reply = reply.render(name=ticket.requester_name or "")
         available = (

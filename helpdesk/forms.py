@@ -47,6 +47,7 @@ class ContactForm(QuestionForm):
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
     email = forms.EmailField(
+        max_length=254,
         label=_("Your email address"),
         help_text=_("We answer by email, with a link to follow your request."),
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),

@@ -158,19 +158,23 @@ class Ticket(models.Model):
 
     @classmethod
     def personal_data_of(cls, user: object) -> models.QuerySet[Ticket]:
-        return cls.objects.filter(requester=user)
+        """The person's tickets, and those sent through /contact/ from their address."""
+        email = getattr(user, "email", "")
+        return cls.objects.filter(
+            Q(requester=user) | Q(requester__isnull=True, requester_email__iexact=email)
+        )
 
     @classmethod
     def erase_personal_data(cls, user: object, pseudonym: str) -> None:
         """The person's tickets stay, under a pseudonym, with their text scrubbed."""
-        tickets = cls.objects.filter(requester=user)
+        tickets = list(cls.personal_data_of(user))
         TicketMessage.objects.filter(models.Q(ticket__in=tickets) | models.Q(author=user)).update(
             body="[erased]"
         )
         TicketEvent.objects.filter(ticket__in=tickets).exclude(
             action__in=["opened", "state", "priority"]
-        ).update(from_value="", to_value="", note="")
-        TicketEvent.objects.filter(actor=user).update(note="")
+        ).update(from_value="", to_value="")
+        TicketEvent.objects.filter(models.Q(ticket__in=tickets) | models.Q(actor=user)).update(note="")
         for ticket in tickets:
             cls.objects.filter(pk=ticket.pk).update(
                 requester_name=pseudonym, requester_email="", subject=f"[erased] {ticket.get_kind_display()}"

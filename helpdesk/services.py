@@ -536,6 +536,11 @@ def purge_closed_ticket_text(policy: Any, now: datetime) -> int:
     ids = list(stale.values_list("pk", flat=True)[:5000])
     TicketMessage.objects.filter(ticket_id__in=ids).update(body="[erased]")
     TicketEvent.objects.filter(ticket_id__in=ids).update(note="")
+    TicketEvent.objects.filter(ticket_id__in=ids).exclude(action__in=["opened", "state", "priority"]).update(
+        from_value="", to_value=""
+    )
     for ticket in Ticket.objects.filter(pk__in=ids):
-        Ticket.objects.filter(pk=ticket.pk).update(subject=f"[erased] {ticket.get_kind_display()}")
+        Ticket.objects.filter(pk=ticket.pk).update(
+            subject=f"[erased] {ticket.get_kind_display()}", requester_name="", requester_email=""
+        )
     return len(ids)

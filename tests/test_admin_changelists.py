@@ -4,6 +4,7 @@ and opening a person's record in the admin is audited."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -85,3 +86,65 @@ def test_opening_a_clinician_record_or_a_ticket_in_the_admin_is_audited(client: 
     )
     assert actions == {"clinician.viewed", "ticket.viewed"}
     assert Hospital.objects.exists()
+
+
+def test_a_supervisor_cannot_grant_themselves_superuser_or_change_sign_in_addresses(client: Client) -> None:
+    supervisor = StaffFactory(role="supervisors")
+    sign_in_staff(client, supervisor)
+    clinician = ClinicianFactory()
+    client.post(
+        f"/admin/cmss/user/{supervisor.pk}/change/",
+        {
+            "email": supervisor.email,
+            "display_name": "Me",
+            "time_zone": "Europe/Brussels",
+            "language": "en",
+            "is_active": "on",
+            "is_staff": "on",
+            "is_superuser": "on",
+        },
+    )
+    client.post(
+        f"/admin/cmss/user/{clinician.user.pk}/change/",
+        {
+            "email": "attacker@example.org",
+            "display_name": "",
+            "time_zone": "Europe/Brussels",
+            "language": "en",
+            "is_active": "on",
+        },
+    )
+    supervisor.refresh_from_db()
+    clinician.user.refresh_from_db()
+    assert supervisor.is_superuser is False
+    assert clinician.user.email != "attacker@example.org"
+
+
+def test_nobody_reads_password_reset_links_in_the_outbox(client: Client) -> None:
+    clinician = ClinicianFactory()
+    Client().post("/accounts/password/reset/", {"email": clinician.user.email})
+    email = outbox_rows_to(clinician.user.email)
+    assert "/accounts/password/reset/key/" in email.text_body
+    sign_in_staff(client, StaffFactory(role="supervisors"))
+    page = client.get(f"/admin/cmss/outgoingemail/{email.pk}/change/").content.decode()
+    assert "/accounts/password/reset/key/" not in page
+
+
+def outbox_rows_to(address: str) -> Any:
+    from cmss.models import OutgoingEmail
+
+    return OutgoingEmail.objects.filter(to_address=address).latest("pk")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/helpdesk/ticket/abc/change/",
+        "/admin/helpdesk/ticket/1/change/?canned=%C2%B2",
+        "/admin/clinicians/clinician/%C2%B2/change/",
+    ],
+)
+def test_odd_addresses_in_the_admin_are_not_server_errors(client: Client, path: str) -> None:
+    sign_in_staff(client, StaffFactory())
+    helpdesk.open_question(requester=ClinicianFactory().user, subject="Q", body="B")
+    assert client.get(path).status_code < 500

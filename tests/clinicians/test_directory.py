@@ -212,3 +212,7 @@ def test_the_search_method_is_the_one_the_invitee_picker_will_reuse() -> None:
     ClinicianFactory(status="suspended", first_name="Sofie", last_name="Suspended", country="BE")
     found = Clinician.objects.directory(text="sofie", country="BE")
     assert [c.last_name for c in found] == ["Peeters"]
+
+
+def test_an_absurd_page_number_is_not_a_server_error(viewer_client: Client) -> None:
+    assert viewer_client.get("/directory/", {"page": "9" * 30}).status_code == 200

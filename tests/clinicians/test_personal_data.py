@@ -161,3 +161,30 @@ def test_export_and_erasure_are_for_the_signed_in_person_only(client: Client, pe
     assert visitor.post("/profile/data/").status_code == 302
     assert visitor.post("/profile/delete/", {"password": PASSWORD, "confirm": "on"}).status_code == 302
     assert User.objects.filter(email=EMAIL).exists()
+
+
+def test_my_export_never_shows_who_else_looked_at_my_data_or_from_where(
+    client: Client, person: Clinician
+) -> None:
+    data = json.loads(client.post("/profile/data/").content)["data"]
+    revealed = [row for row in data["cmss.auditevent"] if row["action"] == "directory.contact_revealed"]
+    assert revealed and all(row["actor_id"] is None and row["ip_address"] is None for row in revealed)
+
+
+def test_erasure_reaches_contact_form_tickets_and_notes_on_state_changes(
+    client: Client, person: Clinician
+) -> None:
+    helpdesk.open_contact_question(
+        name="Xanthippe Q", email=EMAIL, subject="From Xanthippe", body="Xanthippe here"
+    )
+    registration = Ticket.objects.get(requester=person.user, kind="registration")
+    helpdesk.change_state(
+        ticket=registration, to="open", by=StaffFactory(), note="Phoned Xanthippe Quarkwood"
+    )
+    client.post("/profile/delete/", {"password": PASSWORD, "confirm": "on"})
+    leftovers = Ticket.objects.filter(subject__icontains="Xanthippe").count()
+    assert leftovers == 0
+    from helpdesk.models import TicketEvent
+
+    assert not TicketEvent.objects.filter(note__icontains="Xanthippe").exists()
+    assert not TicketMessage.objects.filter(body__icontains="Xanthippe").exists()

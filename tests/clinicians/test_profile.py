@@ -162,3 +162,19 @@ def test_the_privacy_statement_has_the_content_the_regulation_requires(client: C
     assert "Regulation (EU) 2018/1725" in page
     assert "European Data Protection Supervisor" in page
     assert "Version 1" in page
+
+
+def test_saving_the_profile_again_does_not_propose_the_hospital_again(client: Client) -> None:
+    from helpdesk.models import Ticket
+
+    clinician = ClinicianFactory(status="verified")
+    client.force_login(clinician.user)
+    data = profile_post(
+        clinician, hospital="", hospital_not_listed="on", new_hospital_name="New H", new_hospital_city="Ghent"
+    )
+    client.post("/profile/", data)
+    clinician.refresh_from_db()
+    client.post("/profile/", profile_post(clinician))
+    client.post("/profile/", profile_post(clinician))
+    assert Hospital.objects.filter(name="New H").count() == 1
+    assert Ticket.objects.filter(kind="hospital_proposal").count() == 1

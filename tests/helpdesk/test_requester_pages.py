@@ -650,3 +650,16 @@ def test_what_a_visitor_types_is_escaped_on_the_link_page(client: Client) -> Non
     assert ESCAPED_SCRIPT in page
     assert SCRIPT not in page
     assert "<img src=x" not in page
+
+
+@pytest.mark.django_db
+def test_an_email_address_too_long_to_store_is_refused_next_to_the_field(client: Client) -> None:
+    from helpdesk.models import Ticket as TicketModel
+
+    address = "a" * 250 + "@example.org"
+    response = client.post(
+        "/contact/", {"name": "A", "email": address, "kind": "question", "subject": "S", "body": "B"}
+    )
+    assert response.status_code == 200
+    assert 'id="id_email_error"' in response.content.decode()
+    assert not TicketModel.objects.exists()
