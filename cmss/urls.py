@@ -28,5 +28,6 @@ urlpatterns = [
     path("register/", account_views.signup, name="account_signup"),
     path("", include("clinicians.urls")),
     path("", include("helpdesk.urls")),
+    path("", include("conferences.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -68,6 +68,8 @@ EXPECTED: dict[str, dict[str, int]] = {
     "helpdesk/t/<str:token>/": every(200),
     "contact/": visitor_only(),
     "contact/sent/": every(200),
+    # A join link of the local video backend opens for whoever has it, like a provider's.
+    "video/local/<uuid:provider_id>/": every(200),
     "accounts/signup/": visitor_only(),
     "accounts/login/": visitor_only(),
     "accounts/logout/": signed_in(200),
@@ -245,6 +247,17 @@ def sample_object(label: str, people: dict[str, Any]) -> Any:
 def path_for(route: str, people: dict[str, Any]) -> str:
     if route in SAMPLE_PATHS:
         return SAMPLE_PATHS[route]
+    if route == "video/local/<uuid:provider_id>/":
+        from django.utils import timezone
+
+        from conferences.video import MeetingSpec
+        from conferences.video.local import LocalBackend
+
+        now = timezone.now()
+        meeting = LocalBackend().create(
+            MeetingSpec(key=f"test:{route}", title="Case", start=now, end=now, time_zone="UTC")
+        )
+        return meeting.join_url.removeprefix("http://testserver")
     if route == "directory/<int:pk>/contact/":
         return f"/directory/{people['verified'].clinician.pk}/contact/"
     if route == "helpdesk/<int:pk>/":
