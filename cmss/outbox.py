@@ -259,10 +259,3 @@ def retry(*, email: OutgoingEmail) -> bool:
     if updated:
         transaction.on_commit(lambda: enqueue(email.pk))
     return bool(updated)
-
-
-def cancel_for_user(*, user: User) -> int:
-    """Drop every email still waiting to go to this person (used by erasure)."""
-    return OutgoingEmail.objects.filter(
-        user=user, state__in=[OutgoingEmail.State.QUEUED, OutgoingEmail.State.FAILED]
-    ).update(state=OutgoingEmail.State.CANCELLED)

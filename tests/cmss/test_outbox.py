@@ -186,7 +186,9 @@ def test_erasure_cancels_what_is_still_waiting_for_the_person() -> None:
     waiting = queue(user=user)
     sent = queue(user=user)
     send_email(sent.pk)
-    assert outbox.cancel_for_user(user=user) == 1
+    OutgoingEmail.erase_personal_data(user, "erased-x")
     waiting.refresh_from_db()
     assert waiting.state == "cancelled"
     assert send_email(waiting.pk) is None
+    sent.refresh_from_db()
+    assert sent.state == "sent" and sent.text_body == "" and sent.to_address == "erased-x@erased.invalid"
