@@ -219,6 +219,11 @@ OUTBOX_LEASE_SECONDS = 300
 
 # --- Video ----------------------------------------------------------------------
 VIDEO_BACKEND = os.environ.get("VIDEO_BACKEND", "conferences.video.local.LocalBackend")
+WEBEX_BASE_URL = os.environ.get("WEBEX_BASE_URL", "https://webexapis.com/v1")
+WEBEX_ACCESS_TOKEN = os.environ.get("WEBEX_ACCESS_TOKEN", "")
+WEBEX_HOST_EMAIL = os.environ.get("WEBEX_HOST_EMAIL", "")
+WEBEX_SITE_URL = os.environ.get("WEBEX_SITE_URL", "")
+WEBEX_TIMEOUT = float(os.environ.get("WEBEX_TIMEOUT", "10"))
 
 # --- Accounts (django-allauth) ----------------------------------------------------
 AUTH_USER_MODEL = "cmss.User"

@@ -1,0 +1,369 @@
+"""A fake Webex Meetings server, written from Cisco's OpenAPI description.
+
+It validates every request body against the request schema that the OpenAPI file gives
+for that path and method (with jsonschema, resolving the file's $refs through a
+`referencing` registry), answers 400 listing the violations when a body is invalid,
+keeps meetings in memory and can be scripted per test (the next N calls answer 429/5xx,
+or the next create is stored and then stalls past the client's timeout).
+
+The OpenAPI file is read from WEBEX_OPENAPI_SPEC, once per test session; it is never
+copied into the repository.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from jsonschema.validators import validator_for
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT4
+
+from tests.conftest import need
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+SPEC_URI = "urn:webex-meeting-openapi"
+# Limits the OpenAPI file states in descriptions rather than schema keywords; the real API enforces them.
+DOCUMENTED_LIMITS = {"title": 128, "agenda": 1300}
+
+
+class WebexOpenAPI:
+    """The OpenAPI document and, per (path, method), a validator for its request body."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+        resource = Resource.from_contents(document, default_specification=DRAFT4)
+        self.registry = Registry().with_resource(SPEC_URI, resource)
+        self._validators: dict[tuple[str, str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def content_types(self, path: str, method: str) -> list[str]:
+        operation = self.document["paths"][path][method.lower()]
+        return list(operation.get("requestBody", {}).get("content", {}))
+
+    def validator(self, path: str, method: str, content_type: str) -> Any:
+        key = (path, method.lower(), content_type)
+        with self._lock:
+            if key not in self._validators:
+                operation = self.document["paths"][path][method.lower()]
+                schema = operation["requestBody"]["content"][content_type]["schema"]
+                if "$ref" in schema:
+                    schema = {"$ref": SPEC_URI + schema["$ref"]}
+                cls = validator_for(
+                    schema, default=validator_for({"$schema": "http://json-schema.org/draft-04/schema#"})
+                )
+                self._validators[key] = cls(schema, registry=self.registry)
+            return self._validators[key]
+
+    def violations(self, path: str, method: str, content_type: str, body: Any) -> list[str]:
+        validator = self.validator(path, method, content_type)
+        return [
+            f"{'/'.join(str(p) for p in error.absolute_path) or '(body)'}: {error.message}"
+            for error in sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path))
+        ]
+
+
+@pytest.fixture(scope="session")
+def webex_openapi() -> WebexOpenAPI:
+    location = os.environ.get("WEBEX_OPENAPI_SPEC", "")
+    # A relative path (CI: ../shared/webex/webex-meeting.json) is relative to the repository.
+    path = REPOSITORY / location if location else None
+    need("the Webex OpenAPI file", path is not None and path.is_file(), "set WEBEX_OPENAPI_SPEC")
+    assert path is not None
+    return WebexOpenAPI(json.loads(path.read_text(encoding="utf-8")))
+
+
+@dataclass
+class Scripted:
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] | None = None
+
+
+@dataclass
+class SeenRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any
+    violations: list[str]
+    status: int = 0
+
+
+def _parse_time(value: str) -> datetime:
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class FakeWebex:
+    ROUTES = [
+        (re.compile(r"^/meetings$"), "/meetings"),
+        (re.compile(r"^/meetings/(?P<meeting_id>[^/]+)/registrants$"), "/meetings/{meetingId}/registrants"),
+        (re.compile(r"^/meetings/(?P<meeting_id>[^/]+)$"), "/meetings/{meetingId}"),
+        (re.compile(r"^/meetingInvitees$"), "/meetingInvitees"),
+    ]
+
+    def __init__(self, openapi: WebexOpenAPI) -> None:
+        self.openapi = openapi
+        self.meetings: dict[str, dict[str, Any]] = {}
+        self.invitees: list[dict[str, Any]] = []
+        self.registrants: list[dict[str, Any]] = []
+        self.requests: list[SeenRequest] = []
+        self.tracking_ids: list[str] = []
+        self._script: list[Scripted] = []
+        self._stall_creates = 0
+        self.release = threading.Event()
+        self.lock = threading.Lock()
+        self.base_url = ""
+
+    # Scripting, per test.
+
+    def answer_next(self, status: int, times: int = 1, headers: dict[str, str] | None = None) -> None:
+        """The next `times` calls answer `status` (with `headers`) and do nothing."""
+        with self.lock:
+            self._script.extend(Scripted(status, dict(headers or {})) for _ in range(times))
+
+    def stall_next_create(self) -> None:
+        """The next POST /meetings stores the meeting, then answers only after the test ends."""
+        with self.lock:
+            self._stall_creates += 1
+
+    def requests_to(self, method: str, path: str) -> list[SeenRequest]:
+        return [r for r in self.requests if r.method == method and r.path == path]
+
+    # Handling.
+
+    def handle(self, handler: BaseHTTPRequestHandler) -> None:
+        method = handler.command
+        url = urlsplit(handler.path)
+        path = url.path.removeprefix("/v1")
+        query = parse_qs(url.query)
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length) if length else b""
+        tracking_id = f"FAKE_{uuid.uuid4().hex.upper()}_{len(self.requests)}"
+        self.tracking_ids.append(tracking_id)
+
+        def reply(
+            status: int, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+        ) -> None:
+            seen.status = status
+            payload = b""
+            if body is not None and status != 204:
+                if status >= 400:
+                    body = {**body, "trackingId": tracking_id}
+                payload = json.dumps(body).encode()
+            handler.send_response(status)
+            handler.send_header("trackingId", tracking_id)
+            for name, value in (headers or {}).items():
+                handler.send_header(name, value)
+            if payload:
+                handler.send_header("Content-Type", "application/json;charset=UTF-8")
+            handler.send_header("Content-Length", str(len(payload)))
+            handler.end_headers()
+            handler.wfile.write(payload)
+
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode(errors="replace")
+        seen = SeenRequest(method, path, query, dict(handler.headers.items()), body, [])
+        with self.lock:
+            self.requests.append(seen)
+            scripted = self._script.pop(0) if self._script else None
+        if scripted:
+            return reply(scripted.status, scripted.body or {"message": "Scripted failure."}, scripted.headers)
+
+        if not handler.headers.get("Authorization", "").startswith("Bearer "):
+            return reply(
+                401,
+                {
+                    "message": "The request requires a valid access token set in the Authorization request header."
+                },
+            )
+
+        routed = next(((p.match(path), t) for p, t in self.ROUTES if p.match(path)), None)
+        if routed is None:
+            return reply(404, {"message": "The requested resource could not be found."})
+        match, template = routed
+        operation = self.openapi.document["paths"][template].get(method.lower())
+        if operation is None:
+            return reply(405, {"message": "Method not allowed."})
+
+        if "requestBody" in operation:
+            content_type = (handler.headers.get("Content-Type") or "").split(";")[0].strip()
+            allowed = self.openapi.content_types(template, method)
+            if content_type not in allowed:
+                return reply(
+                    415, {"message": f"Content-Type must be one of {allowed}, not {content_type!r}."}
+                )
+            violations = self.openapi.violations(template, method, content_type, body)
+            violations += [
+                f"{name}: longer than {limit} characters"
+                for name, limit in DOCUMENTED_LIMITS.items()
+                if isinstance(body, dict) and isinstance(body.get(name), str) and len(body[name]) > limit
+            ]
+            seen.violations = violations
+            if violations:
+                return reply(
+                    400,
+                    {
+                        "message": "The input parameters contain invalid items.",
+                        "errors": [{"description": v} for v in violations],
+                    },
+                )
+
+        meeting_id = match.groupdict().get("meeting_id")
+        handler_name = (
+            f"{method.lower()}_{template.strip('/').replace('/', '_').replace('{meetingId}', 'one')}"
+        )
+        status, answer = getattr(self, handler_name)(body, query, meeting_id)
+        if status == 200 and method == "POST" and template == "/meetings" and self._take_stall():
+            self.release.wait(timeout=30)
+        return reply(status, answer)
+
+    def _take_stall(self) -> bool:
+        with self.lock:
+            if self._stall_creates:
+                self._stall_creates -= 1
+                return True
+            return False
+
+    # The operations.
+
+    def post_meetings(self, body: dict[str, Any], query: Any, _: None) -> tuple[int, dict[str, Any]]:
+        meeting_id = uuid.uuid4().hex
+        meeting = {
+            "id": meeting_id,
+            "meetingNumber": str(100000000 + len(self.meetings)),
+            "meetingType": "meetingSeries",
+            "state": "active",
+            "scheduledType": body.get("scheduledType", "meeting"),
+            "title": body["title"],
+            "agenda": body.get("agenda", ""),
+            "start": body["start"],
+            "end": body["end"],
+            "timezone": body.get("timezone", "UTC"),
+            "hostEmail": body.get("hostEmail", "host@example.com"),
+            "siteUrl": body.get("siteUrl", "example.webex.com"),
+            "integrationTags": body.get("integrationTags", []),
+            "webLink": f"https://example.webex.com/example/j.php?MTID=m{meeting_id}",
+        }
+        with self.lock:
+            self.meetings[meeting_id] = meeting
+            self.invitees.extend({"meetingId": meeting_id, **i} for i in body.get("invitees", []))
+        return 200, meeting
+
+    def get_meetings(self, body: None, query: dict[str, list[str]], _: None) -> tuple[int, dict[str, Any]]:
+        now = datetime.now(UTC)
+        start = _parse_time(query["from"][0]) if "from" in query else None
+        end = _parse_time(query["to"][0]) if "to" in query else None
+        # The API's defaults: a 7-day window.
+        if start is None:
+            start = end - timedelta(days=7) if end else now
+        if end is None:
+            end = start + timedelta(days=7)
+        tag = query.get("integrationTag", [None])[0]
+        items = [
+            meeting
+            for meeting in list(self.meetings.values())
+            if (tag is None or tag in meeting["integrationTags"])
+            and start <= _parse_time(meeting["start"]) < end
+        ]
+        return 200, {"items": items}
+
+    def get_meetings_one(self, body: None, query: Any, meeting_id: str) -> tuple[int, dict[str, Any]]:
+        if meeting_id not in self.meetings:
+            return 404, {"message": "Meeting not found."}
+        return 200, self.meetings[meeting_id]
+
+    def patch_meetings_one(
+        self, body: dict[str, Any], query: Any, meeting_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        if meeting_id not in self.meetings:
+            return 404, {"message": "Meeting not found."}
+        meeting = self.meetings[meeting_id]
+        for name in ("title", "agenda", "start", "end", "timezone", "integrationTags"):
+            if name in body:
+                meeting[name] = body[name]
+        return 200, meeting
+
+    def put_meetings_one(
+        self, body: dict[str, Any], query: Any, meeting_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        return self.patch_meetings_one(body, query, meeting_id)
+
+    def delete_meetings_one(self, body: None, query: Any, meeting_id: str) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            if self.meetings.pop(meeting_id, None) is None:
+                return 404, {"message": "Meeting not found."}
+        return 204, {}
+
+    def post_meetingInvitees(self, body: dict[str, Any], query: Any, _: None) -> tuple[int, dict[str, Any]]:
+        if body["meetingId"] not in self.meetings:
+            return 404, {"message": "Meeting not found."}
+        invitee = {"id": uuid.uuid4().hex, **body}
+        self.invitees.append(invitee)
+        return 200, invitee
+
+    def post_meetings_one_registrants(
+        self, body: dict[str, Any], query: Any, meeting_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        if meeting_id not in self.meetings:
+            return 404, {"message": "Meeting not found."}
+        registrant = {"registrantId": uuid.uuid4().hex, "status": "approved", "meetingId": meeting_id, **body}
+        self.registrants.append(registrant)
+        return 200, registrant
+
+
+def _handler_for(fake: FakeWebex) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _any(self) -> None:
+            # The client may have given up (a stalled create): nobody to answer then.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                fake.handle(self)
+
+        do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _any
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def fake_webex(webex_openapi: WebexOpenAPI) -> Iterator[FakeWebex]:
+    """A running fake Webex on 127.0.0.1; its base_url ends in /v1 like the real one."""
+    fake = FakeWebex(webex_openapi)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(fake))
+    server.daemon_threads = True
+    fake.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        fake.release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def fake_webex_url(fake_webex: FakeWebex) -> str:
+    """The base URL of the running fake (for tests that need only the address)."""
+    return fake_webex.base_url
