@@ -221,6 +221,10 @@ OUTBOX_LEASE_SECONDS = 300
 VIDEO_BACKEND = os.environ.get("VIDEO_BACKEND", "conferences.video.local.LocalBackend")
 WEBEX_BASE_URL = os.environ.get("WEBEX_BASE_URL", "https://webexapis.com/v1")
 WEBEX_ACCESS_TOKEN = os.environ.get("WEBEX_ACCESS_TOKEN", "")
+# Or OAuth: the integration's client id and secret and a first refresh token (then kept in WebexToken).
+WEBEX_CLIENT_ID = os.environ.get("WEBEX_CLIENT_ID", "")
+WEBEX_CLIENT_SECRET = os.environ.get("WEBEX_CLIENT_SECRET", "")
+WEBEX_REFRESH_TOKEN = os.environ.get("WEBEX_REFRESH_TOKEN", "")
 WEBEX_HOST_EMAIL = os.environ.get("WEBEX_HOST_EMAIL", "")
 WEBEX_SITE_URL = os.environ.get("WEBEX_SITE_URL", "")
 WEBEX_TIMEOUT = float(os.environ.get("WEBEX_TIMEOUT", "10"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -37,3 +38,61 @@ class LocalVideoMeeting(models.Model):
             kept = [address for address in meeting.invitees if address.lower() != email]
             if kept != meeting.invitees:
                 cls.objects.filter(pk=meeting.pk).update(invitees=kept)
+
+
+class WebexToken(models.Model):
+    """The Webex OAuth tokens, in one row (pk=1) that every worker shares.
+
+    Used when WEBEX_ACCESS_TOKEN is empty and WEBEX_CLIENT_ID, WEBEX_CLIENT_SECRET and
+    WEBEX_REFRESH_TOKEN are set. The Webex backend refreshes the access token under a row
+    lock (select_for_update), so only one worker refreshes at a time and the others use
+    what it stored. A refused refresh marks the row `failed`: every call then fails at once,
+    without asking Webex, until an operator sets a new refresh token with
+    `WebexToken.reset(refresh_token=...)` (or sets WEBEX_REFRESH_TOKEN and calls
+    `WebexToken.reset()`), which also clears the failure.
+    """
+
+    SINGLETON_PK = 1
+
+    access_token = models.TextField(_("access token"), blank=True)
+    refresh_token = models.TextField(_("refresh token"), blank=True)
+    expires_at = models.DateTimeField(_("access token expires"), null=True, blank=True)
+    refreshed_at = models.DateTimeField(_("last refreshed"), null=True, blank=True)
+    last_error = models.TextField(_("last refresh error"), blank=True)
+    failed = models.BooleanField(_("refresh failed"), default=False)
+
+    PERSONAL_DATA_FIELDS = ()
+
+    class Meta:
+        verbose_name = _("Webex token")
+        verbose_name_plural = _("Webex tokens")
+
+    def __str__(self) -> str:
+        return "Webex token" + (" (refresh failed)" if self.failed else "")
+
+    @classmethod
+    def load(cls) -> WebexToken:
+        """The row, made on first use with WEBEX_REFRESH_TOKEN as its refresh token."""
+        seed = getattr(settings, "WEBEX_REFRESH_TOKEN", "")
+        row, created = cls.objects.get_or_create(pk=cls.SINGLETON_PK, defaults={"refresh_token": seed})
+        if not created and not row.refresh_token and seed:
+            cls.objects.filter(pk=row.pk, refresh_token="").update(refresh_token=seed)
+            row.refresh_from_db()
+        return row
+
+    @classmethod
+    def reset(cls, refresh_token: str = "") -> WebexToken:
+        """After a failed refresh: a new refresh token (default WEBEX_REFRESH_TOKEN), no
+        access token, and the failure cleared, so that the next call refreshes again."""
+        token = refresh_token or getattr(settings, "WEBEX_REFRESH_TOKEN", "")
+        cls.objects.update_or_create(
+            pk=cls.SINGLETON_PK,
+            defaults={
+                "refresh_token": token,
+                "access_token": "",
+                "expires_at": None,
+                "failed": False,
+                "last_error": "",
+            },
+        )
+        return cls.objects.get(pk=cls.SINGLETON_PK)

@@ -12,11 +12,13 @@ import http.client
 import json
 import logging
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
 
 from . import (
     AmbiguousVideoError,
@@ -39,6 +41,8 @@ INTEGRATION_TAG_MAX = 64
 
 TRANSIENT_STATUSES = {500, 502, 503, 504}
 GONE_STATUSES = {404, 410}
+# An access token that expires sooner than this is refreshed before use.
+REFRESH_MARGIN = timedelta(seconds=60)
 
 
 def _iso(moment: datetime) -> str:
@@ -79,8 +83,20 @@ class WebexBackend(VideoBackend):
     """Webex Meetings over its REST API (https://webexapis.com/v1 by default).
 
     Settings, read when the backend is made: WEBEX_BASE_URL, WEBEX_ACCESS_TOKEN,
+    WEBEX_CLIENT_ID, WEBEX_CLIENT_SECRET, WEBEX_REFRESH_TOKEN,
     WEBEX_HOST_EMAIL (admin scopes: schedule for this host), WEBEX_SITE_URL,
     WEBEX_TIMEOUT (seconds, for connecting and for each read).
+
+    Authentication: WEBEX_ACCESS_TOKEN, when set, is used as is and never refreshed (a
+    401 is then permanent). Otherwise OAuth: the access and refresh tokens live in the
+    single WebexToken row (conferences.models), seeded from WEBEX_REFRESH_TOKEN. An access
+    token that is missing or expires within REFRESH_MARGIN is refreshed first
+    (POST /access_token, grant_type=refresh_token) under a row lock, so that workers share
+    one token and only one of them refreshes at a time; the rotated refresh token is
+    stored. A 401 on a call refreshes once and retries the call once; a second 401 is
+    permanent. A refresh refused by Webex (4xx) marks the row failed: every call then
+    raises PermanentVideoError at once, without asking Webex (no retry storm), until an
+    operator sets a new refresh token with WebexToken.reset(refresh_token=...).
 
     Every failed call raises a classified VideoError carrying Webex's trackingId and is
     logged with it: 429 -> RateLimitedVideoError (retry_after from Retry-After);
@@ -90,9 +106,6 @@ class WebexBackend(VideoBackend):
     other 4xx -> PermanentVideoError.
 
     Not done yet:
-    - OAuth: the access token is a static setting. There is no refresh-token flow
-      (POST /access_token) and no shared token row in the database that workers update
-      under a lock; a 401 is therefore permanent for now instead of "refresh and retry".
     - No retries or back-off here: the caller (the ProviderMeeting pipeline, still to be
       built) decides, from the error class, whether and when to retry.
     - Invitees are sent on create only; update() changes title, agenda and times but does
@@ -103,6 +116,8 @@ class WebexBackend(VideoBackend):
     def __init__(self) -> None:
         self.base_url = getattr(settings, "WEBEX_BASE_URL", "https://webexapis.com/v1").rstrip("/")
         self.access_token = getattr(settings, "WEBEX_ACCESS_TOKEN", "")
+        self.client_id = getattr(settings, "WEBEX_CLIENT_ID", "")
+        self.client_secret = getattr(settings, "WEBEX_CLIENT_SECRET", "")
         self.host_email = getattr(settings, "WEBEX_HOST_EMAIL", "")
         self.site_url = getattr(settings, "WEBEX_SITE_URL", "")
         self.timeout = float(getattr(settings, "WEBEX_TIMEOUT", 10))
@@ -216,6 +231,113 @@ class WebexBackend(VideoBackend):
         except (KeyError, TypeError, ValueError) as error:
             raise PermanentVideoError(f"Unexpected meeting from Webex: {error!r}") from error
 
+    # OAuth.
+
+    @property
+    def uses_oauth(self) -> bool:
+        """True when the access token comes from the WebexToken row (no WEBEX_ACCESS_TOKEN)."""
+        return not self.access_token
+
+    def _bearer(self) -> str:
+        """The access token for the next call: the static one, or a fresh one from the row."""
+        if not self.uses_oauth:
+            return self.access_token
+        from conferences.models import WebexToken
+
+        row = WebexToken.load()
+        self._refuse_if_failed(row)
+        if self._usable(row):
+            return row.access_token
+        return self._refresh()
+
+    @staticmethod
+    def _usable(row: Any, rejected: str = "") -> bool:
+        return bool(
+            row.access_token
+            and row.access_token != rejected
+            and row.expires_at is not None
+            and row.expires_at > timezone.now() + REFRESH_MARGIN
+        )
+
+    @staticmethod
+    def _refuse_if_failed(row: Any) -> None:
+        if row.failed:
+            raise PermanentVideoError(
+                "Webex token refresh failed earlier; not calling Webex until an operator sets a new "
+                f"refresh token (WebexToken.reset(refresh_token=...)). Last error: {row.last_error}"
+            )
+
+    def _refresh(self, rejected: str = "") -> str:
+        """A new access token, made under the WebexToken row lock; `rejected` is a token
+        Webex just refused (401), which must not be handed out again."""
+        from conferences.models import WebexToken
+
+        failure: VideoError | None = None
+        with transaction.atomic():
+            row = WebexToken.objects.select_for_update().get(pk=WebexToken.SINGLETON_PK)
+            # Re-check under the lock: another worker may have refreshed (or failed) meanwhile.
+            self._refuse_if_failed(row)
+            if self._usable(row, rejected):
+                return row.access_token
+            if not (self.client_id and self.client_secret and row.refresh_token):
+                raise PermanentVideoError(
+                    "Webex is not configured: set WEBEX_ACCESS_TOKEN, or WEBEX_CLIENT_ID, "
+                    "WEBEX_CLIENT_SECRET and WEBEX_REFRESH_TOKEN."
+                )
+            # The house rule is no network call while holding a row lock; here the lock is
+            # the point: it is what makes only one worker refresh at a time (the others wait
+            # and then use the stored token). The call is a single short request, bounded by
+            # the usual WEBEX_TIMEOUT.
+            form = {
+                "grant_type": "refresh_token",
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
+                "refresh_token": row.refresh_token,
+            }
+            status, data, response = self._send(
+                "POST",
+                "/access_token",
+                payload=urlencode(form).encode(),
+                headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
+                ambiguous_after_send=False,
+            )
+            tracking_id = response.getheader("trackingId") or str(data.get("trackingId") or "")
+            if status < 400:
+                try:
+                    access_token = str(data["access_token"])
+                    expires_in = float(data["expires_in"])
+                except (KeyError, TypeError, ValueError) as error:
+                    failure = PermanentVideoError(
+                        f"Webex token refresh: unexpected answer ({error!r})", tracking_id=tracking_id
+                    )
+                else:
+                    now = timezone.now()
+                    row.access_token = access_token
+                    row.refresh_token = str(data.get("refresh_token") or row.refresh_token)
+                    row.expires_at = now + timedelta(seconds=expires_in)
+                    row.refreshed_at = now
+                    row.last_error = ""
+                    row.save(
+                        update_fields=[
+                            "access_token",
+                            "refresh_token",
+                            "expires_at",
+                            "refreshed_at",
+                            "last_error",
+                        ]
+                    )
+                    return access_token
+            else:
+                failure = self._classify(status, data, response, tracking_id, prefix="Webex token refresh ")
+            if isinstance(failure, PermanentVideoError):
+                # Saved (committed with this block) before raising, so that no worker retries.
+                row.failed = True
+                row.last_error = f"{failure} trackingId={failure.tracking_id or '-'}"
+                row.access_token = ""
+                row.save(update_fields=["failed", "last_error", "access_token"])
+        assert failure is not None
+        raise self._log(failure, "POST", "/access_token")
+
     # The HTTP layer.
 
     def request(
@@ -227,14 +349,45 @@ class WebexBackend(VideoBackend):
         query: dict[str, str] | None = None,
         content_type: str = "application/json",
     ) -> dict[str, Any]:
-        """One call to the API; the decoded JSON answer, or a classified VideoError."""
-        url = urlsplit(self.base_url)
-        target = f"{url.path}{path}" + (f"?{urlencode(query)}" if query else "")
-        headers = {"Authorization": f"Bearer {self.access_token}", "Accept": "application/json"}
+        """One call to the API; the decoded JSON answer, or a classified VideoError.
+
+        With OAuth, a 401 refreshes the access token once and repeats the call once."""
+        target = path + (f"?{urlencode(query)}" if query else "")
         payload = None
+        headers = {"Accept": "application/json"}
         if body is not None:
             payload = json.dumps(body).encode()
             headers["Content-Type"] = content_type
+        token = self._bearer()
+        for attempt in (1, 2):
+            headers["Authorization"] = f"Bearer {token}"
+            status, data, response = self._send(
+                method, target, payload=payload, headers=headers, log_path=path
+            )
+            if status == 401 and self.uses_oauth and attempt == 1:
+                # Refused before anything was done: refresh and repeat the call once.
+                token = self._refresh(rejected=token)
+                continue
+            break
+        tracking_id = response.getheader("trackingId") or str(data.get("trackingId") or "")
+        if status < 400:
+            return data
+        raise self._log(self._classify(status, data, response, tracking_id), method, path)
+
+    def _send(
+        self,
+        method: str,
+        target: str,
+        *,
+        payload: bytes | None,
+        headers: dict[str, str],
+        log_path: str = "",
+        ambiguous_after_send: bool = True,
+    ) -> tuple[int, dict[str, Any], http.client.HTTPResponse]:
+        """Send one request; the status, the decoded JSON answer and the response, or a
+        TransientVideoError / AmbiguousVideoError when no answer came."""
+        path = log_path or target
+        url = urlsplit(self.base_url)
         connection_class = (
             http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
         )
@@ -245,11 +398,11 @@ class WebexBackend(VideoBackend):
             except OSError as error:
                 raise self._fail(TransientVideoError, method, path, f"cannot connect: {error}") from error
             try:
-                connection.request(method, target, body=payload, headers=headers)
+                connection.request(method, f"{url.path}{target}", body=payload, headers=headers)
                 response = connection.getresponse()
                 raw = response.read()
             except (TimeoutError, OSError, http.client.HTTPException) as error:
-                if method == "POST":
+                if method == "POST" and ambiguous_after_send:
                     raise self._fail(
                         AmbiguousVideoError,
                         method,
@@ -266,16 +419,22 @@ class WebexBackend(VideoBackend):
             data = {}
         if not isinstance(data, dict):
             data = {"items": data}
-        tracking_id = response.getheader("trackingId") or str(data.get("trackingId") or "")
-        status = response.status
-        if status < 400:
-            return data
+        return response.status, data, response
 
+    @staticmethod
+    def _classify(
+        status: int,
+        data: dict[str, Any],
+        response: http.client.HTTPResponse,
+        tracking_id: str,
+        prefix: str = "",
+    ) -> VideoError:
         message = str(data.get("message") or response.reason or "")
         details = "; ".join(
             str(e.get("description", e)) for e in data.get("errors") or [] if isinstance(e, dict)
         )
-        text = f"Webex {status}: {message}" + (f" ({details})" if details else "")
+        text = f"{prefix or 'Webex '}{status}: {message}" + (f" ({details})" if details else "")
+        error: VideoError
         if status == 429:
             error = RateLimitedVideoError(
                 text, retry_after=_retry_after(response.getheader("Retry-After")), tracking_id=tracking_id
@@ -284,10 +443,10 @@ class WebexBackend(VideoBackend):
             error = TransientVideoError(text, tracking_id=tracking_id)
         else:
             # 400/401/403/404/409/410 and the rest: retrying the same call will not help.
-            # 401 too, for now: there is no token refresh yet.
+            # (A 401 with OAuth was already refreshed and retried once by request().)
             error = PermanentVideoError(text, tracking_id=tracking_id)
         error.status = status  # type: ignore[attr-defined]
-        raise self._log(error, method, path)
+        return error
 
     def _fail(self, kind: type[VideoError], method: str, path: str, text: str) -> VideoError:
         error = kind(f"Webex {method} {path}: {text}")

@@ -3,7 +3,9 @@
 It validates every request body against the request schema that the OpenAPI file gives
 for that path and method (with jsonschema, resolving the file's $refs through a
 `referencing` registry), answers 400 listing the violations when a body is invalid,
-keeps meetings in memory and can be scripted per test (the next N calls answer 429/5xx,
+keeps meetings in memory, accepts only its current access token (401 otherwise),
+answers the OAuth refresh (POST /access_token, form-encoded, not in the OpenAPI file)
+for the refresh token it knows, rotating both tokens, and can be scripted per test (the next N calls answer 429/5xx,
 or the next create is stored and then stalls past the client's timeout).
 
 The OpenAPI file is read from WEBEX_OPENAPI_SPEC, once per test session; it is never
@@ -17,6 +19,7 @@ import json
 import os
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -128,6 +131,14 @@ class FakeWebex:
         self.release = threading.Event()
         self.lock = threading.Lock()
         self.base_url = ""
+        # OAuth: the one access token accepted, and the refresh token that makes a new one.
+        self.client_id = "test-client"
+        self.client_secret = "test-secret"
+        self.access_token = "test-token"
+        self.refresh_token = "test-refresh-token"
+        self.access_token_expires_in = 1209599
+        self._rotations = 0
+        self.refresh_delay = 0.0  # seconds POST /access_token takes (to make workers overlap)
 
     # Scripting, per test.
 
@@ -186,7 +197,11 @@ class FakeWebex:
         if scripted:
             return reply(scripted.status, scripted.body or {"message": "Scripted failure."}, scripted.headers)
 
-        if not handler.headers.get("Authorization", "").startswith("Bearer "):
+        if method == "POST" and path == "/access_token":
+            status, answer = self.post_access_token(raw, handler.headers.get("Content-Type") or "")
+            return reply(status, answer)
+
+        if handler.headers.get("Authorization", "") != f"Bearer {self.access_token}":
             return reply(
                 401,
                 {
@@ -242,6 +257,29 @@ class FakeWebex:
             return False
 
     # The operations.
+
+    def post_access_token(self, raw: bytes, content_type: str) -> tuple[int, dict[str, Any]]:
+        """Webex's OAuth token endpoint, refresh_token grant: rotates both tokens."""
+        if content_type.split(";")[0].strip() != "application/x-www-form-urlencoded":
+            return 415, {"message": "Content-Type must be application/x-www-form-urlencoded."}
+        form = {name: values[0] for name, values in parse_qs(raw.decode()).items()}
+        if form.get("grant_type") != "refresh_token":
+            return 400, {"message": "Unsupported grant_type."}
+        if (form.get("client_id"), form.get("client_secret")) != (self.client_id, self.client_secret):
+            return 401, {"message": "Invalid client credentials."}
+        time.sleep(self.refresh_delay)
+        with self.lock:
+            if not self.refresh_token or form.get("refresh_token") != self.refresh_token:
+                return 400, {"message": "The refresh token provided is invalid or expired."}
+            self._rotations += 1
+            self.access_token = f"access-{self._rotations}-{uuid.uuid4().hex}"
+            self.refresh_token = f"refresh-{self._rotations}-{uuid.uuid4().hex}"
+            return 200, {
+                "access_token": self.access_token,
+                "expires_in": self.access_token_expires_in,
+                "refresh_token": self.refresh_token,
+                "refresh_token_expires_in": 7775999,
+            }
 
     def post_meetings(self, body: dict[str, Any], query: Any, _: None) -> tuple[int, dict[str, Any]]:
         meeting_id = uuid.uuid4().hex
