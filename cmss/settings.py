@@ -175,6 +175,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "inte
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "sweep-outbox": {"task": "cmss.tasks.sweep_outbox", "schedule": 60.0},
+    "sweep-meetings": {"task": "conferences.tasks.sweep_meetings", "schedule": 60.0},
     "close-resolved-tickets": {"task": "helpdesk.tasks.close_resolved_tickets", "schedule": 3600.0},
     "apply-retention": {"task": "cmss.tasks.apply_retention", "schedule": 6 * 3600.0},
 }

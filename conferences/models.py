@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from typing import ClassVar
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -96,3 +100,94 @@ class WebexToken(models.Model):
             },
         )
         return cls.objects.get(pk=cls.SINGLETON_PK)
+
+
+class ProviderMeeting(models.Model):
+    """A meeting or webinar we want on the video provider: the intent, stored
+    before any call is made, and what the provider gave back.
+
+    `key` is ours, unique, and sent to the provider (Webex's integrationTag, at
+    most 64 characters), so a retried create finds the meeting it already made.
+    """
+
+    class Kind(models.TextChoices):
+        MEETING = "meeting", _("meeting")
+        WEBINAR = "webinar", _("webinar")
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("pending")
+        CREATING = "creating", _("creating")
+        CREATED = "created", _("created")
+        FAILED = "failed", _("failed")
+        CANCELLED = "cancelled", _("cancelled")
+
+    # The allowed moves of the state, written once.
+    TRANSITIONS: ClassVar[dict[str, frozenset[str]]] = {
+        State.PENDING: frozenset({State.CREATING, State.CANCELLED}),
+        State.CREATING: frozenset({State.CREATED, State.PENDING, State.FAILED, State.CANCELLED}),
+        State.CREATED: frozenset({State.CANCELLED}),
+        State.FAILED: frozenset({State.PENDING, State.CANCELLED}),
+        State.CANCELLED: frozenset(),
+    }
+
+    MAX_ATTEMPTS: ClassVar[int] = 8
+
+    key = models.CharField(_("our key"), max_length=64, unique=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.MEETING)
+    title = models.CharField(_("title"), max_length=200)
+    agenda = models.TextField(_("agenda"), blank=True)
+    start = models.DateTimeField(_("start"))
+    end = models.DateTimeField(_("end"))
+    time_zone = models.CharField(_("time zone"), max_length=64)
+    invitees = models.JSONField(_("invitees"), default=list, blank=True)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    tracking_id = models.CharField(_("provider tracking id"), max_length=200, blank=True)
+    provider_id = models.CharField(_("provider id"), max_length=200, blank=True)
+    join_url = models.URLField(_("join link"), max_length=1000, blank=True)
+    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
+    lease_expires_at = models.DateTimeField(_("lease expires"), null=True, blank=True)
+    cancel_requested = models.BooleanField(_("cancel requested"), default=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    PERSONAL_DATA_FIELDS = ("invitees",)
+
+    class Meta:
+        verbose_name = _("provider meeting")
+        verbose_name_plural = _("provider meetings")
+        ordering = ["start"]
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="providermeeting_due")]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.get_state_display()})"
+
+    def can_move_to(self, state: str) -> bool:
+        return state in self.TRANSITIONS.get(self.state, frozenset())
+
+    @classmethod
+    def sources_of(cls, state: str) -> list[str]:
+        """The states from which a row may move to `state` (for conditional updates)."""
+        return [source for source, targets in cls.TRANSITIONS.items() if state in targets]
+
+    def backoff(self, *, retry_after: float | None = None) -> timedelta:
+        """How long to wait before the next attempt: the provider's Retry-After
+        when given, else 30 s doubling per attempt; never beyond the broker's
+        visibility timeout, since a task scheduled further ahead runs twice."""
+        if retry_after is not None and retry_after > 0:
+            seconds = float(retry_after)
+        else:
+            seconds = 30.0 * 2 ** max(self.attempts - 1, 0)
+        return timedelta(seconds=min(seconds, float(settings.CELERY_VISIBILITY_TIMEOUT)))
+
+    def search_window(self) -> tuple[datetime, datetime]:
+        return self.start - timedelta(days=1), self.start + timedelta(days=1)
+
+    @classmethod
+    def erase_personal_data(cls, user: object, pseudonym: str) -> None:
+        email = getattr(user, "email", "").lower()
+        for meeting in cls.objects.exclude(invitees=[]).only("pk", "invitees"):
+            kept = [item for item in meeting.invitees if str(item.get("email", "")).lower() != email]
+            if kept != meeting.invitees:
+                cls.objects.filter(pk=meeting.pk).update(invitees=kept)

@@ -1,0 +1,309 @@
+"""Provider meetings: rows first, created once on the provider, retried with backoff."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+from unittest import mock
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from conferences import services
+from conferences.models import LocalVideoMeeting, ProviderMeeting
+from conferences.tasks import realise_meeting, sweep_meetings
+from conferences.video import (
+    AmbiguousVideoError,
+    Invitee,
+    MeetingSpec,
+    PermanentVideoError,
+    RateLimitedVideoError,
+    TransientVideoError,
+    _backend_class,
+)
+from conferences.video import ProviderMeeting as RemoteMeeting
+from conferences.video.local import LocalBackend
+
+pytestmark = pytest.mark.django_db
+
+START = timezone.now() + timedelta(days=3)
+SCRIPTED = "tests.conferences.test_provider_meetings.ScriptedBackend"
+
+
+class ScriptedBackend(LocalBackend):
+    """The local backend, with failures scripted per create call."""
+
+    script: ClassVar[list[Exception | str | Callable[[], None]]] = []
+    calls: ClassVar[list[str]] = []
+
+    def create(self, spec: MeetingSpec) -> RemoteMeeting:
+        self.calls.append("create")
+        step = self.script.pop(0) if self.script else None
+        if step == "made-then-timeout":
+            super().create(spec)
+            raise AmbiguousVideoError("Timed out after sending the create.")
+        if isinstance(step, Exception):
+            raise step
+        if callable(step):
+            step()
+        return super().create(spec)
+
+    def find_by_key(self, key: str, *, start: datetime, end: datetime) -> RemoteMeeting | None:
+        self.calls.append("find_by_key")
+        return super().find_by_key(key, start=start, end=end)
+
+
+@pytest.fixture(autouse=True)
+def backend(settings: Any) -> Iterator[None]:
+    settings.VIDEO_BACKEND = "conferences.video.local.LocalBackend"
+    _backend_class.cache_clear()
+    ScriptedBackend.script = []
+    ScriptedBackend.calls = []
+    yield
+    _backend_class.cache_clear()
+
+
+@pytest.fixture
+def scripted(settings: Any) -> type[ScriptedBackend]:
+    settings.VIDEO_BACKEND = SCRIPTED
+    return ScriptedBackend
+
+
+@pytest.fixture(autouse=True)
+def apply_async() -> Iterator[mock.MagicMock]:
+    with mock.patch("conferences.tasks.realise_meeting.apply_async") as patched:
+        yield patched
+
+
+def request(key: str = "conference:1:v1") -> ProviderMeeting:
+    return services.request_meeting(
+        key=key,
+        title="Case discussion: ECMO and MetabERN",
+        start=START,
+        end=START + timedelta(hours=1),
+        time_zone="Europe/Brussels",
+        invitees=[Invitee(email="ana@hospital.example.org", name="Ana Novak")],
+    )
+
+
+def live_on_provider() -> int:
+    return LocalVideoMeeting.objects.filter(cancelled_at__isnull=True).count()
+
+
+def test_the_task_is_enqueued_only_after_commit(
+    django_capture_on_commit_callbacks: Any, apply_async: mock.MagicMock
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        meeting = request()
+        assert apply_async.call_count == 0
+    apply_async.assert_called_once_with((meeting.pk,))
+    assert meeting.state == "pending"
+
+
+def test_requesting_the_same_key_twice_keeps_one_row(django_capture_on_commit_callbacks: Any) -> None:
+    with django_capture_on_commit_callbacks() as callbacks:
+        first = request()
+        second = request()
+    assert first.pk == second.pk and ProviderMeeting.objects.count() == 1
+    assert len(callbacks) == 1
+
+
+def test_the_task_run_twice_makes_one_meeting_on_the_provider() -> None:
+    meeting = request()
+    assert realise_meeting(meeting.pk) == "created"
+    assert realise_meeting(meeting.pk) is None
+    meeting.refresh_from_db()
+    assert meeting.state == "created" and meeting.attempts == 1
+    remote = LocalVideoMeeting.objects.get()
+    assert meeting.provider_id == str(remote.provider_id)
+    assert meeting.join_url.endswith(f"/video/local/{remote.provider_id}/")
+    assert remote.invitees == ["ana@hospital.example.org"]
+
+
+def test_a_transient_error_puts_the_row_back_for_later_and_the_next_attempt_succeeds(
+    scripted: type[ScriptedBackend], apply_async: mock.MagicMock
+) -> None:
+    scripted.script = [TransientVideoError("503 Service Unavailable", tracking_id="ROUTER_1")]
+    meeting = request()
+    now = timezone.now()
+    assert services.realise_meeting(meeting_id=meeting.pk, now=now) == "pending"
+    meeting.refresh_from_db()
+    assert meeting.state == "pending" and meeting.attempts == 1
+    assert meeting.next_attempt_at == now + timedelta(seconds=30)
+    assert "503" in meeting.last_error and meeting.tracking_id == "ROUTER_1"
+    apply_async.assert_called_once_with((meeting.pk,), countdown=30.0)
+    # Not due yet: nothing is asked of the provider.
+    assert services.realise_meeting(meeting_id=meeting.pk, now=now + timedelta(seconds=10)) is None
+    assert services.realise_meeting(meeting_id=meeting.pk, now=now + timedelta(seconds=30)) == "created"
+    meeting.refresh_from_db()
+    assert meeting.state == "created" and meeting.attempts == 2 and meeting.last_error == ""
+    assert live_on_provider() == 1
+
+
+def test_a_rate_limited_call_waits_as_long_as_the_provider_asks(
+    scripted: type[ScriptedBackend], apply_async: mock.MagicMock
+) -> None:
+    scripted.script = [RateLimitedVideoError("429 Too Many Requests", retry_after=30)]
+    meeting = request()
+    now = timezone.now()
+    services.realise_meeting(meeting_id=meeting.pk, now=now)
+    meeting.refresh_from_db()
+    assert meeting.state == "pending"
+    assert meeting.next_attempt_at == now + timedelta(seconds=30)
+    apply_async.assert_called_once_with((meeting.pk,), countdown=30.0)
+
+
+def test_a_permanent_error_fails_the_row_visibly_and_a_retry_puts_it_back(
+    scripted: type[ScriptedBackend], django_capture_on_commit_callbacks: Any, apply_async: mock.MagicMock
+) -> None:
+    scripted.script = [PermanentVideoError("400 Bad Request: title too long", tracking_id="ROUTER_9")]
+    meeting = request()
+    assert realise_meeting(meeting.pk) == "failed"
+    meeting.refresh_from_db()
+    assert meeting.state == "failed" and meeting.tracking_id == "ROUTER_9"
+    assert "title too long" in meeting.last_error
+    assert live_on_provider() == 0
+    apply_async.assert_not_called()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.retry_meeting(meeting=meeting)
+    apply_async.assert_called_once_with((meeting.pk,))
+    assert realise_meeting(meeting.pk) == "created"
+    meeting.refresh_from_db()
+    assert meeting.state == "created" and live_on_provider() == 1
+    assert not services.retry_meeting(meeting=meeting)
+
+
+def test_after_an_ambiguous_error_the_retry_adopts_the_meeting_it_already_made(
+    scripted: type[ScriptedBackend],
+) -> None:
+    scripted.script = ["made-then-timeout"]
+    meeting = request()
+    now = timezone.now()
+    assert services.realise_meeting(meeting_id=meeting.pk, now=now) == "pending"
+    assert live_on_provider() == 1
+    assert services.realise_meeting(meeting_id=meeting.pk, now=now + timedelta(minutes=1)) == "created"
+    assert scripted.calls == ["create", "find_by_key"]
+    meeting.refresh_from_db()
+    assert LocalVideoMeeting.objects.count() == 1
+    assert meeting.provider_id == str(LocalVideoMeeting.objects.get().provider_id)
+
+
+def test_cancelling_while_the_worker_creates_leaves_nothing_on_the_provider(
+    scripted: type[ScriptedBackend],
+) -> None:
+    meeting = request()
+    scripted.script = [lambda: services.cancel_meeting(meeting=meeting)]
+    assert realise_meeting(meeting.pk) == "cancelled"
+    meeting.refresh_from_db()
+    assert meeting.state == "cancelled" and meeting.join_url == ""
+    assert LocalVideoMeeting.objects.count() == 1 and live_on_provider() == 0
+
+
+def test_cancelling_a_pending_meeting_that_was_never_sent_needs_no_provider_call(
+    scripted: type[ScriptedBackend],
+) -> None:
+    meeting = request()
+    assert services.cancel_meeting(meeting=meeting) == "cancelled"
+    assert realise_meeting(meeting.pk) is None
+    assert scripted.calls == [] and LocalVideoMeeting.objects.count() == 0
+
+
+def test_cancelling_a_created_meeting_takes_it_off_the_provider(
+    django_capture_on_commit_callbacks: Any, apply_async: mock.MagicMock
+) -> None:
+    meeting = request()
+    realise_meeting(meeting.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.cancel_meeting(meeting=meeting) == "created"
+    apply_async.assert_called_with((meeting.pk,))
+    assert live_on_provider() == 1
+    assert realise_meeting(meeting.pk) == "cancelled"
+    meeting.refresh_from_db()
+    assert meeting.state == "cancelled" and live_on_provider() == 0
+
+
+def test_cancelling_after_an_ambiguous_error_finds_and_cancels_what_was_made(
+    scripted: type[ScriptedBackend],
+) -> None:
+    scripted.script = ["made-then-timeout"]
+    meeting = request()
+    now = timezone.now()
+    services.realise_meeting(meeting_id=meeting.pk, now=now)
+    assert services.cancel_meeting(meeting=meeting) == "pending"
+    assert services.realise_meeting(meeting_id=meeting.pk, now=now + timedelta(seconds=1)) == "cancelled"
+    assert LocalVideoMeeting.objects.count() == 1 and live_on_provider() == 0
+
+
+def test_the_sweeper_enqueues_a_row_whose_task_never_ran_and_frees_an_expired_lease(
+    apply_async: mock.MagicMock,
+) -> None:
+    now = timezone.now()
+    fresh = request("conference:fresh")
+    lost = request("conference:lost")
+    stuck = request("conference:stuck")
+    ProviderMeeting.objects.filter(pk=lost.pk).update(next_attempt_at=now - timedelta(minutes=5))
+    ProviderMeeting.objects.filter(pk=stuck.pk).update(
+        state="creating",
+        attempts=1,
+        lease_expires_at=now - timedelta(seconds=1),
+        next_attempt_at=now - timedelta(minutes=10),
+    )
+    with mock.patch("conferences.services.timezone.now", return_value=now):
+        assert sweep_meetings() == 2
+    assert sorted(call.args[0] for call in apply_async.call_args_list) == sorted([(lost.pk,), (stuck.pk,)])
+    stuck.refresh_from_db()
+    assert stuck.state == "pending" and stuck.lease_expires_at is None
+    fresh.refresh_from_db()
+    assert fresh.state == "pending"
+    # The freed row is created, looking first for what the dead worker made.
+    assert services.realise_meeting(meeting_id=stuck.pk, now=now) == "created"
+    assert live_on_provider() == 1
+
+
+def test_a_worker_may_take_over_a_row_whose_lease_expired() -> None:
+    meeting = request()
+    now = timezone.now()
+    ProviderMeeting.objects.filter(pk=meeting.pk).update(
+        state="creating", attempts=1, lease_expires_at=now + timedelta(minutes=1)
+    )
+    assert services.realise_meeting(meeting_id=meeting.pk, now=now) is None
+    assert services.realise_meeting(meeting_id=meeting.pk, now=now + timedelta(minutes=2)) == "created"
+    meeting.refresh_from_db()
+    assert meeting.attempts == 2
+
+
+def test_backoff_never_goes_beyond_the_visibility_timeout_and_gives_up_after_eight_attempts(
+    scripted: type[ScriptedBackend], settings: Any, apply_async: mock.MagicMock
+) -> None:
+    settings.CELERY_VISIBILITY_TIMEOUT = 600
+    scripted.script = [TransientVideoError("503")] * 7 + [RateLimitedVideoError("429", retry_after=7200)]
+    meeting = request()
+    now = timezone.now()
+    delays = []
+    for _ in range(7):
+        assert services.realise_meeting(meeting_id=meeting.pk, now=now) == "pending"
+        meeting.refresh_from_db()
+        delays.append((meeting.next_attempt_at - now).total_seconds())
+        now = meeting.next_attempt_at
+    assert delays == [30, 60, 120, 240, 480, 600, 600]
+    assert all(call.kwargs["countdown"] <= 600 for call in apply_async.call_args_list)
+    assert services.realise_meeting(meeting_id=meeting.pk, now=now) == "failed"
+    meeting.refresh_from_db()
+    assert meeting.state == "failed" and meeting.attempts == 8
+    assert ProviderMeeting(attempts=1).backoff(retry_after=7200) == timedelta(seconds=600)
+
+
+def test_the_states_move_only_along_the_moves_written_on_the_model() -> None:
+    meeting = ProviderMeeting(state="pending")
+    assert meeting.can_move_to("creating") and meeting.can_move_to("cancelled")
+    assert not meeting.can_move_to("created")
+    meeting.state = "cancelled"
+    assert not any(meeting.can_move_to(state) for state in ProviderMeeting.State.values)
+
+
+def test_a_key_longer_than_webex_allows_is_refused() -> None:
+    with pytest.raises(ValueError):
+        request("x" * 65)
