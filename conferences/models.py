@@ -1,14 +1,24 @@
-"""Conferences and webinars. For now: the local video backend's meetings."""
+"""Conferences and webinars: provider meetings, the local video backend and Webex tokens."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+
+def _drop_invitee(model: Any, user: object, *, address_of: Callable[[Any], str]) -> None:
+    """Remove a person from the invitee lists of a meeting model (erasure)."""
+    email = getattr(user, "email", "").lower()
+    for meeting in model.objects.exclude(invitees=[]).only("pk", "invitees"):
+        kept = [item for item in meeting.invitees if address_of(item).lower() != email]
+        if kept != meeting.invitees:
+            model.objects.filter(pk=meeting.pk).update(invitees=kept)
 
 
 class LocalVideoMeeting(models.Model):
@@ -37,11 +47,7 @@ class LocalVideoMeeting(models.Model):
 
     @classmethod
     def erase_personal_data(cls, user: object, pseudonym: str) -> None:
-        email = getattr(user, "email", "").lower()
-        for meeting in cls.objects.exclude(invitees=[]).only("pk", "invitees"):
-            kept = [address for address in meeting.invitees if address.lower() != email]
-            if kept != meeting.invitees:
-                cls.objects.filter(pk=meeting.pk).update(invitees=kept)
+        _drop_invitee(cls, user, address_of=str)
 
 
 class WebexToken(models.Model):
@@ -186,8 +192,4 @@ class ProviderMeeting(models.Model):
 
     @classmethod
     def erase_personal_data(cls, user: object, pseudonym: str) -> None:
-        email = getattr(user, "email", "").lower()
-        for meeting in cls.objects.exclude(invitees=[]).only("pk", "invitees"):
-            kept = [item for item in meeting.invitees if str(item.get("email", "")).lower() != email]
-            if kept != meeting.invitees:
-                cls.objects.filter(pk=meeting.pk).update(invitees=kept)
+        _drop_invitee(cls, user, address_of=lambda item: str(item.get("email", "")))

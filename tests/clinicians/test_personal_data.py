@@ -9,6 +9,7 @@ from allauth.mfa.models import Authenticator
 from django.apps import apps
 from django.db import models
 from django.test import Client
+from django.utils import timezone
 
 from clinicians.models import Clinician, Hospital, PrivacyStatement
 from clinicians.services import accept_privacy_statement, propose_hospital
@@ -16,6 +17,8 @@ from cmss import audit, outbox
 from cmss.models import AuditEvent, OutgoingEmail, User
 from cmss.personal_data import _owned, declared_fields, models_with_personal_data
 from cmss.tasks import send_email
+from conferences.video import Invitee, MeetingSpec
+from conferences.video.local import LocalBackend
 from helpdesk import services as helpdesk
 from helpdesk.models import Ticket, TicketMessage
 from tests.factories import PASSWORD, ClinicianFactory, StaffFactory
@@ -49,6 +52,17 @@ def person(client: Client) -> Clinician:
     accept_privacy_statement(user=user, statement=PrivacyStatement.objects.current())
     audit.record(action="directory.contact_revealed", actor=StaffFactory(), obj=clinician, subject=user)
     Authenticator.objects.create(user=user, type="totp", data={"secret": "x"})
+    start = timezone.now()
+    LocalBackend().create(
+        MeetingSpec(
+            key="erasure-test",
+            title="Case",
+            start=start,
+            end=start,
+            time_zone="UTC",
+            invitees=(Invitee(email=EMAIL, name="Xanthippe Quarkwood"),),
+        )
+    )
     client.force_login(user)
     return clinician
 
