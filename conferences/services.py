@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -103,9 +103,7 @@ def request_meeting(
             "start": start,
             "end": end,
             "time_zone": time_zone,
-            "invitees": [
-                {"email": item.email, "name": item.name, "panelist": item.panelist} for item in invitees
-            ],
+            "invitees": [_invitee_item(item) for item in invitees],
         },
     )
     if created:
@@ -113,7 +111,29 @@ def request_meeting(
     return meeting
 
 
+def _invitee_item(invitee: Invitee) -> dict[str, Any]:
+    return {
+        "email": invitee.email,
+        "name": invitee.name,
+        "panelist": invitee.panelist,
+        "registrant": invitee.registrant,
+    }
+
+
+def _invitees(meeting: ProviderMeeting) -> list[Invitee]:
+    return [
+        Invitee(
+            email=item["email"],
+            name=item.get("name", ""),
+            panelist=bool(item.get("panelist")),
+            registrant=bool(item.get("registrant")),
+        )
+        for item in meeting.invitees
+    ]
+
+
 def _spec(meeting: ProviderMeeting) -> MeetingSpec:
+    """What the provider is asked to create: registrants are added afterwards."""
     return MeetingSpec(
         key=meeting.key,
         title=meeting.title,
@@ -122,10 +142,7 @@ def _spec(meeting: ProviderMeeting) -> MeetingSpec:
         time_zone=meeting.time_zone,
         agenda=meeting.agenda,
         kind=meeting.kind,
-        invitees=tuple(
-            Invitee(email=item["email"], name=item.get("name", ""), panelist=bool(item.get("panelist")))
-            for item in meeting.invitees
-        ),
+        invitees=tuple(item for item in _invitees(meeting) if not item.registrant),
     )
 
 
@@ -143,7 +160,7 @@ def realise_meeting(*, meeting_id: int, now: datetime | None = None) -> State | 
         pk=meeting_id,
     ).update(state=State.CREATING, attempts=F("attempts") + 1, lease_expires_at=now + LEASE)
     if not claimed:
-        return _finish_cancel(meeting_id=meeting_id, now=now)
+        return _finish_cancel(meeting_id=meeting_id, now=now) or _sync(meeting_id=meeting_id, now=now)
     meeting = ProviderMeeting.objects.get(pk=meeting_id)
     # The attempt number is this worker's claim: a worker whose lease expired
     # and was taken over writes nothing.
@@ -171,17 +188,33 @@ def realise_meeting(*, meeting_id: int, now: datetime | None = None) -> State | 
 
 def _record_created(meeting: ProviderMeeting, made: RemoteMeeting, *, now: datetime) -> State | None:
     mine = Q(attempts=meeting.attempts)
-    if _move(
-        meeting.pk,
-        source=State.CREATING,
-        to=State.CREATED,
-        where=mine & Q(cancel_requested=False),
-        provider_id=made.provider_id,
-        join_url=made.join_url,
-        lease_expires_at=None,
-        last_error="",
-        tracking_id="",
-    ):
+    sent = [item.email for item in _spec(meeting).invitees]
+    with transaction.atomic():
+        created = _move(
+            meeting.pk,
+            source=State.CREATING,
+            to=State.CREATED,
+            where=mine & Q(cancel_requested=False),
+            provider_id=made.provider_id,
+            join_url=made.join_url,
+            lease_expires_at=None,
+            last_error="",
+            tracking_id="",
+            synced_version=meeting.version,
+            provider_invitees=sent,
+            next_attempt_at=now,
+        )
+        if created:
+            if any(item.registrant for item in _invitees(meeting)):
+                # Registrants are added once the webinar exists: a change to push.
+                ProviderMeeting.objects.filter(pk=meeting.pk).update(version=F("version") + 1)
+            # In the same transaction as the move: the owner's emails (the
+            # invitations with the join link) are written exactly once.
+            _run_created_hooks(ProviderMeeting.objects.get(pk=meeting.pk))
+    if created:
+        if ProviderMeeting.objects.filter(pk=meeting.pk, synced_version__lt=F("version")).exists():
+            ProviderMeeting.objects.filter(pk=meeting.pk).update(attempts=0)
+            enqueue(meeting.pk)  # changed while being created, or registrants to add
         return State.CREATED
     current = ProviderMeeting.objects.get(pk=meeting.pk)
     if current.state != State.CREATING or current.attempts != meeting.attempts:
@@ -322,6 +355,10 @@ def retry_meeting(*, meeting: ProviderMeeting) -> bool:
         attempts=1,
         next_attempt_at=timezone.now(),
         lease_expires_at=None,
+    ) or bool(
+        ProviderMeeting.objects.filter(pk=meeting.pk, state=State.CREATED, sync_failed=True).update(
+            sync_failed=False, attempts=1, next_attempt_at=timezone.now(), lease_expires_at=None
+        )
     )
     if moved:
         transaction.on_commit(lambda: enqueue(meeting.pk))
@@ -336,7 +373,130 @@ def sweep_meetings(*, now: datetime | None = None, limit: int = 500) -> int:
         state=State.PENDING, lease_expires_at=None, last_error="Worker lease expired; retrying."
     )
     due = ProviderMeeting.objects.filter(
-        Q(state=State.PENDING) | Q(state=State.CREATED, cancel_requested=True),
+        Q(state=State.PENDING)
+        | Q(state=State.CREATED, cancel_requested=True)
+        | Q(state=State.CREATED, sync_failed=False, synced_version__lt=F("version")),
         next_attempt_at__lte=now - SWEEP_GRACE,
     ).values_list("pk", flat=True)[:limit]
     return sum(1 for pk in list(due) if enqueue(pk))
+
+
+# What the owner of a meeting does once it exists on the provider (send the
+# invitations with the join link), by key prefix: "conference-12" → "conference".
+_CREATED_HOOKS: dict[str, Callable[[ProviderMeeting], None]] = {}
+
+
+def on_created(prefix: str, hook: Callable[[ProviderMeeting], None]) -> None:
+    _CREATED_HOOKS[prefix] = hook
+
+
+def _run_created_hooks(meeting: ProviderMeeting) -> None:
+    hook = _CREATED_HOOKS.get(meeting.key.split("-", 1)[0])
+    if hook is not None:
+        hook(meeting)
+
+
+def update_meeting(
+    *,
+    meeting: ProviderMeeting,
+    title: str | None = None,
+    agenda: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> None:
+    """Change a meeting wherever it is in its life: before creation the create
+    uses the new values; after it, a worker updates the provider."""
+    fields: dict[str, Any] = {}
+    if title is not None:
+        fields["title"] = title[:200]
+    if agenda is not None:
+        fields["agenda"] = agenda
+    if start is not None:
+        fields["start"] = start
+    if end is not None:
+        fields["end"] = end
+    _bump(meeting, **fields)
+
+
+def add_meeting_invitee(*, meeting: ProviderMeeting, invitee: Invitee) -> None:
+    """Invite someone (or register them for a webinar): added on the provider
+    once the meeting exists there."""
+    current = ProviderMeeting.objects.select_for_update().get(pk=meeting.pk)
+    if any(item["email"].lower() == invitee.email.lower() for item in current.invitees):
+        return
+    _bump(current, invitees=[*current.invitees, _invitee_item(invitee)])
+
+
+def remove_meeting_invitee(*, meeting: ProviderMeeting, email: str) -> None:
+    """Forget an invitee. The adapter has no call to take someone off a
+    provider meeting: the person's own cancellation email tells them."""
+    current = ProviderMeeting.objects.select_for_update().get(pk=meeting.pk)
+    kept = [item for item in current.invitees if item["email"].lower() != email.lower()]
+    if kept != current.invitees:
+        ProviderMeeting.objects.filter(pk=meeting.pk).update(invitees=kept)
+
+
+def _bump(meeting: ProviderMeeting, **fields: Any) -> None:
+    now = timezone.now()
+    ProviderMeeting.objects.filter(pk=meeting.pk).update(version=F("version") + 1, **fields)
+    if ProviderMeeting.objects.filter(pk=meeting.pk, state=State.CREATED, cancel_requested=False).update(
+        next_attempt_at=now, attempts=0
+    ):
+        transaction.on_commit(lambda: enqueue(meeting.pk))
+
+
+def _sync(*, meeting_id: int, now: datetime) -> State | None:
+    """Bring a created meeting on the provider up to date with its row: times,
+    title and agenda, then the invitees and registrants not sent yet. Claimed
+    with a lease like a create, so two workers never push the same change."""
+    claimed = ProviderMeeting.objects.filter(
+        Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
+        pk=meeting_id,
+        state=State.CREATED,
+        cancel_requested=False,
+        sync_failed=False,
+        synced_version__lt=F("version"),
+        next_attempt_at__lte=now,
+    ).update(attempts=F("attempts") + 1, lease_expires_at=now + LEASE)
+    if not claimed:
+        return None
+    meeting = ProviderMeeting.objects.get(pk=meeting_id)
+    mine = Q(pk=meeting.pk, attempts=meeting.attempts)
+    backend = get_backend()
+    sent = list(meeting.provider_invitees)
+    try:
+        backend.update(meeting.provider_id, _spec(meeting))
+        for invitee in _invitees(meeting):
+            if invitee.email.lower() in {item.lower() for item in sent}:
+                continue
+            if invitee.registrant:
+                backend.add_registrant(meeting.provider_id, invitee)
+            else:
+                backend.add_invitee(meeting.provider_id, invitee)
+            sent.append(invitee.email)
+    except (PermanentVideoError, TransientVideoError) as exc:
+        permanent = isinstance(exc, PermanentVideoError) or meeting.attempts >= ProviderMeeting.MAX_ATTEMPTS
+        retry_after = exc.retry_after if isinstance(exc, RateLimitedVideoError) else None
+        delay = meeting.backoff(retry_after=retry_after)
+        ProviderMeeting.objects.filter(mine).update(
+            provider_invitees=sent,
+            last_error=_error_text(exc),
+            tracking_id=exc.tracking_id,
+            lease_expires_at=None,
+            sync_failed=permanent,
+            next_attempt_at=now + delay,
+        )
+        if permanent:
+            logger.error("Provider meeting %s could not be updated: %s", meeting.pk, exc)
+        else:
+            enqueue(meeting.pk, countdown=delay.total_seconds())
+        return State.CREATED
+    ProviderMeeting.objects.filter(mine).update(
+        synced_version=meeting.version,
+        provider_invitees=sent,
+        last_error="",
+        tracking_id="",
+        lease_expires_at=None,
+        attempts=0,
+    )
+    return State.CREATED

@@ -22,6 +22,9 @@ class Invitee:
     email: str
     name: str = ""
     panelist: bool = False
+    # A webinar registrant (added with add_registrant once the webinar exists),
+    # not an invitee of the meeting.
+    registrant: bool = False
 
 
 @dataclass(frozen=True)
