@@ -176,6 +176,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "sweep-outbox": {"task": "cmss.tasks.sweep_outbox", "schedule": 60.0},
     "sweep-meetings": {"task": "conferences.tasks.sweep_meetings", "schedule": 60.0},
+    "send-reminders": {"task": "conferences.tasks.send_reminders", "schedule": 300.0},
     "close-resolved-tickets": {"task": "helpdesk.tasks.close_resolved_tickets", "schedule": 3600.0},
     "apply-retention": {"task": "cmss.tasks.apply_retention", "schedule": 6 * 3600.0},
 }

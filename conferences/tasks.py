@@ -16,3 +16,10 @@ def realise_meeting(meeting_id: int) -> str | None:
 @shared_task(ignore_result=True)
 def sweep_meetings() -> int:
     return services.sweep_meetings()
+
+
+@shared_task(ignore_result=True)
+def send_reminders() -> int:
+    from . import reminders
+
+    return reminders.sweep()

@@ -2,10 +2,22 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import views, webinar_views
 
 app_name = "conferences"
 
 urlpatterns = [
+    path("conferences/", views.conference_list, name="list"),
+    path("conferences/request/", views.conference_request, name="request"),
+    path("conferences/invitees/", views.invitee_search, name="invitee_search"),
+    path("conferences/<int:pk>/", views.conference_detail, name="detail"),
+    path("conferences/<int:pk>/respond/", views.conference_respond, name="respond"),
+    path("conferences/<int:pk>/cancel/", views.conference_cancel, name="cancel"),
     path("video/local/<uuid:provider_id>/", views.local_room, name="local_room"),
+    # Webinars: the public programme, a webinar's page, registration, the calendar feed.
+    path("webinars/", webinar_views.programme, name="webinar_list"),
+    path("webinars/feed.ics", webinar_views.feed, name="webinar_feed"),
+    path("webinars/<int:pk>/", webinar_views.detail, name="webinar_detail"),
+    path("webinars/<int:pk>/register/", webinar_views.register, name="webinar_register"),
+    path("webinars/<int:pk>/cancel/", webinar_views.cancel, name="webinar_cancel"),
 ]

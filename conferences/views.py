@@ -1,11 +1,30 @@
-"""Pages of conferences and webinars."""
+"""Pages of case-discussion conferences (and the local video backend's room)."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from typing import Any
 
-from .models import LocalVideoMeeting
+from allauth.core import ratelimit
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from clinicians.models import Clinician
+from cmss import audit
+from cmss import ratelimit as cmss_ratelimit
+
+from . import case_conferences
+from .forms import CancelForm, ConferenceRequestForm, ResponseForm, invitee_label
+from .models import Conference, Invitation, LocalVideoMeeting
+
+PAGE_SIZE = 25
 
 
 def local_room(request: HttpRequest, provider_id: str) -> HttpResponse:
@@ -13,3 +32,187 @@ def local_room(request: HttpRequest, provider_id: str) -> HttpResponse:
     it opens for whoever has it)."""
     meeting = get_object_or_404(LocalVideoMeeting, provider_id=provider_id)
     return render(request, "conferences/local_room.html", {"meeting": meeting})
+
+
+def _clinician(request: HttpRequest) -> Clinician | None:
+    return Clinician.objects.filter(user=request.user).select_related("hospital", "user").first()
+
+
+@never_cache
+@login_required
+def conference_list(request: HttpRequest) -> HttpResponse:
+    """The conferences of the hospital a person coordinates and those they are invited to."""
+    clinician = _clinician(request)
+    conferences = (
+        Conference.objects.visible_to(request.user)
+        .select_related("hospital", "meeting")
+        .prefetch_related(
+            Prefetch(
+                "invitations",
+                queryset=Invitation.objects.filter(clinician__user=request.user),
+                to_attr="mine",
+            )
+        )
+        .order_by("-created_at", "-pk")
+    )
+    page = Paginator(conferences, PAGE_SIZE).get_page(request.GET.get("page"))
+    now = timezone.now()
+    for conference in page.object_list:
+        conference.my_invitation = conference.mine[0] if conference.mine else None
+        conference.upcoming = conference.start is not None and conference.start > now
+    return render(request, "conferences/conference_list.html", {"page": page, "clinician": clinician})
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def conference_request(request: HttpRequest) -> HttpResponse:
+    clinician = _clinician(request)
+    if clinician is None or not clinician.is_coordinator:
+        return render(request, "conferences/request_closed.html", {"clinician": clinician}, status=403)
+    form = ConferenceRequestForm(request.POST or None, requester=clinician)
+    picker = form.fields["invitees"].widget
+    if request.method == "POST" and "find_invitees" in request.POST:
+        # Without JavaScript, "Find" sends the form back: list the matches to tick.
+        query = request.POST.get("invitees_search", "")[:100]
+        picker.query = query
+        picker.candidates = _search(query, exclude=clinician)
+        return render(request, "conferences/conference_request.html", {"form": _unvalidated(form)})
+    if request.method == "POST":
+        if not cmss_ratelimit.allow(key=f"conference-request:{request.user.pk}", limit=20, window=3600):
+            return ratelimit.respond_429(request)
+        if form.is_valid():
+            data = form.cleaned_data
+            conference = case_conferences.request_conference(
+                coordinator=clinician,
+                data=case_conferences.RequestData(
+                    title=data["title"],
+                    question=data["question"],
+                    case_summary=data["case_summary"],
+                    urgency=data["urgency"],
+                    slots=data["slots"],
+                    duration_minutes=data["duration_minutes"],
+                    time_zone=timezone.get_current_timezone_name(),
+                    invitees=list(data["invitees"]),
+                    erns=list(data["erns"]),
+                    specialties=list(data["specialties"]),
+                    countries=data["countries"],
+                    language=data["language"],
+                ),
+            )
+            messages.success(
+                request,
+                _("Your request is with the helpdesk (%(number)s). You will be told when it is scheduled.")
+                % {"number": conference.ticket.number if conference.ticket else ""},
+            )
+            return redirect("conferences:detail", pk=conference.pk)
+    return render(request, "conferences/conference_request.html", {"form": form})
+
+
+def _unvalidated(form: ConferenceRequestForm) -> ConferenceRequestForm:
+    """Show a bound form again without its errors (the person only searched)."""
+    form._errors = {}  # type: ignore[assignment]
+    return form
+
+
+def _search(query: str, *, exclude: Clinician) -> list[Clinician]:
+    if len(query.strip()) < 2:
+        return []
+    return list(
+        Clinician.objects.directory(text=query)
+        .exclude(pk=exclude.pk)
+        .select_related("hospital", "specialty")[:10]
+    )
+
+
+@never_cache
+@login_required
+def invitee_search(request: HttpRequest) -> JsonResponse:
+    """Search as you type for the invitee picker: coordinators only."""
+    clinician = _clinician(request)
+    if clinician is None or not clinician.is_coordinator:
+        raise Http404("For coordinators of reference centres.")
+    if not cmss_ratelimit.allow(key=f"invitee-search:{request.user.pk}", limit=300, window=600):
+        return JsonResponse({"results": [], "error": _("Too many searches: wait a minute.")}, status=429)
+    results = _search(request.GET.get("q", "")[:100], exclude=clinician)
+    return JsonResponse({"results": [{"id": item.pk, "label": invitee_label(item)} for item in results]})
+
+
+def _visible(request: HttpRequest, pk: int) -> Conference:
+    return get_object_or_404(Conference.objects.visible_to(request.user).with_related(), pk=pk)
+
+
+@never_cache
+@login_required
+def conference_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    conference = _visible(request, pk)
+    clinician = _clinician(request)
+    invitations = list(conference.invitations.select_related("clinician__hospital", "clinician__specialty"))
+    mine = next((item for item in invitations if clinician and item.clinician_id == clinician.pk), None)
+    is_requester = conference.requested_by_id == request.user.pk
+    coordinates = bool(
+        clinician and clinician.is_coordinator and clinician.hospital_id == conference.hospital_id
+    )
+    audit.record(action="conference.viewed", obj=conference, request=request)
+    context: dict[str, Any] = {
+        "conference": conference,
+        "invitations": invitations,
+        "my_invitation": mine,
+        "is_requester": is_requester,
+        "can_cancel": coordinates and conference.is_open,
+        # The join link: to the requester and the invitees only.
+        "join_url": conference.join_url if (is_requester or mine is not None) else "",
+        "slots": list(conference.slots.all()),
+        "erns": list(conference.erns.all()),
+        "specialties": list(conference.specialties.all()),
+    }
+    return render(request, "conferences/conference_detail.html", context)
+
+
+@never_cache
+@login_required
+@require_POST
+def conference_respond(request: HttpRequest, pk: int) -> HttpResponse:
+    conference = _visible(request, pk)
+    invitation = get_object_or_404(Invitation, conference=conference, clinician__user=request.user)
+    form = ResponseForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose to accept or to decline."))
+        return redirect("conferences:detail", pk=conference.pk)
+    try:
+        case_conferences.respond(invitation=invitation, accept=form.cleaned_data["response"] == "accept")
+    except case_conferences.ConferenceError as error:
+        messages.error(request, str(error))
+    else:
+        if form.cleaned_data["response"] == "accept":
+            messages.success(request, _("You accepted the invitation."))
+        else:
+            messages.success(request, _("You declined the invitation."))
+    return redirect("conferences:detail", pk=conference.pk)
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def conference_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    conference = _visible(request, pk)
+    clinician = _clinician(request)
+    if not (clinician and clinician.is_coordinator and clinician.hospital_id == conference.hospital_id):
+        raise Http404("Only the hospital's coordinators cancel its conferences.")
+    if not conference.is_open:
+        messages.info(request, _("This conference is %(state)s.") % {"state": conference.get_state_display()})
+        return redirect("conferences:detail", pk=conference.pk)
+    form = CancelForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            case_conferences.cancel(
+                conference=conference, by=request.user, reason=form.cleaned_data["reason"]
+            )
+        except case_conferences.ConferenceError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(
+                request, _("The conference is cancelled. The helpdesk and the invitees are told.")
+            )
+        return redirect("conferences:detail", pk=conference.pk)
+    return render(request, "conferences/conference_cancel.html", {"conference": conference, "form": form})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,10 +19,12 @@ from allauth.mfa.models import Authenticator
 from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from clinicians.models import ERN, Hospital, Language, PrivacyAcceptance, PrivacyStatement, Specialty
 from cmss import audit, outbox
 from cmss.models import RetentionPolicy
+from conferences import services as conference_services
 from helpdesk import services
 from helpdesk.models import CannedReply, Holiday
 from helpdesk.services import open_registration_ticket
@@ -68,6 +71,14 @@ EXPECTED: dict[str, dict[str, int]] = {
     "helpdesk/t/<str:token>/": every(200),
     "contact/": visitor_only(),
     "contact/sent/": every(200),
+    # Case-discussion conferences. The sample conference is the coordinator's
+    # hospital's, with the verified clinician invited; anyone else's is 404.
+    "conferences/": signed_in(200),
+    "conferences/request/": {**every(403), "visitor": 302, "coordinator": 200},
+    "conferences/invitees/": {**signed_in(404), "coordinator": 200},
+    "conferences/<int:pk>/": {**signed_in(404), "verified": 200, "coordinator": 200},
+    "conferences/<int:pk>/respond/": signed_in(405),
+    "conferences/<int:pk>/cancel/": {**signed_in(404), "coordinator": 200},
     # A join link of the local video backend opens for whoever has it, like a provider's.
     "video/local/<uuid:provider_id>/": every(200),
     "accounts/signup/": visitor_only(),
@@ -143,6 +154,9 @@ ADMIN_PERMISSIONS: dict[str, dict[str, set[str]]] = {
     "helpdesk.holiday": {"agent": {V}, "supervisor": {V, A, C, D}},
     "account.emailaddress": {"agent": set(), "supervisor": set()},
     "mfa.authenticator": {"agent": set(), "supervisor": set()},
+    # Conferences are worked from their ticket; failed provider meetings are retried here.
+    "conferences.conference": {"agent": {V}, "supervisor": {V}},
+    "conferences.providermeeting": {"agent": {V, C}, "supervisor": {V, C}},
 }
 # Models whose admin refuses some actions to everyone (append-only or fixed lists).
 ADMIN_NEVER: dict[str, set[str]] = {
@@ -153,6 +167,8 @@ ADMIN_NEVER: dict[str, set[str]] = {
     "clinicians.privacyacceptance": {A},
     "helpdesk.ticket": {A, D},
     "helpdesk.ticketmessage": {A, C},
+    "conferences.conference": {A, C, D},
+    "conferences.providermeeting": {A, D},
 }
 ADMIN_MODEL_ROUTE = re.compile(r"^admin/(?P<app>\w+)/(?P<model>\w+)/(?P<rest>.*)$")
 
@@ -234,6 +250,10 @@ def sample_object(label: str, people: dict[str, Any]) -> Any:
         "helpdesk.cannedreply": lambda: CannedReply.objects.create(title="Hello", body="Dear {name}"),
         "helpdesk.holiday": lambda: Holiday.objects.first(),
         "account.emailaddress": lambda: EmailAddress.objects.filter(user=user).first(),
+        "conferences.conference": lambda: sample_conference(people),
+        "conferences.providermeeting": lambda: conference_services.request_meeting(
+            key="test-meeting", title="Case", start=timezone.now(), end=timezone.now(), time_zone="UTC"
+        ),
         "mfa.authenticator": lambda: Authenticator.objects.create(
             user=factories.UserFactory(), type="totp", data={"secret": "x"}
         ),
@@ -242,6 +262,24 @@ def sample_object(label: str, people: dict[str, Any]) -> Any:
     if label not in samples:
         samples[label] = makers[label]()
     return samples[label]
+
+
+def sample_conference(people: dict[str, Any]) -> Any:
+    from conferences import case_conferences
+
+    return case_conferences.request_conference(
+        coordinator=people["coordinator"].clinician,
+        data=case_conferences.RequestData(
+            title="Case",
+            question="Question",
+            case_summary="Summary",
+            urgency="routine",
+            slots=[timezone.now() + timedelta(days=2)],
+            duration_minutes=60,
+            time_zone="Europe/Brussels",
+            invitees=[people["verified"].clinician],
+        ),
+    )
 
 
 def path_for(route: str, people: dict[str, Any]) -> str:
@@ -258,6 +296,8 @@ def path_for(route: str, people: dict[str, Any]) -> str:
             MeetingSpec(key=f"test:{route}", title="Case", start=now, end=now, time_zone="UTC")
         )
         return meeting.join_url.removeprefix("http://testserver")
+    if route.startswith("conferences/<int:pk>/"):
+        return "/" + route.replace("<int:pk>", str(sample_object("conferences.conference", people).pk))
     if route == "directory/<int:pk>/contact/":
         return f"/directory/{people['verified'].clinician.pk}/contact/"
     if route == "helpdesk/<int:pk>/":

@@ -1,0 +1,161 @@
+"""The admin of conferences and webinars.
+
+Conferences are worked from their helpdesk ticket (the panel in panels.py);
+these pages list them, and list the meetings on the video provider with the
+ones that failed first, each with its error and a retry action.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from helpdesk.admin import BoundedCountPaginator
+
+from . import services
+from .models import Conference, ProviderMeeting
+
+
+class AttentionFilter(admin.SimpleListFilter):
+    title = _("needs attention")
+    parameter_name = "attention"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", _("failed or not updated")), ("no", _("working"))]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[ProviderMeeting]
+    ) -> QuerySet[ProviderMeeting]:
+        attention = Q(state=ProviderMeeting.State.FAILED) | Q(sync_failed=True)
+        if self.value() == "yes":
+            return queryset.filter(attention)
+        if self.value() == "no":
+            return queryset.exclude(attention)
+        return queryset
+
+
+@admin.register(ProviderMeeting)
+class ProviderMeetingAdmin(admin.ModelAdmin):
+    list_display = ["title", "kind", "state", "start", "attempts", "error", "tracking_id", "updated_at"]
+    list_filter = [AttentionFilter, "state", "kind"]
+    search_fields = ["key", "title", "provider_id", "tracking_id"]
+    actions = ["retry_selected"]
+    paginator = BoundedCountPaginator
+    show_full_result_count = False
+    fields = [
+        "key",
+        "kind",
+        "title",
+        "agenda",
+        "start",
+        "end",
+        "time_zone",
+        "state",
+        "attempts",
+        "last_error",
+        "tracking_id",
+        "provider_id",
+        "join_url",
+        "next_attempt_at",
+        "cancel_requested",
+        "version",
+        "synced_version",
+        "sync_failed",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ProviderMeeting]:
+        # Failed first, then the most recent.
+        return (
+            super()
+            .get_queryset(request)
+            .defer("invitees", "provider_invitees", "agenda")
+            .order_by("-sync_failed", "state", "-updated_at")
+        )
+
+    def get_ordering(self, request: HttpRequest) -> list[str]:
+        return []
+
+    @admin.display(description=_("last error"))
+    def error(self, meeting: ProviderMeeting) -> str:
+        return meeting.last_error[:160]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description=_("Retry on the video provider"), permissions=["change"])
+    def retry_selected(self, request: HttpRequest, queryset: QuerySet[ProviderMeeting]) -> None:
+        retried = sum(1 for meeting in queryset if services.retry_meeting(meeting=meeting))
+        self.message_user(
+            request,
+            ngettext("%(count)d meeting is queued again.", "%(count)d meetings are queued again.", retried)
+            % {"count": retried},
+            messages.SUCCESS if retried else messages.WARNING,
+        )
+
+
+@admin.register(Conference)
+class ConferenceAdmin(admin.ModelAdmin):
+    list_display = ["title", "hospital", "state", "urgency", "start", "meeting_state", "ticket_link"]
+    list_filter = ["state", "urgency"]
+    list_select_related = ["hospital", "meeting", "ticket"]
+    search_fields = ["title", "hospital__name"]
+    date_hierarchy = "start"
+    paginator = BoundedCountPaginator
+    show_full_result_count = False
+    fields = [
+        "title",
+        "hospital",
+        "requested_by",
+        "state",
+        "urgency",
+        "start",
+        "duration_minutes",
+        "time_zone",
+        "ticket_link",
+        "meeting",
+        "decline_reason",
+        "cancel_reason",
+        "outcome",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Conference]:
+        return super().get_queryset(request).defer("question", "case_summary", "outcome")
+
+    @admin.display(description=_("video meeting"))
+    def meeting_state(self, conference: Conference) -> str:
+        return conference.meeting.get_state_display() if conference.meeting else "—"
+
+    @admin.display(description=_("ticket"))
+    def ticket_link(self, conference: Conference) -> str:
+        if conference.ticket is None:
+            return "—"
+        url = reverse("admin:helpdesk_ticket_change", args=[conference.ticket.pk])
+        return format_html('<a href="{}">{}</a>', url, conference.ticket.number)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+from . import admin_webinars  # noqa: E402, F401

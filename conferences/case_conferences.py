@@ -1,0 +1,509 @@
+"""Case-discussion conferences: request, schedule, invite, move, cancel, hold.
+
+Every change locks the conference row, so that an agent and a coordinator
+acting at once apply one after the other. The meeting on the video provider is
+a ProviderMeeting row (see services.py): this module says what it should be,
+a worker makes it so. Invitations go out once the meeting exists (they carry
+its join link), from the hook services.py calls in the transaction that
+records it; each email has a dedup key naming the invitation and the calendar
+SEQUENCE, so a task run twice sends nothing more.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import override
+
+from clinicians.models import ERN, Clinician, Language, Specialty
+from cmss.outbox import queue_templated_email
+from helpdesk import services as helpdesk
+from helpdesk.models import Ticket
+
+from . import ics, reminders, services
+from .models import Conference, Invitation, ProposedSlot, ProviderMeeting
+from .video import Invitee
+
+if TYPE_CHECKING:
+    from cmss.models import User
+
+logger = logging.getLogger(__name__)
+
+State = Conference.State
+
+
+class ConferenceError(helpdesk.HelpdeskError):
+    """A move the conference's state does not allow (shown to the person acting)."""
+
+
+@dataclass(frozen=True)
+class RequestData:
+    title: str
+    question: str
+    case_summary: str
+    urgency: str
+    slots: Sequence[datetime]
+    duration_minutes: int
+    time_zone: str
+    invitees: Sequence[Clinician]
+    erns: Sequence[ERN] = ()
+    specialties: Sequence[Specialty] = ()
+    countries: Sequence[str] = ()
+    language: Language | None = None
+
+
+def _locked(conference: Conference) -> Conference:
+    return Conference.objects.select_for_update().select_related("hospital", "meeting").get(pk=conference.pk)
+
+
+def _require(conference: Conference, to: str) -> None:
+    if not conference.can_move_to(to):
+        raise ConferenceError(
+            _("The conference is %(state)s: that is no longer possible.")
+            % {"state": conference.get_state_display()}
+        )
+
+
+def conference_link(conference: Conference) -> str:
+    return settings.SITE_URL + reverse("conferences:detail", args=[conference.pk])
+
+
+def _agenda(conference: Conference) -> str:
+    """What the provider sees: never the clinical question or the summary."""
+    with override(settings.LANGUAGE_CODE):
+        return _(
+            "Case-discussion conference requested by %(hospital)s through the CMSS. "
+            "Invitees read the question and the anonymised summary on the CMSS: %(link)s"
+        ) % {"hospital": conference.hospital.name, "link": conference_link(conference)}
+
+
+# --- Requesting ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def request_conference(*, coordinator: Clinician, data: RequestData) -> Conference:
+    """A coordinator's request: the conference, its proposed times and
+    invitees, and a ticket in the helpdesk queue (urgent when urgent)."""
+    if not coordinator.is_coordinator:
+        raise ConferenceError(_("Only coordinators of reference centres can request conferences."))
+    conference = Conference.objects.create(
+        hospital=coordinator.hospital,
+        requested_by=coordinator.user,
+        title=data.title,
+        question=data.question,
+        case_summary=data.case_summary,
+        urgency=data.urgency,
+        duration_minutes=data.duration_minutes,
+        time_zone=data.time_zone,
+        language=data.language,
+        countries=list(data.countries),
+    )
+    conference.erns.set(data.erns)
+    conference.specialties.set(data.specialties)
+    ProposedSlot.objects.bulk_create(ProposedSlot(conference=conference, start=start) for start in data.slots)
+    Invitation.objects.bulk_create(
+        Invitation(conference=conference, clinician=clinician)
+        for clinician in data.invitees
+        if clinician.pk != coordinator.pk
+    )
+    urgent = data.urgency == Conference.Urgency.URGENT
+    ticket = helpdesk.open_ticket(
+        kind=Ticket.Kind.CONFERENCE_REQUEST,
+        subject=_("Conference: %(title)s") % {"title": data.title},
+        requester=coordinator.user,
+        priority=Ticket.Priority.URGENT if urgent else Ticket.Priority.NORMAL,
+        hospital=coordinator.hospital,
+    )
+    conference.ticket = ticket
+    conference.save(update_fields=["ticket"])
+    queue_templated_email(
+        user=coordinator.user,
+        template="conference_requested",
+        context={"conference": conference, "link": conference_link(conference), "slots": list(data.slots)},
+        dedup_key=f"conference-requested:{conference.pk}",
+    )
+    return conference
+
+
+# --- The helpdesk's moves -----------------------------------------------------------------
+
+
+def _tell_requester(conference: Conference, body: str, *, by: User, resolve: bool) -> None:
+    ticket = conference.ticket
+    if ticket is None or ticket.requester_id is None or ticket.state == Ticket.State.CLOSED:
+        return
+    helpdesk.reply(
+        ticket=ticket,
+        body=body,
+        by=by,
+        then=Ticket.State.RESOLVED if resolve else Ticket.State.OPEN,
+    )
+
+
+def _time_text(moment: datetime, zone: str) -> str:
+    local = timezone.localtime(moment, timezone=_zone(zone))
+    return f"{local:%Y-%m-%d %H:%M} ({zone})"
+
+
+def _zone(name: str) -> Any:
+    from zoneinfo import ZoneInfo
+
+    try:
+        return ZoneInfo(name)
+    except Exception:
+        return ZoneInfo(settings.TIME_ZONE)
+
+
+@transaction.atomic
+def approve(*, conference: Conference, start: datetime, by: User) -> Conference:
+    """Schedule the conference at `start` (one of the proposed times or
+    another): the meeting is created on the provider by a worker, and the
+    invitations go out once it exists."""
+    conference = _locked(conference)
+    if conference.state != State.REQUESTED:
+        _require(conference, State.SCHEDULED)
+    if start <= timezone.now():
+        raise ConferenceError(_("Choose a time in the future."))
+    conference.state = State.SCHEDULED
+    conference.start = start
+    conference.save(update_fields=["state", "start", "updated_at"])
+    invitations = list(conference.invitations.select_related("clinician__user"))
+    conference.meeting = services.request_meeting(
+        key=conference.meeting_key,
+        title=conference.title,
+        agenda=_agenda(conference),
+        start=start,
+        end=start + timedelta(minutes=conference.duration_minutes),
+        time_zone=conference.time_zone,
+        invitees=[_invitee(item.clinician) for item in invitations],
+    )
+    conference.save(update_fields=["meeting"])
+    _tell_requester(
+        conference,
+        _(
+            "Your conference \u201c%(title)s\u201d is scheduled for %(time)s. Everyone invited, you "
+            "included, will receive the join link and a calendar invitation by email shortly."
+        )
+        % {"title": conference.title, "time": _time_text(start, conference.time_zone)},
+        by=by,
+        resolve=True,
+    )
+    return conference
+
+
+@transaction.atomic
+def decline(*, conference: Conference, reason: str, by: User) -> Conference:
+    conference = _locked(conference)
+    _require(conference, State.DECLINED)
+    conference.state = State.DECLINED
+    conference.decline_reason = reason
+    conference.save(update_fields=["state", "decline_reason", "updated_at"])
+    _tell_requester(
+        conference,
+        _("We cannot organise your conference \u201c%(title)s\u201d.") % {"title": conference.title}
+        + "\n\n"
+        + reason,
+        by=by,
+        resolve=True,
+    )
+    return conference
+
+
+@transaction.atomic
+def move(*, conference: Conference, start: datetime, by: User) -> Conference:
+    """A new time for a scheduled conference: the provider meeting is updated
+    and everyone already invited gets an update (same UID, higher SEQUENCE)."""
+    conference = _locked(conference)
+    if conference.state != State.SCHEDULED:
+        raise ConferenceError(_("Only a scheduled conference can be moved."))
+    if start <= timezone.now():
+        raise ConferenceError(_("Choose a time in the future."))
+    if start == conference.start:
+        raise ConferenceError(_("The conference is already at that time."))
+    conference.start = start
+    conference.sequence += 1
+    conference.save(update_fields=["start", "sequence", "updated_at"])
+    if conference.meeting is not None:
+        services.update_meeting(
+            meeting=conference.meeting,
+            start=start,
+            end=start + timedelta(minutes=conference.duration_minutes),
+        )
+        conference.meeting.refresh_from_db()
+    send_invitations(conference)
+    _tell_requester(
+        conference,
+        _("Your conference \u201c%(title)s\u201d has moved to %(time)s. Everyone invited is told.")
+        % {"title": conference.title, "time": _time_text(start, conference.time_zone)},
+        by=by,
+        resolve=True,
+    )
+    return conference
+
+
+@transaction.atomic
+def cancel(*, conference: Conference, by: User, reason: str = "") -> Conference:
+    """Cancel (the helpdesk, or a coordinator of the hospital): the provider
+    meeting is cancelled and everyone who was invited gets METHOD:CANCEL."""
+    conference = _locked(conference)
+    _require(conference, State.CANCELLED)
+    was_scheduled = conference.state == State.SCHEDULED
+    conference.state = State.CANCELLED
+    conference.cancel_reason = reason
+    conference.sequence += 1
+    conference.save(update_fields=["state", "cancel_reason", "sequence", "updated_at"])
+    if conference.meeting is not None:
+        services.cancel_meeting(meeting=conference.meeting)
+    if was_scheduled:
+        for invitation in conference.invitations.filter(sent_sequence__isnull=False).select_related(
+            "clinician__user"
+        ):
+            _send_cancellation(conference, invitation.clinician.user, key=f"invitation-{invitation.pk}")
+        if conference.requested_by is not None and conference.requester_sent_sequence is not None:
+            _send_cancellation(conference, conference.requested_by, key="requester")
+    ticket = conference.ticket
+    if by.is_staff:
+        _tell_requester(
+            conference,
+            _("Your conference \u201c%(title)s\u201d is cancelled.") % {"title": conference.title}
+            + ("\n\n" + reason if reason else ""),
+            by=by,
+            resolve=True,
+        )
+    elif ticket is not None and ticket.state != Ticket.State.CLOSED:
+        helpdesk.requester_reply(
+            ticket=ticket,
+            body=_("I cancelled this conference.") + ("\n\n" + reason if reason else ""),
+            by=by,
+        )
+    return conference
+
+
+@transaction.atomic
+def mark_held(*, conference: Conference, outcome: str, by: User) -> Conference:
+    conference = _locked(conference)
+    _require(conference, State.HELD)
+    if conference.start is None or conference.start > timezone.now():
+        raise ConferenceError(_("The conference has not started yet."))
+    conference.state = State.HELD
+    conference.outcome = outcome
+    conference.held_at = timezone.now()
+    conference.save(update_fields=["state", "outcome", "held_at", "updated_at"])
+    return conference
+
+
+@transaction.atomic
+def add_invitee(*, conference: Conference, clinician: Clinician, by: User) -> Invitation:
+    conference = _locked(conference)
+    if not conference.is_open:
+        raise ConferenceError(_("The conference is %(state)s.") % {"state": conference.get_state_display()})
+    if not Clinician.objects.listed().filter(pk=clinician.pk).exists():
+        raise ConferenceError(_("Only verified clinicians listed in the directory can be invited."))
+    if conference.requested_by_id == clinician.user_id:
+        raise ConferenceError(_("The requester takes part anyway."))
+    invitation, created = Invitation.objects.get_or_create(conference=conference, clinician=clinician)
+    if not created:
+        raise ConferenceError(_("%(name)s is already invited.") % {"name": clinician.full_name})
+    if conference.meeting is not None:
+        services.add_meeting_invitee(meeting=conference.meeting, invitee=_invitee(clinician))
+    send_invitations(conference)
+    return invitation
+
+
+@transaction.atomic
+def remove_invitee(*, conference: Conference, invitation: Invitation, by: User) -> None:
+    conference = _locked(conference)
+    if not conference.is_open:
+        raise ConferenceError(_("The conference is %(state)s.") % {"state": conference.get_state_display()})
+    invitation = Invitation.objects.select_related("clinician__user").get(
+        pk=invitation.pk, conference=conference
+    )
+    if conference.meeting is not None:
+        services.remove_meeting_invitee(meeting=conference.meeting, email=invitation.clinician.user.email)
+    if invitation.sent_sequence is not None:
+        _send_cancellation(
+            conference, invitation.clinician.user, key=f"invitation-{invitation.pk}", removed=True
+        )
+    invitation.delete()
+
+
+# --- The invitee's answer -----------------------------------------------------------------
+
+
+@transaction.atomic
+def respond(*, invitation: Invitation, accept: bool) -> Invitation:
+    invitation = Invitation.objects.select_for_update().select_related("conference").get(pk=invitation.pk)
+    if not invitation.conference.is_open:
+        raise ConferenceError(
+            _("The conference is %(state)s.") % {"state": invitation.conference.get_state_display()}
+        )
+    invitation.response = Invitation.Response.ACCEPTED if accept else Invitation.Response.DECLINED
+    invitation.responded_at = timezone.now()
+    invitation.save(update_fields=["response", "responded_at"])
+    return invitation
+
+
+# --- Invitations and calendar files -------------------------------------------------------
+
+
+def _invitee(clinician: Clinician) -> Invitee:
+    return Invitee(email=clinician.user.email, name=clinician.full_name)
+
+
+def calendar_event(conference: Conference, *, attendees: Iterable[tuple[str, str]] = ()) -> ics.Event:
+    assert conference.start is not None
+    return ics.Event(
+        uid=ics.uid("conference", conference.pk),
+        sequence=conference.sequence,
+        title=conference.title,
+        start=conference.start,
+        end=conference.end or conference.start,
+        description=_("Case-discussion conference. Join: %(join)s\nQuestion and summary: %(link)s")
+        % {"join": conference.join_url, "link": conference_link(conference)},
+        url=conference.join_url,
+        attendees=tuple(attendees),
+        cancelled=conference.state == State.CANCELLED,
+    )
+
+
+def _email_context(conference: Conference) -> dict[str, Any]:
+    return {
+        "conference": conference,
+        "link": conference_link(conference),
+        "join_url": conference.join_url,
+        "hospital": conference.hospital,
+    }
+
+
+def send_invitations(conference: Conference) -> int:
+    """Email everyone not yet told about the current time (invitees and the
+    requester), once the meeting exists. Returns how many were queued."""
+    if conference.state != State.SCHEDULED or not conference.join_url:
+        return 0
+    sent = 0
+    now = timezone.now()
+    for invitation in conference.invitations.select_related("clinician__user"):
+        if invitation.sent_sequence is not None and invitation.sent_sequence >= conference.sequence:
+            continue
+        user = invitation.clinician.user
+        _send_invitation(
+            conference,
+            user,
+            key=f"invitation-{invitation.pk}",
+            update=invitation.sent_sequence is not None,
+        )
+        Invitation.objects.filter(pk=invitation.pk).update(
+            sent_sequence=conference.sequence, invited_at=invitation.invited_at or now
+        )
+        sent += 1
+    requester = conference.requested_by
+    told = conference.requester_sent_sequence
+    if requester is not None and (told is None or told < conference.sequence):
+        _send_invitation(conference, requester, key="requester", update=told is not None)
+        Conference.objects.filter(pk=conference.pk).update(requester_sent_sequence=conference.sequence)
+        conference.requester_sent_sequence = conference.sequence
+        sent += 1
+    return sent
+
+
+def _send_invitation(conference: Conference, user: User, *, key: str, update: bool) -> None:
+    event = calendar_event(conference, attendees=[(user.email, user.get_full_name())])
+    queue_templated_email(
+        user=user,
+        template="conference_updated" if update else "conference_invitation",
+        context=_email_context(conference),
+        dedup_key=f"conference-{conference.pk}:{key}:seq{conference.sequence}",
+        attachments=[ics.invitation(event)],
+    )
+
+
+def _send_cancellation(conference: Conference, user: User, *, key: str, removed: bool = False) -> None:
+    event = calendar_event(conference, attendees=[(user.email, user.get_full_name())])
+    # Taking one person off: their copy is cancelled, one step past the others'.
+    if removed:
+        event = ics.Event(**{**event.__dict__, "sequence": conference.sequence + 1, "url": ""})
+    queue_templated_email(
+        user=user,
+        template="conference_uninvited" if removed else "conference_cancelled",
+        context={**_email_context(conference), "join_url": ""},
+        dedup_key=f"conference-{conference.pk}:{key}:cancel:seq{event.sequence}",
+        attachments=[ics.invitation(event, cancel=True)],
+    )
+
+
+def on_meeting_created(meeting: ProviderMeeting) -> None:
+    """The provider meeting exists: send the invitations with its join link."""
+    conference = (
+        Conference.objects.select_for_update()
+        .select_related("hospital", "meeting", "requested_by")
+        .filter(meeting=meeting)
+        .first()
+    )
+    if conference is not None:
+        send_invitations(conference)
+
+
+# --- Reminders ----------------------------------------------------------------------------
+
+
+def reminders_due(window_start: datetime, window_end: datetime) -> Iterable[reminders.Reminder]:
+    conferences = (
+        Conference.objects.filter(
+            state=State.SCHEDULED,
+            start__gte=window_start,
+            start__lte=window_end,
+            meeting__state=ProviderMeeting.State.CREATED,
+            meeting__cancel_requested=False,
+        )
+        .select_related("hospital", "meeting", "requested_by")
+        .prefetch_related("invitations__clinician__user")
+    )
+    for conference in conferences:
+        assert conference.start is not None
+        context = _email_context(conference)
+        item = f"conference-{conference.pk}"
+        for invitation in conference.invitations.all():
+            if invitation.response == Invitation.Response.DECLINED or invitation.sent_sequence is None:
+                continue
+            yield reminders.Reminder(
+                item=item,
+                user=invitation.clinician.user,
+                start=conference.start,
+                template="conference_reminder",
+                context=context,
+                since=invitation.invited_at,
+            )
+        if conference.requested_by is not None and conference.requester_sent_sequence is not None:
+            yield reminders.Reminder(
+                item=item,
+                user=conference.requested_by,
+                start=conference.start,
+                template="conference_reminder",
+                context=context,
+            )
+
+
+# --- Retention ----------------------------------------------------------------------------
+
+
+def purge_case_summaries(policy: Any, now: datetime) -> int:
+    """Clear question and summary of conferences over for longer than the
+    retention period (held: from the start; declined or cancelled: from the
+    last change)."""
+    cutoff = policy.cutoff("case_summaries_days", now)
+    over = Q(state=State.HELD, start__lt=cutoff) | Q(
+        state__in=[State.DECLINED, State.CANCELLED], updated_at__lt=cutoff
+    )
+    return Conference.objects.filter(over, summary_purged_at__isnull=True).update(
+        question="", case_summary="", outcome="", summary_purged_at=now
+    )

@@ -1,0 +1,312 @@
+"""Forms of case-discussion conferences. They validate; case_conferences acts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from html import escape
+from typing import Any
+
+from django import forms
+from django.forms.utils import flatatt
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext_lazy as _
+
+from clinicians.countries import NetworkCountries
+from clinicians.models import ERN, Clinician, Language, Specialty
+from cmss.validators import no_control_characters
+from cmss.widgets import FastSelect, NulSafeModelChoiceField, NulSafeModelMultipleChoiceField
+
+from .models import Conference
+
+LOCAL_INPUT_FORMAT = "%Y-%m-%dT%H:%M"
+# How far ahead a conference may be asked for.
+HORIZON = timedelta(days=366)
+
+
+def invitee_label(clinician: Clinician) -> str:
+    return (
+        f"{clinician.full_name} — {clinician.specialty}, {clinician.hospital.name} ({clinician.country.name})"
+    )
+
+
+class InviteePicker(forms.SelectMultiple):
+    """The invitees chosen so far as ticked checkboxes, and a search box.
+
+    With JavaScript (static/js/conferences.js) the box searches as you type
+    through /conferences/invitees/; without it, its "Find" button sends the
+    form back and the page lists the matches (`candidates`) to tick."""
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs)
+        self.candidates: list[Clinician] = []
+        self.query = ""
+
+    def id_for_label(self, id_: str) -> str:
+        return f"{id_}_search" if id_ else id_
+
+    def render(
+        self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
+    ) -> SafeString:
+        final = self.build_attrs(self.attrs, attrs)
+        base_id = final.get("id", f"id_{name}")
+        chosen_ids = [str(item) for item in self.format_value(value) if str(item).isdigit()]
+        chosen = list(
+            Clinician.objects.listed().filter(pk__in=chosen_ids).select_related("hospital", "specialty")
+        )
+        shown = {str(item.pk) for item in chosen}
+
+        def box(clinician: Clinician, checked: bool) -> str:
+            mark = " checked" if checked else ""
+            return (
+                f'<li><label><input type="checkbox" name="{escape(name)}" value="{clinician.pk}"{mark}> '
+                f"{escape(invitee_label(clinician))}</label></li>"
+            )
+
+        described = final.get("aria-describedby", "")
+        parts = [
+            f'<div class="invitee-picker" data-invitee-picker data-search-url="{escape(reverse("conferences:invitee_search"))}">',
+            f'<ul class="chosen" id="{escape(base_id)}_chosen" aria-live="polite">',
+            *(box(item, True) for item in chosen),
+            "</ul>",
+            '<div class="search-row">',
+            f'<input type="search" id="{escape(base_id)}_search" name="{escape(name)}_search" '
+            f'value="{escape(self.query)}" autocomplete="off" '
+            f'aria-controls="{escape(base_id)}_results"'
+            + (f' aria-describedby="{escape(described)}"' if described else "")
+            + ">",
+            f'<button type="submit" name="find_invitees" value="1" class="button button-secondary">{escape(str(_("Find")))}</button>',
+            "</div>",
+            f'<ul class="results" id="{escape(base_id)}_results" aria-live="polite"'
+            f"{flatatt({'data-empty': str(_('No verified clinician matches.'))})}>",
+            *(box(item, False) for item in self.candidates if str(item.pk) not in shown),
+            "</ul>",
+            "</div>",
+        ]
+        # Every value and label above is escaped.
+        return mark_safe("".join(parts))
+
+
+class LocalDateTimeField(forms.DateTimeField):
+    """A date and time typed in the viewer's zone (the active time zone)."""
+
+    widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL_INPUT_FORMAT)
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("input_formats", [LOCAL_INPUT_FORMAT, "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"])
+        super().__init__(**kwargs)
+
+
+def _future(value: datetime | None) -> None:
+    if value is None:
+        return
+    now = timezone.now()
+    if value <= now:
+        raise forms.ValidationError(_("Choose a time in the future."))
+    if value > now + HORIZON:
+        raise forms.ValidationError(_("Choose a time within the next twelve months."))
+
+
+class ConferenceRequestForm(forms.Form):
+    title = forms.CharField(
+        label=_("Title"),
+        max_length=120,
+        validators=[no_control_characters],
+        help_text=_("A short description of the case, without anything that identifies the patient."),
+    )
+    question = forms.CharField(
+        label=_("Clinical question"),
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        validators=[no_control_characters],
+    )
+    case_summary = forms.CharField(
+        label=_("Anonymised case summary"),
+        max_length=8000,
+        widget=forms.Textarea(attrs={"rows": 8}),
+        validators=[no_control_characters],
+        help_text=_(
+            "Do not enter the patient's name, date of birth, address, record number, or any image "
+            "that could identify them. Give ages in years and dates relative to admission (day 3)."
+        ),
+    )
+    anonymised = forms.BooleanField(
+        label=_("I confirm that the summary contains no information that identifies the patient."),
+        error_messages={
+            "required": _("Confirm that the summary is anonymised, or remove what identifies the patient.")
+        },
+    )
+    urgency = forms.ChoiceField(
+        label=_("Urgency"),
+        choices=Conference.Urgency.choices,
+        initial=Conference.Urgency.ROUTINE,
+        widget=forms.RadioSelect,
+    )
+    slot_1 = LocalDateTimeField(label=_("Proposed time 1"), validators=[_future])
+    slot_2 = LocalDateTimeField(label=_("Proposed time 2"), required=False, validators=[_future])
+    slot_3 = LocalDateTimeField(label=_("Proposed time 3"), required=False, validators=[_future])
+    duration_minutes = forms.IntegerField(
+        label=_("Duration (minutes)"),
+        min_value=Conference.MIN_DURATION,
+        max_value=Conference.MAX_DURATION,
+        initial=60,
+        widget=forms.NumberInput(attrs={"step": 15, "inputmode": "numeric"}),
+        help_text=_("From 30 to 180 minutes."),
+    )
+    invitees = NulSafeModelMultipleChoiceField(
+        label=_("Invite clinicians"),
+        queryset=Clinician.objects.listed(),
+        required=False,
+        widget=InviteePicker,
+        help_text=_("Search verified clinicians by name; the helpdesk can add more experts."),
+    )
+    erns = NulSafeModelMultipleChoiceField(
+        label=_("Wanted expertise: ERNs"),
+        queryset=ERN.objects.all(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    specialties = NulSafeModelMultipleChoiceField(
+        label=_("Wanted expertise: specialties"),
+        queryset=Specialty.objects.all(),
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 6}),
+    )
+    countries = forms.MultipleChoiceField(
+        label=_("Wanted expertise: countries"),
+        choices=lambda: list(NetworkCountries()),
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 6}),
+    )
+    language = NulSafeModelChoiceField(
+        label=_("Language of the conference"),
+        queryset=Language.objects.all(),
+        required=False,
+        widget=FastSelect,
+        empty_label=_("English, or any shared language"),
+    )
+
+    def __init__(self, *args: Any, requester: Clinician | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.requester = requester
+        zone = timezone.get_current_timezone_name()
+        for name in ("slot_1", "slot_2", "slot_3"):
+            self.fields[name].help_text = _("Your time zone: %(zone)s") % {"zone": zone}
+        if requester is not None:
+            self.fields["invitees"].queryset = Clinician.objects.listed().exclude(pk=requester.pk)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        slots = [data.get(name) for name in ("slot_1", "slot_2", "slot_3") if data.get(name)]
+        if len(set(slots)) != len(slots):
+            self.add_error(
+                "slot_2" if data.get("slot_2") in slots[:1] else "slot_3", _("This time is proposed twice.")
+            )
+        data["slots"] = sorted(set(slots))
+        return data
+
+
+class ResponseForm(forms.Form):
+    response = forms.ChoiceField(choices=[("accept", _("Accept")), ("decline", _("Decline"))])
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason (sent to the helpdesk and the invitees)"),
+        max_length=2000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        validators=[no_control_characters],
+    )
+
+
+# --- The helpdesk's forms on the ticket page ------------------------------------------------
+
+
+class ApproveForm(forms.Form):
+    slot = forms.ChoiceField(label=_("Proposed time"), required=False, widget=forms.RadioSelect)
+    other = LocalDateTimeField(
+        label=_("Or another time (your time zone)"), required=False, validators=[_future]
+    )
+
+    def __init__(self, *args: Any, conference: Conference, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.conference = conference
+        self.slots = {str(slot.pk): slot.start for slot in conference.slots.all()}
+        self.fields["slot"].choices = [
+            (pk, timezone.localtime(start).strftime("%a %d %b %Y %H:%M %Z"))
+            for pk, start in self.slots.items()
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("other"):
+            data["start"] = data["other"]
+        elif data.get("slot"):
+            start = self.slots[data["slot"]]
+            if start <= timezone.now():
+                self.add_error("slot", _("This time has passed: choose another."))
+            data["start"] = start
+        elif not self.errors:
+            raise forms.ValidationError(_("Choose one of the proposed times or enter another."))
+        return data
+
+
+class MoveForm(forms.Form):
+    start = LocalDateTimeField(label=_("New time (your time zone)"), validators=[_future])
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason (sent to the requester)"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        validators=[no_control_characters],
+    )
+
+
+class OptionalReasonForm(ReasonForm):
+    reason = forms.CharField(
+        label=_("Reason (sent to the requester and the invitees)"),
+        max_length=2000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        validators=[no_control_characters],
+    )
+
+
+class OutcomeForm(forms.Form):
+    outcome = forms.CharField(
+        label=_("Outcome notes"),
+        max_length=8000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        validators=[no_control_characters],
+    )
+
+
+class AddInviteeForm(forms.Form):
+    email = forms.EmailField(
+        label=_("Email address of a verified clinician"),
+        help_text=_("Find them in the clinician admin or the directory."),
+    )
+
+    def clean_email(self) -> Clinician:
+        email = self.cleaned_data["email"]
+        clinician = (
+            Clinician.objects.listed().select_related("user").filter(user__email__iexact=email).first()
+        )
+        if clinician is None:
+            raise forms.ValidationError(_("No verified clinician listed in the directory has this address."))
+        return clinician
+
+
+class RemoveInviteeForm(forms.Form):
+    invitation = forms.ChoiceField(label=_("Invitee"))
+
+    def __init__(self, *args: Any, conference: Conference, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["invitation"].choices = [
+            (str(item.pk), item.clinician.full_name)
+            for item in conference.invitations.select_related("clinician")
+        ]

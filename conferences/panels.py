@@ -1,0 +1,168 @@
+"""The conference request's panel on the helpdesk ticket page (helpdesk.panels registry)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from helpdesk import panels
+from helpdesk.models import Ticket
+
+from . import case_conferences, forms
+from .models import Conference
+
+if TYPE_CHECKING:
+    from cmss.models import User
+
+State = Conference.State
+
+
+def _conference(ticket: Ticket) -> Conference | None:
+    return (
+        Conference.objects.with_related()
+        .prefetch_related("slots", "erns", "specialties", "invitations__clinician__user")
+        .filter(ticket=ticket)
+        .first()
+    )
+
+
+def context(ticket: Ticket) -> dict[str, Any]:
+    return {**panels.clinician_context(ticket), "conference": _conference(ticket)}
+
+
+def _when(conference: Conference) -> str:
+    assert conference.start is not None
+    return date_format(timezone.localtime(conference.start), "DATETIME_FORMAT")
+
+
+def _in_state(*states: str) -> Callable[[Ticket], bool]:
+    # Conference actions follow the conference, not the ticket: a scheduled
+    # conference can be moved or cancelled after its ticket is resolved.
+    def check(ticket: Ticket) -> bool:
+        return Conference.objects.filter(ticket=ticket, state__in=states).exists()
+
+    return check
+
+
+def _with_conference(ticket: Ticket) -> dict[str, Any]:
+    return {"conference": Conference.objects.get(ticket=ticket)}
+
+
+def register_conference_panel() -> None:
+    def approve(ticket: Ticket, data: dict[str, Any], by: User) -> str:
+        conference = case_conferences.approve(
+            conference=Conference.objects.get(ticket=ticket), start=data["start"], by=by
+        )
+        return _("Scheduled for %(when)s. The meeting is being created; invitations follow.") % {
+            "when": _when(conference)
+        }
+
+    def decline(ticket: Ticket, data: dict[str, Any], by: User) -> str:
+        case_conferences.decline(
+            conference=Conference.objects.get(ticket=ticket), reason=data["reason"], by=by
+        )
+        return _("The request is declined and the requester told.")
+
+    def move(ticket: Ticket, data: dict[str, Any], by: User) -> str:
+        conference = case_conferences.move(
+            conference=Conference.objects.get(ticket=ticket), start=data["start"], by=by
+        )
+        return _("Moved to %(when)s. Everyone invited gets the update.") % {"when": _when(conference)}
+
+    def cancel(ticket: Ticket, data: dict[str, Any], by: User) -> str:
+        case_conferences.cancel(
+            conference=Conference.objects.get(ticket=ticket), reason=data["reason"], by=by
+        )
+        return _("The conference is cancelled. The requester and the invitees are told.")
+
+    def held(ticket: Ticket, data: dict[str, Any], by: User) -> str:
+        case_conferences.mark_held(
+            conference=Conference.objects.get(ticket=ticket), outcome=data["outcome"], by=by
+        )
+        return _("The conference is marked held.")
+
+    def add(ticket: Ticket, data: dict[str, Any], by: User) -> str:
+        invitation = case_conferences.add_invitee(
+            conference=Conference.objects.get(ticket=ticket), clinician=data["email"], by=by
+        )
+        return _("%(name)s is invited.") % {"name": invitation.clinician.full_name}
+
+    def remove(ticket: Ticket, data: dict[str, Any], by: User) -> str:
+        conference = Conference.objects.get(ticket=ticket)
+        invitation = conference.invitations.select_related("clinician").get(pk=data["invitation"])
+        case_conferences.remove_invitee(conference=conference, invitation=invitation, by=by)
+        return _("%(name)s is no longer invited.") % {"name": invitation.clinician.full_name}
+
+    def has_invitees(ticket: Ticket) -> bool:
+        return Conference.objects.filter(
+            ticket=ticket, state__in=[State.REQUESTED, State.SCHEDULED], invitations__isnull=False
+        ).exists()
+
+    panels.register(
+        Ticket.Kind.CONFERENCE_REQUEST,
+        panels.Panel(
+            title=str(gettext_lazy("Conference request")),
+            template="admin/conferences/_panel_conference.html",
+            context=context,
+            actions=(
+                panels.Action(
+                    "approve",
+                    str(gettext_lazy("Approve and schedule")),
+                    forms.ApproveForm,
+                    approve,
+                    form_kwargs=_with_conference,
+                    available=_in_state(State.REQUESTED),
+                ),
+                panels.Action(
+                    "add_invitee",
+                    str(gettext_lazy("Invite a clinician")),
+                    forms.AddInviteeForm,
+                    add,
+                    available=_in_state(State.REQUESTED, State.SCHEDULED),
+                ),
+                panels.Action(
+                    "remove_invitee",
+                    str(gettext_lazy("Remove an invitee")),
+                    forms.RemoveInviteeForm,
+                    remove,
+                    form_kwargs=_with_conference,
+                    available=has_invitees,
+                ),
+                panels.Action(
+                    "move",
+                    str(gettext_lazy("Move to another time")),
+                    forms.MoveForm,
+                    move,
+                    available=_in_state(State.SCHEDULED),
+                ),
+                panels.Action(
+                    "held",
+                    str(gettext_lazy("Mark held")),
+                    forms.OutcomeForm,
+                    held,
+                    available=_in_state(State.SCHEDULED),
+                ),
+                panels.Action(
+                    "decline",
+                    str(gettext_lazy("Decline the request")),
+                    forms.ReasonForm,
+                    decline,
+                    available=_in_state(State.REQUESTED),
+                    style="danger",
+                ),
+                panels.Action(
+                    "cancel_conference",
+                    str(gettext_lazy("Cancel the conference")),
+                    forms.OptionalReasonForm,
+                    cancel,
+                    available=_in_state(State.REQUESTED, State.SCHEDULED),
+                    style="danger",
+                ),
+            ),
+        ),
+    )

@@ -1,0 +1,633 @@
+"""Case-discussion conferences: the coordinator's request, the helpdesk's
+moves on the ticket, invitations with calendar files, answers, reminders."""
+
+from __future__ import annotations
+
+import base64
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import icalendar
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from clinicians.models import ERN
+from cmss.models import OutgoingEmail, RetentionPolicy
+from conferences import case_conferences, reminders, services
+from conferences.models import Conference, Invitation, LocalVideoMeeting, ProviderMeeting
+from helpdesk.models import Ticket, TicketMessage
+from tests import factories
+from tests.conftest import sign_in_staff
+
+pytestmark = pytest.mark.django_db
+
+LOCAL = "%Y-%m-%dT%H:%M"
+
+
+@pytest.fixture(autouse=True)
+def local_backend(settings: Any) -> None:
+    settings.VIDEO_BACKEND = "conferences.video.local.LocalBackend"
+
+
+def emails_to(address: str) -> list[OutgoingEmail]:
+    return list(OutgoingEmail.objects.filter(to_address=address).order_by("pk"))
+
+
+def calendar_of(email: OutgoingEmail) -> icalendar.Calendar:
+    [attachment] = [item for item in email.attachments if item["filename"].endswith(".ics")]
+    assert attachment["mimetype"] == "text/calendar"
+    return icalendar.Calendar.from_ical(base64.b64decode(attachment["content"]))
+
+
+def event_of(email: OutgoingEmail) -> icalendar.Event:
+    [event] = calendar_of(email).walk("VEVENT")
+    return event
+
+
+def local(moment: Any, zone: str) -> str:
+    return timezone.localtime(moment, ZoneInfo(zone)).strftime(LOCAL)
+
+
+def soon(days: int = 3, hour: int = 10) -> Any:
+    base = timezone.localtime(timezone.now() + timedelta(days=days), ZoneInfo("Europe/Brussels"))
+    return base.replace(hour=hour, minute=0, second=0, microsecond=0)
+
+
+@pytest.fixture
+def coordinator_user(coordinator: Any) -> Any:
+    coordinator.user.time_zone = "Europe/Lisbon"
+    coordinator.user.save()
+    return coordinator
+
+
+@pytest.fixture
+def expert(db: None) -> Any:
+    clinician = factories.ClinicianFactory(status="verified", first_name="Ingrid", last_name="Halvorsen")
+    clinician.user.time_zone = "Europe/Helsinki"
+    clinician.user.save()
+    return clinician
+
+
+def request_form(expert: Any, **overrides: Any) -> dict[str, Any]:
+    data = {
+        "title": "Post-COVID myocarditis in a Fabry patient",
+        "question": "Should we start enzyme replacement again while the troponin is rising?",
+        "case_summary": "Man in his forties, Fabry disease on ERT, admitted day 0 with COVID-19 pneumonia.",
+        "anonymised": "on",
+        "urgency": "routine",
+        "slot_1": local(soon(3), "Europe/Lisbon"),
+        "slot_2": local(soon(4), "Europe/Lisbon"),
+        "duration_minutes": "60",
+        "invitees": [str(expert.pk)],
+        "erns": [str(ERN.objects.get(name="ERN GUARD-HEART").pk)],
+    }
+    data.update(overrides)
+    return data
+
+
+def make_conference(coordinator: Any, expert: Any, *, urgency: str = "routine") -> Conference:
+    return case_conferences.request_conference(
+        coordinator=coordinator,
+        data=case_conferences.RequestData(
+            title="Fabry and COVID-19",
+            question="What now?",
+            case_summary="Anonymised summary.",
+            urgency=urgency,
+            slots=[soon(3), soon(4)],
+            duration_minutes=60,
+            time_zone="Europe/Lisbon",
+            invitees=[expert],
+        ),
+    )
+
+
+def scheduled(coordinator: Any, expert: Any, agent: Any, *, start: Any = None) -> Conference:
+    conference = make_conference(coordinator, expert)
+    case_conferences.approve(conference=conference, start=start or soon(3), by=agent)
+    conference.refresh_from_db()
+    return conference
+
+
+def realise(conference: Conference) -> Conference:
+    conference.refresh_from_db()
+    services.realise_meeting(meeting_id=conference.meeting_id)
+    conference.refresh_from_db()
+    return conference
+
+
+# --- Requesting ----------------------------------------------------------------------------
+
+
+def test_a_coordinator_requests_a_conference_which_becomes_a_ticket(
+    client: Client, coordinator_user: Any, expert: Any
+) -> None:
+    client.force_login(coordinator_user.user)
+    page = client.get(reverse("conferences:request"))
+    assert page.status_code == 200
+    assert "No patient identifiers" in page.content.decode()
+    assert "Your time zone: Europe/Lisbon" in page.content.decode()
+
+    response = client.post(reverse("conferences:request"), request_form(expert, urgency="urgent"))
+
+    conference = Conference.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("conferences:detail", args=[conference.pk])
+    assert conference.state == Conference.State.REQUESTED
+    assert conference.hospital == coordinator_user.hospital
+    assert conference.time_zone == "Europe/Lisbon"
+    # Typed in Lisbon: 10:00 Brussels is 09:00 Lisbon, stored as the same instant.
+    assert [slot.start for slot in conference.slots.all()] == [soon(3), soon(4)]
+    assert [item.clinician for item in conference.invitations.all()] == [expert]
+    assert [ern.name for ern in conference.erns.all()] == ["ERN GUARD-HEART"]
+    ticket = conference.ticket
+    assert ticket.kind == Ticket.Kind.CONFERENCE_REQUEST
+    assert ticket.priority == Ticket.Priority.URGENT
+    assert ticket.requester == coordinator_user.user
+    [ack] = emails_to(coordinator_user.user.email)
+    assert "Conference request received" in ack.subject
+    # Nobody is invited before the helpdesk schedules it.
+    assert emails_to(expert.user.email) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"anonymised": ""}, "anonymised", "Confirm that the summary is anonymised"),
+        ({"slot_1": "2020-01-01T10:00"}, "slot_1", "Choose a time in the future."),
+        ({"slot_1": "tomorrow at ten"}, "slot_1", "Enter a valid date/time."),
+        ({"duration_minutes": "20"}, "duration_minutes", "greater than or equal to 30"),
+        ({"duration_minutes": "240"}, "duration_minutes", "less than or equal to 180"),
+        ({"title": ""}, "title", "This field is required."),
+        ({"invitees": ["999999"]}, "invitees", "Select a valid choice."),
+    ],
+)
+def test_bad_input_is_shown_next_to_the_field_and_nothing_is_saved(
+    client: Client, coordinator_user: Any, expert: Any, change: dict[str, Any], field: str, message: str
+) -> None:
+    client.force_login(coordinator_user.user)
+    data = request_form(expert)
+    data.update(change)
+    if change.get("anonymised") == "":
+        data.pop("anonymised")
+
+    response = client.post(reverse("conferences:request"), data)
+
+    assert response.status_code == 200
+    assert message in " ".join(str(error) for error in response.context["form"].errors[field])
+    assert f'id="id_{field}_error"' in response.content.decode()
+    assert not Conference.objects.exists()
+    assert not Ticket.objects.filter(kind=Ticket.Kind.CONFERENCE_REQUEST).exists()
+
+
+def test_the_same_time_proposed_twice_is_an_error(client: Client, coordinator_user: Any, expert: Any) -> None:
+    client.force_login(coordinator_user.user)
+    data = request_form(expert)
+    data["slot_2"] = data["slot_1"]
+    response = client.post(reverse("conferences:request"), data)
+    assert "This time is proposed twice." in response.content.decode()
+    assert not Conference.objects.exists()
+
+
+def test_only_coordinators_may_request(client: Client, verified: Any, registered: Any) -> None:
+    for clinician in (verified, registered):
+        client.force_login(clinician.user)
+        response = client.get(reverse("conferences:request"))
+        assert response.status_code == 403
+        assert "coordinators of hospitals identified as reference centres" in response.content.decode()
+        assert client.post(reverse("conferences:request"), {"title": "x"}).status_code == 403
+    assert not Conference.objects.exists()
+
+
+def test_invitee_search_as_you_type_uses_the_directory(client: Client, coordinator: Any, expert: Any) -> None:
+    hidden = factories.ClinicianFactory(status="verified", first_name="Ingrid", last_name="Hidden")
+    hidden.listed_in_directory = False
+    hidden.save()
+    factories.ClinicianFactory(status="registered", first_name="Ingrid", last_name="Unverified")
+    client.force_login(coordinator.user)
+
+    answer = client.get(reverse("conferences:invitee_search"), {"q": "ingrid"}).json()
+
+    assert [item["id"] for item in answer["results"]] == [expert.pk]
+    assert "Ingrid Halvorsen" in answer["results"][0]["label"]
+
+
+def test_invitee_search_is_for_coordinators_only(client: Client, verified: Any) -> None:
+    client.force_login(verified.user)
+    assert client.get(reverse("conferences:invitee_search"), {"q": "an"}).status_code == 404
+
+
+def test_without_javascript_find_lists_matches_to_tick(client: Client, coordinator: Any, expert: Any) -> None:
+    client.force_login(coordinator.user)
+    data = request_form(expert, invitees=[], invitees_search="halvor", find_invitees="1")
+
+    response = client.post(reverse("conferences:request"), data)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert f'name="invitees" value="{expert.pk}">' in html  # offered, not ticked
+    assert "Ingrid Halvorsen" in html
+    assert 'class="errors"' not in html
+    assert not Conference.objects.exists()
+
+
+# --- The helpdesk's moves ------------------------------------------------------------------
+
+
+def test_the_agent_approves_a_slot_and_everyone_gets_an_invitation_with_the_link(
+    client: Client, coordinator_user: Any, expert: Any, agent: Any
+) -> None:
+    conference = make_conference(coordinator_user, expert)
+    sign_in_staff(client, agent)
+    ticket_page = reverse("admin:helpdesk_ticket_change", args=[conference.ticket.pk])
+    page = client.get(ticket_page).content.decode()
+    assert "What now?" in page and "Anonymised summary." in page
+    second = conference.slots.all()[1]
+
+    response = client.post(
+        reverse("admin:helpdesk_ticket_act", args=[conference.ticket.pk, "approve"]),
+        {"approve-slot": str(second.pk)},
+    )
+
+    assert response.status_code == 302
+    conference.refresh_from_db()
+    assert conference.state == Conference.State.SCHEDULED
+    assert conference.start == second.start
+    meeting = conference.meeting
+    assert meeting.state == ProviderMeeting.State.PENDING
+    # The provider never gets the clinical content.
+    assert "What now?" not in meeting.agenda and "Anonymised summary." not in meeting.agenda
+    assert [item["email"] for item in meeting.invitees] == [expert.user.email]
+    assert emails_to(expert.user.email) == []  # not before the meeting exists
+    reply = TicketMessage.objects.get(ticket=conference.ticket, kind=TicketMessage.Kind.REPLY)
+    assert "is scheduled for" in reply.body
+    conference.ticket.refresh_from_db()
+    assert conference.ticket.state == Ticket.State.RESOLVED
+
+    conference = realise(conference)
+
+    room = LocalVideoMeeting.objects.get()
+    assert conference.meeting.state == ProviderMeeting.State.CREATED
+    assert conference.join_url.endswith(f"/video/local/{room.provider_id}/")
+    [invitation] = emails_to(expert.user.email)
+    assert conference.join_url in invitation.text_body
+    # In the invitee's own zone (Helsinki is Brussels + 1 h).
+    helsinki = timezone.localtime(second.start, ZoneInfo("Europe/Helsinki"))
+    assert f"{helsinki:%H:%M}" in invitation.text_body and "Europe/Helsinki" in invitation.text_body
+    calendar = calendar_of(invitation)
+    assert calendar["METHOD"] == "REQUEST"
+    event = event_of(invitation)
+    assert event["UID"] == f"conference-{conference.pk}@cmss.example.org"
+    assert event["SEQUENCE"] == 0
+    assert event.decoded("DTSTART") == second.start
+    assert event.decoded("DTEND") == second.start + timedelta(minutes=60)
+    assert event.decoded("DTSTART").tzinfo is not None and event.decoded("DTSTART").utcoffset() == timedelta(
+        0
+    )
+    assert str(event["URL"]) == conference.join_url
+    requester_mails = [
+        item for item in emails_to(coordinator_user.user.email) if "Invitation" in item.subject
+    ]
+    assert len(requester_mails) == 1
+
+    # The task again (a duplicate delivery): nothing more is sent.
+    services.realise_meeting(meeting_id=conference.meeting_id)
+    assert len(emails_to(expert.user.email)) == 1
+
+
+def test_another_time_than_the_proposed_ones(
+    client: Client, coordinator: Any, expert: Any, agent: Any
+) -> None:
+    conference = make_conference(coordinator, expert)
+    sign_in_staff(client, agent)  # the agent's zone: Brussels
+    other = soon(6, hour=15)
+    client.post(
+        reverse("admin:helpdesk_ticket_act", args=[conference.ticket.pk, "approve"]),
+        {"approve-other": local(other, "Europe/Brussels")},
+    )
+    conference.refresh_from_db()
+    assert conference.start == other
+
+
+def test_approving_without_a_time_is_an_error_on_the_form(
+    client: Client, coordinator: Any, expert: Any, agent: Any
+) -> None:
+    conference = make_conference(coordinator, expert)
+    sign_in_staff(client, agent)
+    response = client.post(reverse("admin:helpdesk_ticket_act", args=[conference.ticket.pk, "approve"]), {})
+    assert response.status_code == 400
+    assert "Choose one of the proposed times or enter another." in response.content.decode()
+    conference.refresh_from_db()
+    assert conference.state == Conference.State.REQUESTED
+
+
+def test_decline_with_a_reason_tells_the_requester(
+    client: Client, coordinator: Any, expert: Any, agent: Any
+) -> None:
+    conference = make_conference(coordinator, expert)
+    sign_in_staff(client, agent)
+    client.post(
+        reverse("admin:helpdesk_ticket_act", args=[conference.ticket.pk, "decline"]),
+        {"decline-reason": "No expert is available this month."},
+    )
+    conference.refresh_from_db()
+    assert conference.state == Conference.State.DECLINED
+    reply = [item for item in emails_to(coordinator.user.email) if "Re:" in item.subject][-1]
+    assert "No expert is available this month." in reply.text_body
+    # Nothing left to act on.
+    page = client.get(reverse("admin:helpdesk_ticket_change", args=[conference.ticket.pk])).content.decode()
+    assert "Approve and schedule" not in page
+
+
+def test_moving_sends_an_update_with_the_same_uid_and_a_higher_sequence(
+    coordinator: Any, expert: Any, agent: Any
+) -> None:
+    conference = realise(scheduled(coordinator, expert, agent))
+    room = LocalVideoMeeting.objects.get()
+    later = soon(5, hour=14)
+
+    case_conferences.move(conference=conference, start=later, by=agent)
+    services.realise_meeting(meeting_id=conference.meeting_id)  # the worker pushes the change
+
+    first, update = emails_to(expert.user.email)
+    assert "Moved:" in update.subject
+    assert event_of(update)["UID"] == event_of(first)["UID"]
+    assert event_of(update)["SEQUENCE"] == 1
+    assert event_of(update).decoded("DTSTART") == later
+    room.refresh_from_db()
+    assert room.start == later
+    meeting = ProviderMeeting.objects.get()
+    assert meeting.synced_version == meeting.version
+
+
+def test_a_move_before_the_meeting_exists_is_part_of_the_create(
+    coordinator: Any, expert: Any, agent: Any
+) -> None:
+    conference = scheduled(coordinator, expert, agent)
+    later = soon(5, hour=14)
+    case_conferences.move(conference=conference, start=later, by=agent)
+    assert emails_to(expert.user.email) == []
+
+    realise(conference)
+
+    [invitation] = emails_to(expert.user.email)
+    assert event_of(invitation).decoded("DTSTART") == later
+    assert LocalVideoMeeting.objects.get().start == later
+
+
+def test_cancel_by_the_agent_sends_method_cancel_and_cancels_the_meeting(
+    coordinator: Any, expert: Any, agent: Any
+) -> None:
+    conference = realise(scheduled(coordinator, expert, agent))
+
+    case_conferences.cancel(conference=conference, by=agent, reason="The patient was transferred.")
+    services.realise_meeting(meeting_id=conference.meeting_id)
+
+    invitation, cancellation = emails_to(expert.user.email)
+    assert calendar_of(cancellation)["METHOD"] == "CANCEL"
+    assert event_of(cancellation)["UID"] == event_of(invitation)["UID"]
+    assert event_of(cancellation)["SEQUENCE"] > event_of(invitation)["SEQUENCE"]
+    assert event_of(cancellation)["STATUS"] == "CANCELLED"
+    assert "The patient was transferred." in cancellation.text_body
+    assert LocalVideoMeeting.objects.get().cancelled_at is not None
+    conference.refresh_from_db()
+    assert conference.join_url == ""
+
+
+def test_the_coordinator_cancels_from_the_conference_page(
+    client: Client, coordinator: Any, expert: Any, agent: Any
+) -> None:
+    conference = realise(scheduled(coordinator, expert, agent))
+    client.force_login(coordinator.user)
+    assert client.get(reverse("conferences:cancel", args=[conference.pk])).status_code == 200
+
+    response = client.post(reverse("conferences:cancel", args=[conference.pk]), {"reason": "Resolved."})
+
+    assert response.status_code == 302
+    conference.refresh_from_db()
+    assert conference.state == Conference.State.CANCELLED
+    assert calendar_of(emails_to(expert.user.email)[-1])["METHOD"] == "CANCEL"
+    # The helpdesk sees it on the ticket, reopened.
+    message = TicketMessage.objects.filter(ticket=conference.ticket, kind=TicketMessage.Kind.REQUESTER).last()
+    assert "I cancelled this conference." in message.body
+
+
+def test_invitees_added_and_removed_by_the_agent(
+    client: Client, coordinator: Any, expert: Any, agent: Any
+) -> None:
+    conference = realise(scheduled(coordinator, expert, agent))
+    newcomer = factories.ClinicianFactory(status="verified", first_name="Pia", last_name="Lund")
+    sign_in_staff(client, agent)
+    act = reverse("admin:helpdesk_ticket_act", args=[conference.ticket.pk, "add_invitee"])
+
+    unknown = client.post(act, {"add_invitee-email": "nobody@example.org"})
+    assert "No verified clinician listed in the directory has this address." in unknown.content.decode()
+
+    client.post(act, {"add_invitee-email": newcomer.user.email.upper()})
+
+    [invitation] = emails_to(newcomer.user.email)
+    assert conference.join_url in invitation.text_body
+    services.realise_meeting(meeting_id=conference.meeting_id)
+    assert newcomer.user.email in LocalVideoMeeting.objects.get().invitees
+
+    removed = Invitation.objects.get(clinician=expert)
+    client.post(
+        reverse("admin:helpdesk_ticket_act", args=[conference.ticket.pk, "remove_invitee"]),
+        {"remove_invitee-invitation": str(removed.pk)},
+    )
+    assert not Invitation.objects.filter(pk=removed.pk).exists()
+    farewell = emails_to(expert.user.email)[-1]
+    assert "No longer needed" in farewell.subject
+    assert calendar_of(farewell)["METHOD"] == "CANCEL"
+    client.force_login(expert.user)
+    assert client.get(reverse("conferences:detail", args=[conference.pk])).status_code == 404
+
+
+def test_held_only_after_the_start(coordinator: Any, expert: Any, agent: Any) -> None:
+    conference = scheduled(coordinator, expert, agent)
+    with pytest.raises(case_conferences.ConferenceError, match="has not started yet"):
+        case_conferences.mark_held(conference=conference, outcome="x", by=agent)
+    Conference.objects.filter(pk=conference.pk).update(start=timezone.now() - timedelta(hours=2))
+    case_conferences.mark_held(conference=conference, outcome="Start ERT at half dose.", by=agent)
+    conference.refresh_from_db()
+    assert conference.state == Conference.State.HELD
+    assert conference.outcome == "Start ERT at half dose."
+
+
+# --- Who sees what -------------------------------------------------------------------------
+
+
+def test_each_role_sees_what_is_theirs(client: Client, coordinator: Any, expert: Any, agent: Any) -> None:
+    conference = realise(scheduled(coordinator, expert, agent))
+    colleague = factories.CoordinatorFactory(hospital=coordinator.hospital)
+    outsider = factories.ClinicianFactory(status="verified")
+    other_coordinator = factories.CoordinatorFactory()
+    detail = reverse("conferences:detail", args=[conference.pk])
+
+    client.force_login(expert.user)
+    page = client.get(detail).content.decode()
+    assert conference.join_url in page and "What now?" in page and "Accept" in page
+    assert "Cancel the conference" not in page
+
+    client.force_login(coordinator.user)
+    page = client.get(detail).content.decode()
+    assert conference.join_url in page and "Cancel the conference" in page
+
+    client.force_login(colleague.user)  # the hospital's other coordinator: no join link
+    page = client.get(detail).content.decode()
+    assert "What now?" in page and conference.join_url not in page and "Cancel the conference" in page
+
+    for stranger in (outsider, other_coordinator):
+        client.force_login(stranger.user)
+        assert client.get(detail).status_code == 404
+        assert (
+            client.post(
+                reverse("conferences:respond", args=[conference.pk]), {"response": "accept"}
+            ).status_code
+            == 404
+        )
+        assert client.get(reverse("conferences:cancel", args=[conference.pk])).status_code == 404
+        assert "Fabry and COVID-19" not in client.get(reverse("conferences:list")).content.decode()
+
+    client.force_login(expert.user)  # an invitee cannot cancel
+    assert client.get(reverse("conferences:cancel", args=[conference.pk])).status_code == 404
+
+
+def test_a_suspended_invitee_loses_access(client: Client, coordinator: Any, expert: Any, agent: Any) -> None:
+    conference = scheduled(coordinator, expert, agent)
+    expert.status = "suspended"
+    expert.save()
+    client.force_login(expert.user)
+    assert client.get(reverse("conferences:detail", args=[conference.pk])).status_code == 404
+
+
+def test_invitees_accept_and_decline(client: Client, coordinator: Any, expert: Any, agent: Any) -> None:
+    conference = scheduled(coordinator, expert, agent)
+    client.force_login(expert.user)
+    respond = reverse("conferences:respond", args=[conference.pk])
+
+    client.post(respond, {"response": "accept"})
+    assert Invitation.objects.get().response == Invitation.Response.ACCEPTED
+    client.post(respond, {"response": "decline"})
+    assert Invitation.objects.get().response == Invitation.Response.DECLINED
+    response = client.post(respond, {"response": "maybe"}, follow=True)
+    assert "Choose to accept or to decline." in response.content.decode()
+
+    client.force_login(coordinator.user)
+    page = client.get(reverse("conferences:detail", args=[conference.pk])).content.decode()
+    assert "Ingrid Halvorsen" in page and "declined" in page
+
+
+def test_the_list_keeps_its_query_count(client: Client, coordinator: Any, expert: Any) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(coordinator.user)
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(reverse("conferences:list")).status_code == 200
+        return len(queries)
+
+    make_conference(coordinator, expert)
+    count()  # the first request of a session also loads the session's user
+    few = count()
+    for _ in range(12):
+        make_conference(coordinator, expert)
+    assert count() == few
+
+
+# --- Reminders -----------------------------------------------------------------------------
+
+
+def test_reminders_go_out_once_each_and_again_after_a_move(coordinator: Any, expert: Any, agent: Any) -> None:
+    start = soon(3)
+    conference = realise(scheduled(coordinator, expert, agent, start=start))
+    Invitation.objects.update(invited_at=start - timedelta(days=3))
+    Conference.objects.filter(pk=conference.pk).update(requester_sent_sequence=None)
+
+    def reminders_for(address: str) -> list[OutgoingEmail]:
+        return [item for item in emails_to(address) if item.dedup_key.startswith("reminder:")]
+
+    reminders.sweep(now=start - timedelta(hours=24))
+    reminders.sweep(now=start - timedelta(hours=23, minutes=55))
+    assert [item.subject for item in reminders_for(expert.user.email)] == [
+        f"[CMSS] Tomorrow: Fabry and COVID-19 ({timezone.localtime(start, ZoneInfo('Europe/Helsinki')):%d %b, %H:%M})"
+    ]
+    reminders.sweep(now=start - timedelta(minutes=58))
+    reminders.sweep(now=start - timedelta(minutes=50))
+    assert len(reminders_for(expert.user.email)) == 2
+    assert "In one hour" in reminders_for(expert.user.email)[1].subject
+    assert conference.join_url in reminders_for(expert.user.email)[1].text_body
+
+    later = start + timedelta(days=2)
+    case_conferences.move(conference=conference, start=later, by=agent)
+    reminders.sweep(now=later - timedelta(hours=24))
+    assert len(reminders_for(expert.user.email)) == 3
+
+
+def test_no_reminder_for_who_declined_or_was_invited_after_the_moment(
+    coordinator: Any, expert: Any, agent: Any
+) -> None:
+    start = soon(3)
+    conference = realise(scheduled(coordinator, expert, agent, start=start))
+    late = factories.ClinicianFactory(status="verified")
+    case_conferences.add_invitee(conference=conference, clinician=late, by=agent)
+    Invitation.objects.filter(clinician=late).update(invited_at=start - timedelta(hours=20))
+    Invitation.objects.filter(clinician=expert).update(
+        invited_at=start - timedelta(days=3), response=Invitation.Response.DECLINED
+    )
+    reminders.sweep(now=start - timedelta(hours=24))
+    assert not OutgoingEmail.objects.filter(dedup_key__startswith="reminder:", to_address=expert.user.email)
+    assert not OutgoingEmail.objects.filter(dedup_key__startswith="reminder:", to_address=late.user.email)
+    reminders.sweep(now=start - timedelta(hours=1))
+    assert (
+        OutgoingEmail.objects.filter(dedup_key__startswith="reminder:", to_address=late.user.email).count()
+        == 1
+    )
+
+
+# --- Personal data and retention -----------------------------------------------------------
+
+
+def test_invitations_are_in_the_export_and_go_with_the_account(
+    client: Client, coordinator: Any, expert: Any, agent: Any
+) -> None:
+    from cmss import personal_data
+
+    conference = scheduled(coordinator, expert, agent)
+    exported = personal_data.export_for(expert.user)
+    assert exported["conferences.invitation"][0]["conference"] == "Fabry and COVID-19"
+    requested = personal_data.export_for(coordinator.user)["conferences.conference"]
+    assert requested[0]["title"] == "Fabry and COVID-19"
+    assert requested[0]["case_summary"] == "[not exported]"
+
+    email = expert.user.email
+    personal_data.erase(expert.user, needles=[email])
+
+    assert not Invitation.objects.exists()
+    meeting = ProviderMeeting.objects.get(pk=conference.meeting_id)
+    assert email not in str(meeting.invitees)
+
+
+def test_case_summaries_are_purged_after_the_retention_period(
+    coordinator: Any, expert: Any, agent: Any
+) -> None:
+    from cmss import retention
+
+    conference = scheduled(coordinator, expert, agent)
+    Conference.objects.filter(pk=conference.pk).update(
+        state=Conference.State.HELD, start=timezone.now() - timedelta(days=400)
+    )
+    recent = make_conference(coordinator, expert)
+    policy = RetentionPolicy.load()
+    assert policy.case_summaries_days == 365
+
+    retention.apply()
+
+    conference.refresh_from_db()
+    recent.refresh_from_db()
+    assert conference.question == "" and conference.case_summary == "" and conference.summary_purged_at
+    assert recent.question == "What now?"
