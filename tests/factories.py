@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import factory
@@ -99,3 +100,40 @@ class CoordinatorFactory(ClinicianFactory):
     status = Clinician.Status.VERIFIED
     hospital = factory.SubFactory(HospitalFactory, is_reference_centre=True)
     hospital_confirmed = True
+
+
+# --- Webinars ----------------------------------------------------------------------------------
+
+
+class WebinarFactory(factory.django.DjangoModelFactory):
+    """A draft webinar a week ahead; WebinarFactory(state="published") skips the provider
+    (use conferences.webinars.publish_webinar for a real publication)."""
+
+    class Meta:
+        model = "conferences.Webinar"
+        skip_postgeneration_save = True
+
+    title = factory.Sequence(lambda n: f"COVID-19 and rare lung disease, part {n}")
+    description = "How ERN LUNG centres manage patients with COVID-19 and interstitial lung disease."
+    language = factory.LazyFunction(lambda: Language.objects.get(code="en"))
+    start = factory.LazyFunction(lambda: (timezone.now() + datetime.timedelta(days=7)).replace(microsecond=0))
+    duration_minutes = 60
+    capacity = 20
+    state = "draft"
+
+    @factory.post_generation
+    def erns(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+        if create:
+            from clinicians.models import ERN
+
+            self.erns.set(extracted or ERN.objects.filter(code="ern-lung"))
+
+
+class SpeakerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "conferences.Speaker"
+
+    webinar = factory.SubFactory(WebinarFactory)
+    name = factory.Sequence(lambda n: f"Dr Speaker {n}")
+    affiliation = "Hôpital Necker-Enfants malades, Paris"
+    email = factory.Sequence(lambda n: f"speaker{n}@ern.example.org")

@@ -1,0 +1,185 @@
+"""The public webinar programme, a webinar's page, registration and the calendar feed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from clinicians.models import Clinician
+
+from . import ics, webinars
+from .models import Registration, Webinar
+from .webinar_forms import ProgrammeFilterForm
+
+PAST_PAGE_SIZE = 10
+UPCOMING_LIMIT = 100
+# How far back the calendar feed goes (calendar programs keep what they saw).
+FEED_HISTORY = timedelta(days=180)
+
+
+def _clinician(request: HttpRequest) -> Clinician | None:
+    if not request.user.is_authenticated:
+        return None
+    return Clinician.objects.filter(user=request.user).first()
+
+
+@require_GET
+def programme(request: HttpRequest) -> HttpResponse:
+    """Upcoming webinars first (soonest first), then past ones with their recordings."""
+    form = ProgrammeFilterForm(request.GET)
+    filters = form.filters()
+    listed = Webinar.objects.all()
+    if filters["ern"] is not None:
+        listed = listed.filter(erns=filters["ern"])
+    if filters["language"] is not None:
+        listed = listed.filter(language=filters["language"])
+    now = timezone.now()
+    upcoming = list(listed.upcoming(now).with_seats().with_related()[:UPCOMING_LIMIT])
+    page = Paginator(listed.past(now).with_related(), PAST_PAGE_SIZE).get_page(request.GET.get("page"))
+    mine: dict[int, Registration] = {}
+    clinician = _clinician(request)
+    if clinician is not None and upcoming:
+        mine = {
+            registration.webinar_id: registration
+            for registration in Registration.objects.active()
+            .with_position()
+            .filter(clinician=clinician, webinar__in=[webinar.pk for webinar in upcoming])
+        }
+    for webinar in upcoming:
+        webinar.my_registration = mine.get(webinar.pk)  # type: ignore[attr-defined]
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "conferences/webinar_list.html",
+        {
+            "form": form,
+            "upcoming": upcoming,
+            "past": page,
+            "query": query.urlencode(),
+            "filtered": any(value is not None for value in filters.values()),
+        },
+    )
+
+
+def _visible(request: HttpRequest) -> Q:
+    """Published, held, and cancelled-after-publishing webinars are public
+    (a cancelled one says so to whoever follows an old link); drafts only to staff."""
+    scope = Q(state__in=[Webinar.State.PUBLISHED, Webinar.State.HELD]) | Q(
+        state=Webinar.State.CANCELLED, published_at__isnull=False
+    )
+    if request.user.is_authenticated and request.user.is_staff:
+        scope |= Q(state=Webinar.State.DRAFT)
+    return scope
+
+
+@require_GET
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    webinar = get_object_or_404(Webinar.objects.with_related().with_seats().filter(_visible(request)), pk=pk)
+    clinician = _clinician(request)
+    registration = None
+    if clinician is not None:
+        registration = (
+            Registration.objects.with_position().filter(webinar=webinar, clinician=clinician).first()
+        )
+    can_register = (
+        webinar.registration_open()
+        and (clinician is None or clinician.status in webinars.MAY_REGISTER)
+        and not (request.user.is_authenticated and clinician is None)
+        and (registration is None or not registration.is_active)
+    )
+    return render(
+        request,
+        "conferences/webinar_detail.html",
+        {
+            "webinar": webinar,
+            "clinician": clinician,
+            "registration": registration,
+            "can_register": can_register,
+            "join_url": webinar.join_url
+            if registration is not None and registration.status == Registration.Status.CONFIRMED
+            else "",
+        },
+    )
+
+
+@never_cache
+@login_required
+@require_POST
+def register(request: HttpRequest, pk: int) -> HttpResponse:
+    webinar = get_object_or_404(Webinar.objects.filter(state=Webinar.State.PUBLISHED), pk=pk)
+    clinician = _clinician(request)
+    if clinician is None:
+        messages.error(request, _("Only clinicians of the network can register for webinars."))
+        return redirect("conferences:webinar_detail", pk=webinar.pk)
+    try:
+        registration = webinars.register(webinar=webinar, clinician=clinician)
+    except webinars.WebinarError as error:
+        messages.error(request, str(error))
+        return redirect("conferences:webinar_detail", pk=webinar.pk)
+    if registration.status == Registration.Status.CONFIRMED:
+        messages.success(request, _("Your seat is confirmed. We have emailed you a calendar invitation."))
+    else:
+        messages.info(
+            request,
+            _(
+                "The webinar is full: you are number %(position)d on the waitlist. We will email you if a seat frees up."
+            )
+            % {"position": webinars.waitlist_position(registration) or 1},
+        )
+    return redirect("conferences:webinar_detail", pk=webinar.pk)
+
+
+@never_cache
+@login_required
+@require_POST
+def cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    registration = get_object_or_404(
+        Registration.objects.active().select_related("webinar"), webinar_id=pk, clinician__user=request.user
+    )
+    had_seat = registration.status == Registration.Status.CONFIRMED
+    try:
+        webinars.cancel_registration(registration=registration)
+    except webinars.WebinarError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(
+            request,
+            _("Your registration is cancelled; your seat goes to the next person waiting.")
+            if had_seat
+            else _("You have left the waitlist."),
+        )
+    return redirect("conferences:webinar_detail", pk=pk)
+
+
+@require_GET
+def feed(request: HttpRequest) -> HttpResponse:
+    """The published programme as an iCalendar feed (subscribe in any calendar program)."""
+    since = timezone.now() - FEED_HISTORY
+    listed = (
+        Webinar.objects.filter(
+            Q(state__in=[Webinar.State.PUBLISHED, Webinar.State.HELD])
+            | Q(state=Webinar.State.CANCELLED, published_at__isnull=False),
+            start__gte=since,
+        )
+        .order_by("start", "pk")
+        .only("pk", "title", "description", "start", "duration_minutes", "sequence", "state")
+    )
+    body = ics.calendar(
+        (webinars.calendar_event(webinar) for webinar in listed.iterator(chunk_size=500)),
+        method="PUBLISH",
+        name=_("CMSS webinars of the European Reference Networks"),
+    )
+    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = 'inline; filename="cmss-webinars.ics"'
+    return response

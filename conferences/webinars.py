@@ -1,0 +1,548 @@
+"""Webinars of the ERN expert programme: publishing, registration with capacity
+and waitlist, cancellation, holding, and what each person is told.
+
+Every write runs in one transaction that locks the webinar row first
+(SELECT … FOR NO KEY UPDATE): registrations, cancellations and capacity
+changes of one webinar happen one at a time, so seats are never given twice
+and the waitlist is served in order. NO KEY UPDATE, not FOR UPDATE: inserting
+a row that points at the webinar (a registration, an event) only needs a key
+share lock, so the provider-meeting worker's hook never waits on a
+registration burst. The lock order is always webinar, then provider meeting.
+
+Emails are outbox rows written in the same transaction, each with a dedup key
+naming the intent, so none is lost and none goes twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from clinicians.models import Clinician
+from cmss.outbox import Attachment, queue_templated_email
+
+from . import ics, reminders, services
+from .models import ProviderMeeting, Registration, Webinar, WebinarEvent
+from .video import Invitee
+
+if TYPE_CHECKING:
+    from cmss.models import User
+
+logger = logging.getLogger(__name__)
+
+Status = Registration.Status
+State = Webinar.State
+
+# Who may register: signed-up clinicians with a confirmed address, verified or not yet.
+MAY_REGISTER = frozenset({Clinician.Status.REGISTERED, Clinician.Status.VERIFIED})
+
+
+class WebinarError(Exception):
+    """A webinar action that cannot be done; the message is for the person who tried."""
+
+
+# --- Helpers ---------------------------------------------------------------------------------
+
+
+def _lock(webinar: Webinar | int) -> Webinar:
+    pk = webinar if isinstance(webinar, int) else webinar.pk
+    return Webinar.objects.select_for_update(no_key=True, of=("self",)).select_related("meeting").get(pk=pk)
+
+
+def _event(webinar: Webinar, action: str, *, by: User | None = None, note: str = "") -> None:
+    WebinarEvent.objects.create(webinar=webinar, action=action, actor=by, note=note[:2000])
+
+
+def page_url(webinar: Webinar) -> str:
+    return settings.SITE_URL + reverse("conferences:webinar_detail", args=[webinar.pk])
+
+
+def calendar_event(webinar: Webinar, *, attendee: Registration | None = None) -> ics.Event:
+    """The webinar as a calendar event: one UID for its whole life; the page
+    link (where confirmed registrants find the join link) as its location."""
+    url = page_url(webinar)
+    attendees: tuple[tuple[str, str], ...] = ()
+    if attendee is not None:
+        attendees = ((attendee.clinician.user.email, attendee.clinician.full_name),)
+    return ics.Event(
+        uid=ics.uid("webinar", webinar.pk),
+        sequence=webinar.sequence,
+        title=webinar.title,
+        start=webinar.start,
+        end=webinar.end,
+        description=f"{webinar.description}\n\n{url}",
+        url=url,
+        attendees=attendees,
+        cancelled=webinar.state == State.CANCELLED,
+    )
+
+
+def _stamp(moment: datetime | None) -> str:
+    return (moment or timezone.now()).strftime("%Y%m%dT%H%M%S%f")
+
+
+def _tell(
+    registration: Registration,
+    webinar: Webinar,
+    what: str,
+    *,
+    key: str,
+    attachments: Iterable[Attachment] = (),
+    **context: Any,
+) -> None:
+    """Queue emails/webinar_<what> to the registrant, once per key."""
+    user = registration.clinician.user
+    queue_templated_email(
+        user=user,
+        template=f"webinar_{what}",
+        context={
+            "webinar": webinar,
+            "registration": registration,
+            "clinician": registration.clinician,
+            "page_url": page_url(webinar),
+            **context,
+        },
+        dedup_key=f"webinar:{webinar.pk}:{registration.pk}:{key}",
+        attachments=tuple(attachments),
+    )
+
+
+def _invite(registration: Registration, webinar: Webinar) -> None:
+    """A confirmed seat: register the person on the provider webinar (added by the
+    worker once the webinar exists there) and send the calendar invitation."""
+    if webinar.meeting_id is not None:
+        services.add_meeting_invitee(
+            meeting=webinar.meeting,
+            invitee=Invitee(
+                email=registration.clinician.user.email,
+                name=registration.clinician.full_name,
+                registrant=True,
+            ),
+        )
+    registration.sent_sequence = webinar.sequence
+    registration.save(update_fields=["sent_sequence"])
+
+
+def _uninvite(registration: Registration, webinar: Webinar) -> None:
+    if webinar.meeting_id is not None:
+        services.remove_meeting_invitee(meeting=webinar.meeting, email=registration.clinician.user.email)
+
+
+def _confirmed_count(webinar: Webinar) -> int:
+    return Registration.objects.filter(webinar=webinar, status=Status.CONFIRMED).count()
+
+
+def waitlist_position(registration: Registration) -> int | None:
+    """1 for the next person to get a seat; None when not waiting."""
+    if registration.status != Status.WAITLISTED:
+        return None
+    return (
+        Registration.objects.with_position()
+        .values_list("waitlist_position", flat=True)
+        .get(pk=registration.pk)
+    )
+
+
+def _promote(webinar: Webinar, *, now: datetime) -> list[Registration]:
+    """Give the free seats to the people waiting, first come first served.
+    Call with the webinar locked."""
+    if not webinar.registration_open(now):
+        return []
+    free = webinar.capacity - _confirmed_count(webinar)
+    if free <= 0:
+        return []
+    promoted = list(
+        Registration.objects.filter(webinar=webinar)
+        .waiting_in_order()
+        .select_related("clinician", "clinician__user")[:free]
+    )
+    for registration in promoted:
+        registration.status = Status.CONFIRMED
+        registration.confirmed_at = now
+        registration.save(update_fields=["status", "confirmed_at"])
+        _invite(registration, webinar)
+        _tell(
+            registration,
+            webinar,
+            "promoted",
+            key=f"promoted:{_stamp(now)}",
+            attachments=[ics.invitation(calendar_event(webinar, attendee=registration))],
+        )
+    if promoted:
+        _event(webinar, "promoted", note=_("%(count)d from the waitlist") % {"count": len(promoted)})
+    return promoted
+
+
+def _panelists(webinar: Webinar) -> list[Invitee]:
+    seen: set[str] = set()
+    result = []
+    for speaker in webinar.speakers.select_related("clinician__user").order_by("position", "pk"):
+        email = speaker.invite_email
+        if email and email.lower() not in seen:
+            seen.add(email.lower())
+            result.append(Invitee(email=email, name=speaker.name, panelist=True))
+    return result
+
+
+# --- The agent's moves -----------------------------------------------------------------------
+
+
+def create_webinar(*, webinar: Webinar, by: User) -> Webinar:
+    """Save a new webinar as a draft (the admin's add form fills it in)."""
+    webinar.state = State.DRAFT
+    webinar.created_by = by
+    with transaction.atomic():
+        webinar.save()
+        _event(webinar, "created", by=by)
+    return webinar
+
+
+def change_webinar(*, webinar: Webinar, by: User, now: datetime | None = None) -> Webinar:
+    """Save an agent's edit of a webinar and carry out what follows from it:
+    a raised capacity gives seats to the people waiting; a new time or title of
+    a published webinar goes to the provider and, as a calendar update, to the
+    confirmed registrants; a new recording link of a held webinar goes to them."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        before = _lock(webinar)
+        if before.state in (State.CANCELLED, State.HELD) and (
+            webinar.start != before.start or webinar.duration_minutes != before.duration_minutes
+        ):
+            raise WebinarError(_("A cancelled or held webinar cannot be moved."))
+        confirmed = _confirmed_count(before)
+        if webinar.capacity < confirmed:
+            raise WebinarError(
+                _("%(count)d seats are already confirmed: the capacity cannot be lower.")
+                % {"count": confirmed}
+            )
+        moved = webinar.start != before.start or webinar.duration_minutes != before.duration_minutes
+        retitled = webinar.title != before.title
+        # State, sequence and the meeting move only through the services.
+        webinar.state = before.state
+        webinar.meeting = before.meeting
+        webinar.sequence = before.sequence + (
+            1 if before.state == State.PUBLISHED and (moved or retitled) else 0
+        )
+        webinar.published_at, webinar.cancelled_at, webinar.held_at = (
+            before.published_at,
+            before.cancelled_at,
+            before.held_at,
+        )
+        webinar.save()
+        _event(webinar, "changed", by=by)
+        if webinar.state == State.PUBLISHED and webinar.meeting is not None and (moved or retitled):
+            services.update_meeting(
+                meeting=webinar.meeting,
+                title=webinar.title,
+                agenda=webinar.description,
+                start=webinar.start,
+                end=webinar.end,
+            )
+        if webinar.state == State.PUBLISHED and (moved or retitled):
+            for registration in _registrations(webinar, Status.CONFIRMED):
+                _tell(
+                    registration,
+                    webinar,
+                    "changed",
+                    key=f"changed:{webinar.sequence}",
+                    attachments=[ics.invitation(calendar_event(webinar, attendee=registration))],
+                )
+                Registration.objects.filter(pk=registration.pk).update(sent_sequence=webinar.sequence)
+        if webinar.capacity > before.capacity:
+            _promote(webinar, now=now)
+        if (
+            webinar.state == State.HELD
+            and webinar.recording_url
+            and webinar.recording_url != before.recording_url
+        ):
+            _tell_recording(webinar)
+    return webinar
+
+
+def sync_panelists(*, webinar: Webinar) -> None:
+    """Invite the speakers with an address as panelists of the provider webinar
+    (after the speakers were edited; those already invited are skipped)."""
+    if webinar.state != State.PUBLISHED or webinar.meeting_id is None:
+        return
+    with transaction.atomic():
+        locked = _lock(webinar)
+        for invitee in _panelists(locked):
+            services.add_meeting_invitee(meeting=locked.meeting, invitee=invitee)
+
+
+def publish_webinar(*, webinar: Webinar, by: User, now: datetime | None = None) -> Webinar:
+    """Put a draft on the programme and ask the provider for the webinar (a
+    worker creates it, with the speakers as panelists)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = _lock(webinar)
+        if locked.state != State.DRAFT:
+            raise WebinarError(
+                _("Only a draft can be published; this webinar is %(state)s.")
+                % {"state": locked.get_state_display()}
+            )
+        if locked.has_started(now):
+            raise WebinarError(_("This webinar's start time has passed: move it before publishing."))
+        if not locked.erns.exists():
+            raise WebinarError(_("Choose at least one European Reference Network before publishing."))
+        locked.meeting = services.request_meeting(
+            key=locked.meeting_key,
+            kind=ProviderMeeting.Kind.WEBINAR,
+            title=locked.title,
+            agenda=locked.description,
+            start=locked.start,
+            end=locked.end,
+            time_zone=locked.time_zone,
+            invitees=_panelists(locked),
+        )
+        locked.state = State.PUBLISHED
+        locked.published_at = now
+        locked.save(update_fields=["state", "published_at", "meeting", "updated_at"])
+        _event(locked, "published", by=by)
+    return locked
+
+
+def cancel_webinar(*, webinar: Webinar, by: User, reason: str = "", now: datetime | None = None) -> Webinar:
+    """Cancel a webinar: everyone registered or waiting is told (a calendar
+    cancellation to those with a seat), the provider webinar is cancelled."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = _lock(webinar)
+        if not locked.can_move_to(State.CANCELLED):
+            raise WebinarError(
+                _("This webinar is %(state)s: it cannot be cancelled.")
+                % {"state": locked.get_state_display()}
+            )
+        was_public = locked.state == State.PUBLISHED
+        locked.state = State.CANCELLED
+        locked.cancelled_at = now
+        locked.cancel_reason = reason.strip()
+        locked.sequence += 1 if was_public else 0
+        locked.save(update_fields=["state", "cancelled_at", "cancel_reason", "sequence", "updated_at"])
+        if locked.meeting is not None:
+            services.cancel_meeting(meeting=locked.meeting)
+        for registration in _registrations(locked, Status.CONFIRMED, Status.WAITLISTED):
+            attachments = []
+            if registration.status == Status.CONFIRMED and registration.sent_sequence is not None:
+                attachments.append(ics.invitation(calendar_event(locked, attendee=registration), cancel=True))
+            _tell(
+                registration,
+                locked,
+                "cancelled",
+                key="webinar-cancelled",
+                attachments=attachments,
+                reason=locked.cancel_reason,
+            )
+        _event(locked, "cancelled", by=by, note=locked.cancel_reason)
+    return locked
+
+
+def mark_held(*, webinar: Webinar, by: User, recording_url: str = "", now: datetime | None = None) -> Webinar:
+    """Record that the webinar took place, with the recording link if there is one
+    (confirmed registrants are sent it)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = _lock(webinar)
+        if not locked.can_move_to(State.HELD):
+            raise WebinarError(
+                _("This webinar is %(state)s: it cannot be marked held.")
+                % {"state": locked.get_state_display()}
+            )
+        if not locked.has_started(now):
+            raise WebinarError(_("This webinar has not started yet: it cannot be marked held."))
+        locked.state = State.HELD
+        locked.held_at = now
+        if recording_url:
+            locked.recording_url = recording_url
+        locked.save(update_fields=["state", "held_at", "recording_url", "updated_at"])
+        _event(locked, "held", by=by, note=locked.recording_url)
+        if locked.recording_url:
+            _tell_recording(locked)
+    return locked
+
+
+def _tell_recording(webinar: Webinar) -> None:
+    if not webinar.recording_url:
+        return
+    digest = hashlib.sha256(webinar.recording_url.encode()).hexdigest()[:16]
+    for registration in _registrations(webinar, Status.CONFIRMED):
+        _tell(registration, webinar, "recording", key=f"recording:{digest}")
+
+
+def _registrations(webinar: Webinar, *statuses: str) -> Iterator[Registration]:
+    return (
+        Registration.objects.filter(webinar=webinar, status__in=statuses)
+        .select_related("clinician", "clinician__user")
+        .order_by("pk")
+        .iterator(chunk_size=500)
+    )
+
+
+# --- The clinician's moves -------------------------------------------------------------------
+
+
+def register(*, webinar: Webinar, clinician: Clinician, now: datetime | None = None) -> Registration:
+    """Register a clinician: a seat while there are seats, else a place on the
+    waitlist. Registering twice is refused; registering again after cancelling
+    starts afresh at the end of the queue."""
+    now = now or timezone.now()
+    if clinician.status not in MAY_REGISTER:
+        raise WebinarError(_("Only registered and verified clinicians can register for webinars."))
+    with transaction.atomic():
+        locked = _lock(webinar)
+        if not locked.registration_open(now):
+            raise WebinarError(_("Registration for this webinar is closed."))
+        existing = (
+            Registration.objects.select_for_update(of=("self",))
+            .filter(webinar=locked, clinician=clinician)
+            .select_related("clinician__user")
+            .first()
+        )
+        if existing is not None and existing.is_active:
+            raise WebinarError(
+                _("You already have a seat at this webinar.")
+                if existing.status == Status.CONFIRMED
+                else _("You are already on the waitlist of this webinar.")
+            )
+        # Nobody overtakes the people already waiting.
+        waiting = Registration.objects.filter(webinar=locked, status=Status.WAITLISTED).exists()
+        seat = not waiting and _confirmed_count(locked) < locked.capacity
+        registration = existing or Registration(webinar=locked, clinician=clinician)
+        registration.status = Status.CONFIRMED if seat else Status.WAITLISTED
+        registration.registered_at = now
+        registration.confirmed_at = now if seat else None
+        registration.cancelled_at = None
+        registration.sent_sequence = None
+        try:
+            with transaction.atomic():
+                registration.save()
+        except IntegrityError as exc:  # only without the lock's protection (never expected)
+            raise WebinarError(_("You are already registered for this webinar.")) from exc
+        if seat:
+            _invite(registration, locked)
+            _tell(
+                registration,
+                locked,
+                "confirmed",
+                key=f"confirmed:{_stamp(now)}",
+                attachments=[ics.invitation(calendar_event(locked, attendee=registration))],
+            )
+        else:
+            _tell(
+                registration,
+                locked,
+                "waitlisted",
+                key=f"waitlisted:{_stamp(now)}",
+                position=waitlist_position(registration),
+            )
+    return registration
+
+
+def cancel_registration(
+    *, registration: Registration, by: User | None = None, now: datetime | None = None, notify: bool = True
+) -> Registration:
+    """Give up a seat (or a place on the waitlist): the first person waiting gets
+    the seat and is told. `by` is the helpdesk when an agent does it."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = _lock(registration.webinar_id)
+        current = (
+            Registration.objects.select_for_update(of=("self",))
+            .select_related("clinician", "clinician__user")
+            .get(pk=registration.pk)
+        )
+        if not current.is_active:
+            raise WebinarError(_("This registration is already cancelled."))
+        if locked.state != State.PUBLISHED or locked.is_over(now):
+            raise WebinarError(
+                _("This webinar is over or cancelled: the registration can no longer be changed.")
+            )
+        had_seat = current.status == Status.CONFIRMED
+        current.status = Status.CANCELLED
+        current.cancelled_at = now
+        current.save(update_fields=["status", "cancelled_at"])
+        if had_seat:
+            _uninvite(current, locked)
+        if notify:
+            attachments = []
+            if had_seat and current.sent_sequence is not None:
+                attachments.append(ics.invitation(calendar_event(locked, attendee=current), cancel=True))
+            _tell(
+                current,
+                locked,
+                "registration_cancelled",
+                key=f"registration-cancelled:{_stamp(now)}",
+                attachments=attachments,
+                had_seat=had_seat,
+                by_helpdesk=by is not None and by.is_staff,
+            )
+        if by is not None and by.is_staff:
+            _event(locked, "registration cancelled", by=by, note=f"registration {current.pk}")
+        if had_seat:
+            _promote(locked, now=now)
+    return current
+
+
+def release_seats_of(*, user: object) -> None:
+    """Before an account is erased: its seats go to the people waiting. The
+    person is not emailed (their queued mail is being erased)."""
+    for registration in Registration.objects.active().filter(clinician__user=user):
+        try:
+            cancel_registration(registration=registration, notify=False)
+        except WebinarError:
+            continue  # over or cancelled: nothing to give away
+
+
+# --- Reminders and the provider --------------------------------------------------------------
+
+
+def reminders_due(window_start: datetime, window_end: datetime) -> Iterator[reminders.Reminder]:
+    """The reminder sweep's source: confirmed registrants of published webinars
+    starting in the window (two queries however many)."""
+    webinars = {
+        webinar.pk: webinar
+        for webinar in Webinar.objects.filter(
+            state=State.PUBLISHED, start__gte=window_start, start__lte=window_end
+        ).select_related("meeting", "language")
+    }
+    if not webinars:
+        return
+    confirmed = (
+        Registration.objects.filter(webinar_id__in=webinars, status=Status.CONFIRMED)
+        .select_related("clinician", "clinician__user")
+        .order_by("pk")
+    )
+    for registration in confirmed.iterator(chunk_size=500):
+        webinar = webinars[registration.webinar_id]
+        yield reminders.Reminder(
+            item=webinar.meeting_key,
+            user=registration.clinician.user,
+            start=webinar.start,
+            template="webinar_reminder",
+            context={
+                "webinar": webinar,
+                "clinician": registration.clinician,
+                "page_url": page_url(webinar),
+                "join_url": webinar.join_url,
+            },
+            since=registration.confirmed_at,
+        )
+
+
+def on_meeting_created(meeting: ProviderMeeting) -> None:
+    """The provider-meeting worker's hook (same transaction): note it in the
+    webinar's history. Registrants find the join link on the webinar page and
+    in their reminders; those who registered before are added on the provider
+    by the worker."""
+    webinar = Webinar.objects.filter(meeting=meeting).only("pk").first()
+    if webinar is not None:
+        _event(webinar, "provider webinar created", note=meeting.provider_id)
