@@ -25,6 +25,7 @@ from clinicians.models import ERN, Hospital, Language, PrivacyAcceptance, Privac
 from cmss import audit, outbox
 from cmss.models import RetentionPolicy
 from conferences import services as conference_services
+from conferences import webinars
 from helpdesk import services
 from helpdesk.models import CannedReply, Holiday
 from helpdesk.services import open_registration_ticket
@@ -81,6 +82,19 @@ EXPECTED: dict[str, dict[str, int]] = {
     "conferences/<int:pk>/cancel/": {**signed_in(404), "coordinator": 200},
     # A join link of the local video backend opens for whoever has it, like a provider's.
     "video/local/<uuid:provider_id>/": every(200),
+    # --- Webinars: the programme, its pages and feed are public; registering and
+    # cancelling are POSTs of signed-in people (a GET is 405). The sample is published.
+    "webinars/": every(200),
+    "webinars/feed.ics": every(200),
+    "webinars/<int:pk>/": every(200),
+    "webinars/<int:pk>/register/": signed_in(405),
+    "webinars/<int:pk>/cancel/": signed_in(405),
+    # The agents' webinar pages (publish is a POST: a GET goes back to the webinar).
+    "admin/conferences/webinar/<int:pk>/publish/": every(302),
+    "admin/conferences/webinar/<int:pk>/cancel/": {**every(302), "agent": 200, "supervisor": 200},
+    "admin/conferences/webinar/<int:pk>/held/": {**every(302), "agent": 200, "supervisor": 200},
+    "admin/conferences/webinar/<int:pk>/attendees.csv": {**every(302), "agent": 200, "supervisor": 200},
+    # --- End of webinars.
     "accounts/signup/": visitor_only(),
     "accounts/login/": visitor_only(),
     "accounts/logout/": signed_in(200),
@@ -157,6 +171,9 @@ ADMIN_PERMISSIONS: dict[str, dict[str, set[str]]] = {
     # Conferences are worked from their ticket; failed provider meetings are retried here.
     "conferences.conference": {"agent": {V}, "supervisor": {V}},
     "conferences.providermeeting": {"agent": {V, C}, "supervisor": {V, C}},
+    # Webinars: agents run them; supervisors may also delete a draft.
+    "conferences.webinar": {"agent": {V, A, C}, "supervisor": {V, A, C, D}},
+    "conferences.registration": {"agent": {V, C}, "supervisor": {V, C}},
 }
 # Models whose admin refuses some actions to everyone (append-only or fixed lists).
 ADMIN_NEVER: dict[str, set[str]] = {
@@ -169,6 +186,8 @@ ADMIN_NEVER: dict[str, set[str]] = {
     "helpdesk.ticketmessage": {A, C},
     "conferences.conference": {A, C, D},
     "conferences.providermeeting": {A, D},
+    # Clinicians register themselves; a registration is cancelled, never deleted.
+    "conferences.registration": {A, D},
 }
 ADMIN_MODEL_ROUTE = re.compile(r"^admin/(?P<app>\w+)/(?P<model>\w+)/(?P<rest>.*)$")
 
@@ -257,6 +276,13 @@ def sample_object(label: str, people: dict[str, Any]) -> Any:
         "mfa.authenticator": lambda: Authenticator.objects.create(
             user=factories.UserFactory(), type="totp", data={"secret": "x"}
         ),
+        # Webinars: a draft for the admin pages (a supervisor may delete it), a
+        # published one for the public pages, a registration to it.
+        "conferences.webinar": lambda: factories.WebinarFactory(),
+        "conferences.webinar:published": lambda: factories.WebinarFactory(state="published"),
+        "conferences.registration": lambda: webinars.register(
+            webinar=sample_object("conferences.webinar:published", people), clinician=user.clinician
+        ),
     }
     samples = people.setdefault("samples", {})
     if label not in samples:
@@ -296,6 +322,8 @@ def path_for(route: str, people: dict[str, Any]) -> str:
             MeetingSpec(key=f"test:{route}", title="Case", start=now, end=now, time_zone="UTC")
         )
         return meeting.join_url.removeprefix("http://testserver")
+    if route.startswith("webinars/<int:pk>/"):
+        return "/" + route.replace("<int:pk>", str(sample_object("conferences.webinar:published", people).pk))
     if route.startswith("conferences/<int:pk>/"):
         return "/" + route.replace("<int:pk>", str(sample_object("conferences.conference", people).pk))
     if route == "directory/<int:pk>/contact/":
