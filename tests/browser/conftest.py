@@ -7,6 +7,9 @@ from typing import Any
 
 import pytest
 
+# The fake Webex server, for journeys that create meetings on it.
+from tests.conferences.fake_webex import fake_webex, webex_openapi  # noqa: F401
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -163,6 +163,7 @@ class Command(BaseCommand):
             self._named()
             self._directory()
             self._helpdesk()
+            self._conferences()
         self.stdout.write(self.style.SUCCESS(f"Demo sign-ins (password for all: {DEMO_PASSWORD}):"))
         for email, name, group in STAFF:
             self.stdout.write(f"  {email:34} {name} ({group}) — /admin/")
@@ -278,6 +279,57 @@ class Command(BaseCommand):
                 priority=Ticket.Priority.URGENT,
                 body="A patient on ECMO with a rare metabolic disorder; we need MetabERN advice.",
             )
+
+    def _conferences(self) -> None:
+        """A scheduled conference of the coordinator's hospital (Victor Verified
+        invited; the worker creates its meeting on the local video backend and
+        sends the invitations) and a request waiting in the queue."""
+        from conferences import case_conferences
+        from conferences.models import Conference
+
+        coordinator = Clinician.objects.select_related("hospital").get(
+            user__email="coordinator@cmss.example.org"
+        )
+        if Conference.objects.filter(hospital=coordinator.hospital).exists():
+            return
+        agent = User.objects.get(email="agent@cmss.example.org")
+        invitees = [Clinician.objects.get(user__email="verified@cmss.example.org")]
+        invitees += list(Clinician.objects.listed().exclude(pk__in=[coordinator.pk, invitees[0].pk])[:2])
+        tomorrow = timezone.localtime(timezone.now() + timedelta(days=1)).replace(
+            hour=10, minute=0, second=0, microsecond=0
+        )
+        scheduled = case_conferences.request_conference(
+            coordinator=coordinator,
+            data=case_conferences.RequestData(
+                title="ECMO in a young adult with a urea cycle disorder",
+                question="How do we manage ammonia and nutrition during ECMO for COVID-19 ARDS?",
+                case_summary=(
+                    "Adult in their twenties with ornithine transcarbamylase deficiency, on ECMO since day 4 "
+                    "of COVID-19 ARDS. Ammonia 180 µmol/L on day 6 despite scavengers."
+                ),
+                urgency=Conference.Urgency.URGENT,
+                slots=[tomorrow, tomorrow + timedelta(days=1)],
+                duration_minutes=60,
+                time_zone="Europe/Brussels",
+                invitees=invitees,
+                erns=list(ERN.objects.filter(name="MetabERN")),
+            ),
+        )
+        case_conferences.approve(conference=scheduled, start=tomorrow, by=agent)
+        case_conferences.request_conference(
+            coordinator=coordinator,
+            data=case_conferences.RequestData(
+                title="Pulmonary hypertension and COVID-19 pneumonia",
+                question="Should we keep the prostacyclin infusion at the same dose?",
+                case_summary="Woman in her fifties with pulmonary arterial hypertension on IV epoprostenol.",
+                urgency=Conference.Urgency.ROUTINE,
+                slots=[tomorrow + timedelta(days=3, hours=4), tomorrow + timedelta(days=4, hours=4)],
+                duration_minutes=45,
+                time_zone="Europe/Brussels",
+                invitees=invitees[1:],
+                erns=list(ERN.objects.filter(name="ERN LUNG")),
+            ),
+        )
 
     def _directory(self) -> None:
         """Forty verified colleagues so that the directory has something to show."""
