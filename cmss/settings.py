@@ -230,6 +230,8 @@ WEBEX_REFRESH_TOKEN = os.environ.get("WEBEX_REFRESH_TOKEN", "")
 WEBEX_HOST_EMAIL = os.environ.get("WEBEX_HOST_EMAIL", "")
 WEBEX_SITE_URL = os.environ.get("WEBEX_SITE_URL", "")
 WEBEX_TIMEOUT = float(os.environ.get("WEBEX_TIMEOUT", "10"))
+# The session type of webinars (Webex requires one for scheduledType "webinar"; List Meeting Session Types).
+WEBEX_WEBINAR_SESSION_TYPE = os.environ.get("WEBEX_WEBINAR_SESSION_TYPE", "")
 
 # --- Accounts (django-allauth) ----------------------------------------------------
 AUTH_USER_MODEL = "cmss.User"

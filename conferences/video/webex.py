@@ -121,6 +121,7 @@ class WebexBackend(VideoBackend):
         self.host_email = getattr(settings, "WEBEX_HOST_EMAIL", "")
         self.site_url = getattr(settings, "WEBEX_SITE_URL", "")
         self.timeout = float(getattr(settings, "WEBEX_TIMEOUT", 10))
+        self.webinar_session_type = str(getattr(settings, "WEBEX_WEBINAR_SESSION_TYPE", "") or "")
 
     # The adapter interface.
 
@@ -128,6 +129,8 @@ class WebexBackend(VideoBackend):
         body = self._meeting_body(spec)
         body["integrationTags"] = [self._tag(spec.key)]
         body["scheduledType"] = "webinar" if spec.kind == "webinar" else "meeting"
+        if spec.kind == "webinar" and self.webinar_session_type.isdigit():
+            body["sessionTypeId"] = int(self.webinar_session_type)
         if self.site_url:
             body["siteUrl"] = self.site_url
         if spec.invitees:

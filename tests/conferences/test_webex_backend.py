@@ -73,8 +73,10 @@ def test_create_sends_a_valid_body_and_the_fake_holds_exactly_one_meeting(
 
 
 def test_a_webinar_is_scheduled_as_a_webinar_with_its_panelists(
-    backend: WebexBackend, fake_webex: FakeWebex
+    backend: WebexBackend, fake_webex: FakeWebex, settings: Any
 ) -> None:
+    settings.WEBEX_WEBINAR_SESSION_TYPE = "628"
+    backend = WebexBackend()
     backend.create(
         spec(
             kind="webinar", invitees=(Invitee(email="p@hospital.example.org", name="P. Anel", panelist=True),)
@@ -83,7 +85,10 @@ def test_a_webinar_is_scheduled_as_a_webinar_with_its_panelists(
     [sent] = fake_webex.requests_to("POST", "/meetings")
     assert sent.violations == []
     assert sent.body["scheduledType"] == "webinar"
+    assert sent.body["sessionTypeId"] == 628
     assert sent.body["invitees"][0]["panelist"] is True
+    backend.create(spec(key="a-meeting"))
+    assert "sessionTypeId" not in fake_webex.requests_to("POST", "/meetings")[1].body
 
 
 def test_the_agenda_is_only_ever_the_specs_agenda(backend: WebexBackend, fake_webex: FakeWebex) -> None:
