@@ -539,6 +539,8 @@ class Webinar(models.Model):
 
     objects = WebinarQuerySet.as_manager()
 
+    # Which staff member made it; deleting the account clears it (SET_NULL).
+    # Not in the person's export: it is the helpdesk's record, not the person's.
     PERSONAL_DATA_FIELDS = ("created_by",)
 
     class Meta:
@@ -559,10 +561,6 @@ class Webinar(models.Model):
         if update_fields is not None and {"start", "duration_minutes"} & set(update_fields):
             kwargs["update_fields"] = {*update_fields, "end_at"}
         super().save(*args, **kwargs)
-
-    @classmethod
-    def personal_data_of(cls, user: object) -> models.QuerySet[Webinar]:
-        return cls.objects.filter(created_by=user)
 
     def can_move_to(self, state: str) -> bool:
         return state in self.TRANSITIONS.get(self.state, frozenset())
@@ -782,6 +780,7 @@ class WebinarEvent(models.Model):
     action = models.CharField(_("action"), max_length=40)
     note = models.TextField(_("note"), blank=True)
 
+    # The staff member who acted (cleared with the account); notes hold no names.
     PERSONAL_DATA_FIELDS = ("actor",)
 
     class Meta:
@@ -791,7 +790,3 @@ class WebinarEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} at {self.at:%Y-%m-%d %H:%M}"
-
-    @classmethod
-    def personal_data_of(cls, user: object) -> models.QuerySet[WebinarEvent]:
-        return cls.objects.filter(actor=user)

@@ -63,6 +63,13 @@ def person(client: Client) -> Clinician:
             invitees=(Invitee(email=EMAIL, name="Xanthippe Quarkwood"),),
         )
     )
+    # Webinars: a seat, and a talk given.
+    from conferences import webinars
+    from tests.factories import SpeakerFactory, WebinarFactory
+
+    talk = WebinarFactory(state="published")
+    SpeakerFactory(webinar=talk, clinician=clinician, name="Xanthippe Quarkwood", email="")
+    webinars.register(webinar=talk, clinician=clinician)
     client.force_login(user)
     return clinician
 
