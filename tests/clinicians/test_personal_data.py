@@ -63,6 +63,18 @@ def person(client: Client) -> Clinician:
             invitees=(Invitee(email=EMAIL, name="Xanthippe Quarkwood"),),
         )
     )
+    # Conferences: one requested for the hospital, one invited to.
+    from conferences.models import Conference, Invitation
+
+    asked = Conference.objects.create(
+        hospital=clinician.hospital,
+        requested_by=user,
+        title="Case",
+        question="Question",
+        case_summary="Summary",
+        time_zone="UTC",
+    )
+    Invitation.objects.create(conference=asked, clinician=clinician)
     # Webinars: a seat, and a talk given.
     from conferences import webinars
     from tests.factories import SpeakerFactory, WebinarFactory
