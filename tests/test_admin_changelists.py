@@ -49,7 +49,42 @@ def make_hospitals(n: int) -> None:
     HospitalFactory.create_batch(n, approved=False, proposed_by=ClinicianFactory().user)
 
 
+def make_provider_meetings(n: int) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from conferences import services as meetings
+
+    start = timezone.now() + timedelta(days=2)
+    for _ in range(n):
+        meetings.request_meeting(
+            key=f"m-{ClinicianFactory().pk}", title="Case", start=start, end=start, time_zone="UTC"
+        )
+
+
+def make_conferences(n: int) -> None:
+    from conferences.models import Conference, ProviderMeeting
+
+    make_provider_meetings(n)
+    for meeting in ProviderMeeting.objects.filter(conference__isnull=True)[:n]:
+        Conference.objects.create(
+            hospital=HospitalFactory(is_reference_centre=True),
+            requested_by=ClinicianFactory().user,
+            title="Case",
+            question="Q",
+            case_summary="S",
+            time_zone="UTC",
+            state=Conference.State.SCHEDULED,
+            start=meeting.start,
+            meeting=meeting,
+            ticket=helpdesk.open_question(requester=ClinicianFactory().user, subject="C", body="B"),
+        )
+
+
 CHANGELISTS: dict[str, Callable[[int], None]] = {
+    "/admin/conferences/providermeeting/": make_provider_meetings,
+    "/admin/conferences/conference/": make_conferences,
     "/admin/clinicians/clinician/": make_clinicians,
     "/admin/cmss/outgoingemail/": make_emails,
     "/admin/cmss/auditevent/": make_audit_events,
