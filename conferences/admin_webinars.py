@@ -72,7 +72,6 @@ class WebinarAdmin(admin.ModelAdmin):
     search_fields = ["title"]
     list_select_related = ["language", "meeting"]
     filter_horizontal = ["erns"]
-    autocomplete_fields = ["language"]
     inlines = [SpeakerInline, WebinarEventInline]
     paginator = BoundedCountPaginator
     show_full_result_count = False
