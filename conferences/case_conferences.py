@@ -63,7 +63,11 @@ class RequestData:
 
 
 def _locked(conference: Conference) -> Conference:
-    return Conference.objects.select_for_update().select_related("hospital", "meeting").get(pk=conference.pk)
+    return (
+        Conference.objects.select_for_update(of=("self",))
+        .select_related("hospital", "meeting")
+        .get(pk=conference.pk)
+    )
 
 
 def _require(conference: Conference, to: str) -> None:
@@ -444,7 +448,7 @@ def _send_cancellation(conference: Conference, user: User, *, key: str, removed:
 def on_meeting_created(meeting: ProviderMeeting) -> None:
     """The provider meeting exists: send the invitations with its join link."""
     conference = (
-        Conference.objects.select_for_update()
+        Conference.objects.select_for_update(of=("self",))
         .select_related("hospital", "meeting", "requested_by")
         .filter(meeting=meeting)
         .first()
