@@ -195,7 +195,7 @@ def approve(*, conference: Conference, start: datetime, by: User) -> Conference:
     _tell_requester(
         conference,
         _(
-            "Your conference \u201c%(title)s\u201d is scheduled for %(time)s. Everyone invited, you "
+            "Your conference “%(title)s” is scheduled for %(time)s. Everyone invited, you "
             "included, will receive the join link and a calendar invitation by email shortly."
         )
         % {"title": conference.title, "time": _time_text(start, conference.time_zone)},
@@ -214,7 +214,7 @@ def decline(*, conference: Conference, reason: str, by: User) -> Conference:
     conference.save(update_fields=["state", "decline_reason", "updated_at"])
     _tell_requester(
         conference,
-        _("We cannot organise your conference \u201c%(title)s\u201d.") % {"title": conference.title}
+        _("We cannot organise your conference “%(title)s”.") % {"title": conference.title}
         + "\n\n"
         + reason,
         by=by,
@@ -247,7 +247,7 @@ def move(*, conference: Conference, start: datetime, by: User) -> Conference:
     send_invitations(conference)
     _tell_requester(
         conference,
-        _("Your conference \u201c%(title)s\u201d has moved to %(time)s. Everyone invited is told.")
+        _("Your conference “%(title)s” has moved to %(time)s. Everyone invited is told.")
         % {"title": conference.title, "time": _time_text(start, conference.time_zone)},
         by=by,
         resolve=True,
@@ -279,7 +279,7 @@ def cancel(*, conference: Conference, by: User, reason: str = "") -> Conference:
     if by.is_staff:
         _tell_requester(
             conference,
-            _("Your conference \u201c%(title)s\u201d is cancelled.") % {"title": conference.title}
+            _("Your conference “%(title)s” is cancelled.") % {"title": conference.title}
             + ("\n\n" + reason if reason else ""),
             by=by,
             resolve=True,
