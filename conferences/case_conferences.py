@@ -214,9 +214,7 @@ def decline(*, conference: Conference, reason: str, by: User) -> Conference:
     conference.save(update_fields=["state", "decline_reason", "updated_at"])
     _tell_requester(
         conference,
-        _("We cannot organise your conference “%(title)s”.") % {"title": conference.title}
-        + "\n\n"
-        + reason,
+        _("We cannot organise your conference “%(title)s”.") % {"title": conference.title} + "\n\n" + reason,
         by=by,
         resolve=True,
     )

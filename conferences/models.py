@@ -309,7 +309,9 @@ class Conference(models.Model):
     # The iCalendar SEQUENCE: raised on every move and on cancellation.
     sequence = models.PositiveIntegerField(_("calendar sequence"), default=0)
     # The SEQUENCE last emailed to the requester (none yet: not told).
-    requester_sent_sequence = models.PositiveIntegerField(_("requester told (sequence)"), null=True, blank=True)
+    requester_sent_sequence = models.PositiveIntegerField(
+        _("requester told (sequence)"), null=True, blank=True
+    )
     meeting = models.OneToOneField(
         ProviderMeeting,
         verbose_name=_("provider meeting"),
