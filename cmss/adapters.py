@@ -11,6 +11,7 @@ from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.models import EmailAddress
+from django.core.exceptions import PermissionDenied
 from django.forms import BaseForm
 from django.http import HttpRequest
 
@@ -18,7 +19,7 @@ from clinicians.forms import RegistrationForm
 from clinicians.services import confirm_registration, register_clinician
 from helpdesk.services import open_registration_ticket
 
-from . import outbox
+from . import clientip, outbox
 from .models import User
 
 
@@ -36,6 +37,13 @@ class AccountAdapter(DefaultAccountAdapter):
             if clinician is not None:
                 open_registration_ticket(clinician=clinician)
         return confirmed
+
+    def get_client_ip(self, request: HttpRequest) -> str:
+        # Rate limits and user sessions key on the client behind the trusted proxies.
+        address = clientip.client_ip(request)
+        if not address:
+            raise PermissionDenied("Unable to determine the client's address.")
+        return address
 
     def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
         from allauth.core import context as allauth_context

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from django.db import models
 
+from . import clientip
 from .models import AuditEvent
 
 if TYPE_CHECKING:
@@ -15,11 +16,7 @@ if TYPE_CHECKING:
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
-    if request is None:
-        return None
-    # REMOTE_ADDR is what the proxy in front of us sets; gunicorn is told to
-    # trust X-Forwarded-For only from that proxy (forwarded_allow_ips).
-    return request.META.get("REMOTE_ADDR") or None
+    return clientip.client_ip(request) if request is not None else None
 
 
 def record(
