@@ -412,7 +412,10 @@ def send_invitations(conference: Conference) -> int:
     told = conference.requester_sent_sequence
     if requester is not None and (told is None or told < conference.sequence):
         _send_invitation(conference, requester, key="requester", update=told is not None)
-        Conference.objects.filter(pk=conference.pk).update(requester_sent_sequence=conference.sequence)
+        conference.requester_invited_at = conference.requester_invited_at or now
+        Conference.objects.filter(pk=conference.pk).update(
+            requester_sent_sequence=conference.sequence, requester_invited_at=conference.requester_invited_at
+        )
         conference.requester_sent_sequence = conference.sequence
         sent += 1
     return sent
@@ -492,6 +495,7 @@ def reminders_due(window_start: datetime, window_end: datetime) -> Iterable[remi
                 start=conference.start,
                 template="conference_reminder",
                 context=context,
+                since=conference.requester_invited_at,
             )
 
 

@@ -312,6 +312,10 @@ class Conference(models.Model):
     requester_sent_sequence = models.PositiveIntegerField(
         _("requester told (sequence)"), null=True, blank=True
     )
+    # When the requester was first sent the invitation: like an invitee's
+    # invited_at, it keeps a late-scheduled conference from sending a
+    # "tomorrow" reminder right after the invitation.
+    requester_invited_at = models.DateTimeField(_("requester invited"), null=True, blank=True)
     meeting = models.OneToOneField(
         ProviderMeeting,
         verbose_name=_("provider meeting"),

@@ -6,6 +6,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -17,6 +18,8 @@ from hypothesis import settings as hypothesis_settings
 
 from tests import factories
 
+_CLOCK = pytest.StashKey[Any]()
+
 # Hypothesis: no deadline (CI machines vary), a modest number of examples.
 hypothesis_settings.register_profile(
     "cmss", deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow]
@@ -26,6 +29,58 @@ hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "cmss"))
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 REQUIRE_SERVICES = os.environ.get("CMSS_REQUIRE_SERVICES") == "1"
+
+
+# --- The clock ---------------------------------------------------------------------------------
+# No test may depend on the day it runs. `--clock=2028-02-29T08:30:00+01:00` (or CMSS_TEST_CLOCK)
+# moves this process's clock there at session start and lets it tick: CI runs the suite at a
+# few awkward moments (a leap day, both DST changes, New Year's Eve). Subprocesses and Chromium
+# keep the real clock, so the browser and deployed tiers are left out of such a run.
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--clock",
+        default=os.environ.get("CMSS_TEST_CLOCK", ""),
+        help="ISO date-time to move the clock to at session start (time-machine, ticking)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    moment = config.getoption("--clock")
+    if moment:
+        import time_machine
+
+        when = datetime.fromisoformat(moment)
+        if when.tzinfo is None:
+            raise pytest.UsageError("--clock needs a time zone offset, e.g. 2028-02-29T08:30:00+01:00")
+        traveller = time_machine.travel(when, tick=True)
+        traveller.start()
+        config.stash[_CLOCK] = traveller
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    traveller = config.stash.get(_CLOCK, None)
+    if traveller is not None:
+        traveller.stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    moment = config.getoption("--clock")
+    return f"clock moved to {moment} (ticking)" if moment else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--clock"):
+        return
+    kept, moved_out = [], []
+    for item in items:
+        (
+            moved_out if item.get_closest_marker("browser") or item.get_closest_marker("deployed") else kept
+        ).append(item)
+    if moved_out:
+        config.hook.pytest_deselected(items=moved_out)
+        items[:] = kept
 
 
 def need(service: str, available: bool, why: str) -> None:

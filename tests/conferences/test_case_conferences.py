@@ -4,7 +4,7 @@ moves on the ticket, invitations with calendar files, answers, reminders."""
 from __future__ import annotations
 
 import base64
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -542,7 +542,11 @@ def test_the_list_keeps_its_query_count(client: Client, coordinator: Any, expert
 # --- Reminders -----------------------------------------------------------------------------
 
 
-def test_reminders_go_out_once_each_and_again_after_a_move(coordinator: Any, expert: Any, agent: Any) -> None:
+def test_reminders_go_out_once_each_and_again_after_a_move(
+    coordinator: Any, expert: Any, agent: Any, time_machine: Any
+) -> None:
+    # A single-digit day of the month, where "%d" and "j" differ.
+    time_machine.move_to(datetime(2027, 3, 1, 8, 0, tzinfo=UTC), tick=False)
     start = soon(3)
     conference = realise(scheduled(coordinator, expert, agent, start=start))
     Invitation.objects.update(invited_at=start - timedelta(days=3))
@@ -553,8 +557,9 @@ def test_reminders_go_out_once_each_and_again_after_a_move(coordinator: Any, exp
 
     reminders.sweep(now=start - timedelta(hours=24))
     reminders.sweep(now=start - timedelta(hours=23, minutes=55))
+    # 10:00 in Brussels is 11:00 in Helsinki, where the expert works.
     assert [item.subject for item in reminders_for(expert.user.email)] == [
-        f"[CMSS] Tomorrow: Fabry and COVID-19 ({timezone.localtime(start, ZoneInfo('Europe/Helsinki')):%d %b, %H:%M})"
+        "[CMSS] Tomorrow: Fabry and COVID-19 (4 Mar, 11:00)"
     ]
     reminders.sweep(now=start - timedelta(minutes=58))
     reminders.sweep(now=start - timedelta(minutes=50))
@@ -587,6 +592,24 @@ def test_no_reminder_for_who_declined_or_was_invited_after_the_moment(
         OutgoingEmail.objects.filter(dedup_key__startswith="reminder:", to_address=late.user.email).count()
         == 1
     )
+
+
+def test_a_requester_scheduled_late_gets_no_tomorrow_reminder_right_after_the_invitation(
+    coordinator: Any, expert: Any, agent: Any, time_machine: Any
+) -> None:
+    time_machine.move_to(datetime(2027, 6, 14, 12, 0, tzinfo=UTC), tick=False)
+    start = timezone.now() + timedelta(hours=20)
+    conference = realise(scheduled(coordinator, expert, agent, start=start))
+    assert conference.requester_invited_at == timezone.now()
+
+    reminders.sweep()
+    reminded = OutgoingEmail.objects.filter(dedup_key__startswith="reminder:")
+    assert not reminded.filter(to_address=coordinator.user.email).exists()
+    assert not reminded.filter(to_address=expert.user.email).exists()
+
+    reminders.sweep(now=start - timedelta(minutes=59))
+    assert reminded.filter(to_address=coordinator.user.email).count() == 1
+    assert "In one hour" in reminded.get(to_address=coordinator.user.email).subject
 
 
 # --- Personal data and retention -----------------------------------------------------------
