@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from clinicians.countries import NetworkCountries
 from clinicians.models import ERN, Clinician, Language, Specialty
+from cmss.fields import MultilineTextField
 from cmss.validators import no_control_characters
 from cmss.widgets import FastSelect, NulSafeModelChoiceField, NulSafeModelMultipleChoiceField
 
@@ -115,17 +116,15 @@ class ConferenceRequestForm(forms.Form):
         validators=[no_control_characters],
         help_text=_("A short description of the case, without anything that identifies the patient."),
     )
-    question = forms.CharField(
+    question = MultilineTextField(
         label=_("Clinical question"),
         max_length=4000,
-        widget=forms.Textarea(attrs={"rows": 4}),
-        validators=[no_control_characters],
+        rows=4,
     )
-    case_summary = forms.CharField(
+    case_summary = MultilineTextField(
         label=_("Anonymised case summary"),
         max_length=8000,
-        widget=forms.Textarea(attrs={"rows": 8}),
-        validators=[no_control_characters],
+        rows=8,
         help_text=_(
             "Do not enter the patient's name, date of birth, address, record number, or any image "
             "that could identify them. Give ages in years and dates relative to admission (day 3)."
@@ -212,12 +211,11 @@ class ResponseForm(forms.Form):
 
 
 class CancelForm(forms.Form):
-    reason = forms.CharField(
+    reason = MultilineTextField(
         label=_("Reason (sent to the helpdesk and the invitees)"),
         max_length=2000,
         required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        validators=[no_control_characters],
+        rows=3,
     )
 
 
@@ -258,30 +256,27 @@ class MoveForm(forms.Form):
 
 
 class ReasonForm(forms.Form):
-    reason = forms.CharField(
+    reason = MultilineTextField(
         label=_("Reason (sent to the requester)"),
         max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        validators=[no_control_characters],
+        rows=3,
     )
 
 
 class OptionalReasonForm(ReasonForm):
-    reason = forms.CharField(
+    reason = MultilineTextField(
         label=_("Reason (sent to the requester and the invitees)"),
         max_length=2000,
         required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        validators=[no_control_characters],
+        rows=3,
     )
 
 
 class OutcomeForm(forms.Form):
-    outcome = forms.CharField(
+    outcome = MultilineTextField(
         label=_("Outcome notes"),
         max_length=8000,
-        widget=forms.Textarea(attrs={"rows": 4}),
-        validators=[no_control_characters],
+        rows=4,
     )
 
 

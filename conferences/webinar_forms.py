@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from clinicians.models import ERN, Language
+from cmss.fields import MultilineTextField
 from cmss.timezones import time_zone_choices, validate_time_zone
 
 from .models import Registration, Webinar
@@ -119,11 +120,7 @@ class WebinarAdminForm(forms.ModelForm):
 
 
 class CancelWebinarForm(forms.Form):
-    reason = forms.CharField(
-        label=_("Reason, told to everyone registered"),
-        widget=forms.Textarea(attrs={"rows": 4}),
-        max_length=2000,
-    )
+    reason = MultilineTextField(label=_("Reason, told to everyone registered"), max_length=2000, rows=4)
 
 
 class HeldForm(forms.Form):

@@ -8,7 +8,8 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from clinicians.models import Hospital
-from cmss.validators import no_control_characters, no_control_characters_multiline
+from cmss.fields import MultilineTextField
+from cmss.validators import no_control_characters
 
 from .models import Ticket
 
@@ -19,12 +20,7 @@ REQUESTER_KINDS = [
 
 
 def message_field(label: str) -> forms.CharField:
-    return forms.CharField(
-        label=label,
-        max_length=5000,
-        validators=[no_control_characters_multiline],
-        widget=forms.Textarea(attrs={"rows": 8}),
-    )
+    return MultilineTextField(label=label, max_length=5000, rows=8)
 
 
 class MessageForm(forms.Form):
@@ -84,22 +80,16 @@ class PriorityForm(forms.Form):
 
 
 class VerifyForm(forms.Form):
-    contact_note = forms.CharField(
+    contact_note = MultilineTextField(
         label=_("How you contacted the clinician"),
         max_length=1000,
-        validators=[no_control_characters_multiline],
+        rows=3,
         help_text=_("For example: called +32 2 … on 3 March, confirmed ICU consultant at the hospital."),
-        widget=forms.Textarea(attrs={"rows": 3}),
     )
 
 
 class RejectForm(forms.Form):
-    reason = forms.CharField(
-        label=_("Reason (sent to the clinician)"),
-        max_length=1000,
-        validators=[no_control_characters_multiline],
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
+    reason = MultilineTextField(label=_("Reason (sent to the clinician)"), max_length=1000, rows=3)
 
 
 class MergeHospitalForm(forms.Form):
