@@ -1,6 +1,6 @@
 """The video adapter: what CMSS asks of a video platform, in plain dataclasses.
 
-Backends (conferences.video.local.LocalBackend, and the Webex backend to come)
+Backends (conferences.video.local.LocalBackend, conferences.video.webex.WebexBackend)
 are chosen by the VIDEO_BACKEND setting, a dotted path like EMAIL_BACKEND.
 They never see ORM objects. Errors are classified so that the caller knows
 whether to retry, wait, check for an existing meeting, or give up.
@@ -86,7 +86,9 @@ class VideoBackend(ABC):
 
     @abstractmethod
     def find_by_key(self, key: str, *, start: datetime, end: datetime) -> ProviderMeeting | None:
-        """The meeting made earlier with our `key`, looked for between start and end."""
+        """The meeting made earlier with our `key`, looked for between start and end
+        (providers search by key only within a time window: the caller passes one
+        around each start the meeting may have been created with)."""
 
     @abstractmethod
     def update(self, provider_id: str, spec: MeetingSpec) -> ProviderMeeting:
@@ -103,6 +105,21 @@ class VideoBackend(ABC):
     @abstractmethod
     def add_registrant(self, provider_id: str, invitee: Invitee) -> None:
         """Register someone for a webinar."""
+
+    # Taking someone off: two calls, mirroring the two adds, because providers keep
+    # invitees (and webinar panelists) and webinar registrants in separate lists.
+    # Both answer whether the person was there: False (nothing to do) is success,
+    # so a removal retried after a timeout is harmless.
+
+    @abstractmethod
+    def remove_invitee(self, provider_id: str, email: str) -> bool:
+        """Uninvite someone from a meeting (or a panelist from a webinar), without
+        the provider emailing them. True when they were invited."""
+
+    @abstractmethod
+    def remove_registrant(self, provider_id: str, email: str) -> bool:
+        """Take someone off a webinar's registrants, without the provider emailing
+        them. True when they were registered."""
 
 
 @cache

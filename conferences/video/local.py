@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -12,6 +13,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from . import Invitee, MeetingSpec, PermanentVideoError, ProviderMeeting, VideoBackend
+
+if TYPE_CHECKING:
+    from conferences.models import LocalVideoMeeting
 
 
 def _as_dataclass(meeting: object) -> ProviderMeeting:
@@ -55,7 +59,7 @@ class LocalBackend(VideoBackend):
         ).first()
         return _as_dataclass(meeting) if meeting else None
 
-    def _get(self, provider_id: str) -> object:
+    def _get(self, provider_id: str) -> LocalVideoMeeting:
         from conferences.models import LocalVideoMeeting
 
         meeting = LocalVideoMeeting.objects.filter(provider_id=provider_id, cancelled_at__isnull=True).first()
@@ -73,7 +77,7 @@ class LocalBackend(VideoBackend):
             "time_zone": spec.time_zone,
         }.items():
             setattr(meeting, name, value)
-        meeting.save()  # type: ignore[attr-defined]
+        meeting.save()
         return _as_dataclass(meeting)
 
     def cancel(self, provider_id: str) -> None:
@@ -85,9 +89,22 @@ class LocalBackend(VideoBackend):
 
     def add_invitee(self, provider_id: str, invitee: Invitee) -> None:
         meeting = self._get(provider_id)
-        if invitee.email not in meeting.invitees:  # type: ignore[attr-defined]
-            meeting.invitees = [*meeting.invitees, invitee.email]  # type: ignore[attr-defined]
-            meeting.save(update_fields=["invitees"])  # type: ignore[attr-defined]
+        if invitee.email not in meeting.invitees:
+            meeting.invitees = [*meeting.invitees, invitee.email]
+            meeting.save(update_fields=["invitees"])
 
     def add_registrant(self, provider_id: str, invitee: Invitee) -> None:
         self.add_invitee(provider_id, invitee)
+
+    def remove_invitee(self, provider_id: str, email: str) -> bool:
+        meeting = self._get(provider_id)
+        kept = [item for item in meeting.invitees if item.lower() != email.lower()]
+        if kept == meeting.invitees:
+            return False
+        meeting.invitees = kept
+        meeting.save(update_fields=["invitees"])
+        return True
+
+    def remove_registrant(self, provider_id: str, email: str) -> bool:
+        # One list holds invitees and registrants here.
+        return self.remove_invitee(provider_id, email)

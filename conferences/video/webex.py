@@ -11,10 +11,12 @@ import email.utils
 import http.client
 import json
 import logging
+import re
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -43,6 +45,10 @@ TRANSIENT_STATUSES = {500, 502, 503, 504}
 GONE_STATUSES = {404, 410}
 # An access token that expires sooner than this is refreshed before use.
 REFRESH_MARGIN = timedelta(seconds=60)
+# Lists are read 100 items a page (the API's most), following `Link: <…>; rel="next"`.
+PAGE_SIZE = 100
+MAX_PAGES = 100
+NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 
 def _iso(moment: datetime) -> str:
@@ -105,12 +111,14 @@ class WebexBackend(VideoBackend):
     AmbiguousVideoError (the meeting may exist: find_by_key before creating again);
     other 4xx -> PermanentVideoError.
 
-    Not done yet:
-    - No retries or back-off here: the caller (the ProviderMeeting pipeline, still to be
-      built) decides, from the error class, whether and when to retry.
-    - Invitees are sent on create only; update() changes title, agenda and times but does
-      not reconcile invitees.
-    - Only the first page of GET /meetings is read (find_by_key expects one match).
+    No retries or back-off here: the caller (the ProviderMeeting pipeline in
+    conferences.services) decides, from the error class, whether and when to retry.
+    update() changes title, agenda and times only; the pipeline adds and removes
+    invitees and registrants one by one (add_invitee/remove_invitee, POST and DELETE
+    /meetingInvitees; add_registrant/remove_registrant, POST /meetings/{id}/registrants,
+    its /query and DELETE), never letting Webex email anyone. Only the first page of
+    GET /meetings is read (find_by_key expects one match); the invitee list is read
+    page by page.
     """
 
     def __init__(self) -> None:
@@ -187,6 +195,67 @@ class WebexBackend(VideoBackend):
         body = {"firstName": first, "lastName": last, "email": invitee.email, "sendEmail": False}
         query = {"hostEmail": self.host_email} if self.host_email else None
         self.request("POST", f"/meetings/{quote(provider_id, safe='')}/registrants", body=body, query=query)
+
+    def remove_invitee(self, provider_id: str, email: str) -> bool:
+        # GET /meetingInvitees has no filter by email: read the list (sorted by email,
+        # paged), then DELETE /meetingInvitees/{meetingInviteeId} with sendEmail=false.
+        query = {"meetingId": provider_id, "max": str(PAGE_SIZE)}
+        if self.host_email:
+            query["hostEmail"] = self.host_email
+        wanted = email.lower()
+        for item in self._pages("/meetingInvitees", query):
+            if str(item.get("email", "")).lower() == wanted and item.get("id"):
+                return self._delete(f"/meetingInvitees/{quote(str(item['id']), safe='')}", send_email=False)
+        return False
+
+    def remove_registrant(self, provider_id: str, email: str) -> bool:
+        # POST /meetings/{meetingId}/registrants/query finds them by email (the GET list
+        # only looks 7 days back in registration time), then DELETE each one found.
+        meeting = f"/meetings/{quote(provider_id, safe='')}/registrants"
+        query = {"hostEmail": self.host_email} if self.host_email else None
+        answer = self.request("POST", f"{meeting}/query", body={"emails": [email]}, query=query)
+        found = [
+            str(item["id"])
+            for item in answer.get("items") or []
+            if isinstance(item, dict)
+            and str(item.get("email", "")).lower() == email.lower()
+            and item.get("id")
+        ]
+        removed = [self._delete(f"{meeting}/{quote(registrant, safe='')}") for registrant in found]
+        return any(removed)
+
+    def _delete(self, path: str, *, send_email: bool | None = None) -> bool:
+        """DELETE one invitee or registrant; False when it was already gone."""
+        query = {} if send_email is None else {"sendEmail": "true" if send_email else "false"}
+        if self.host_email:
+            query["hostEmail"] = self.host_email
+        try:
+            self.request("DELETE", path, query=query)
+        except PermanentVideoError as error:
+            if getattr(error, "status", None) in GONE_STATUSES:
+                return False
+            raise
+        return True
+
+    def _pages(self, path: str, query: dict[str, str]) -> Iterator[dict[str, Any]]:
+        """The items of a list, page after page, following `Link: <…>; rel="next"` only
+        to our own API (the bearer token goes nowhere else)."""
+        base = urlsplit(self.base_url)
+        for _ in range(MAX_PAGES):
+            data, link = self._request_page(path, query)
+            yield from (item for item in data.get("items") or [] if isinstance(item, dict))
+            found = NEXT_LINK.search(link or "")
+            if found is None:
+                return
+            following = urlsplit(found.group(1))
+            if (following.scheme, following.netloc) != (
+                base.scheme,
+                base.netloc,
+            ) or not following.path.startswith(base.path):
+                logger.warning("Webex %s: not following a next page outside %s", path, self.base_url)
+                return
+            path = following.path.removeprefix(base.path) or "/"
+            query = dict(parse_qsl(following.query, keep_blank_values=True))
 
     # Building bodies and reading answers.
 
@@ -355,6 +424,22 @@ class WebexBackend(VideoBackend):
         """One call to the API; the decoded JSON answer, or a classified VideoError.
 
         With OAuth, a 401 refreshes the access token once and repeats the call once."""
+        data, _link = self._call(method, path, body=body, query=query, content_type=content_type)
+        return data
+
+    def _request_page(self, path: str, query: dict[str, str]) -> tuple[dict[str, Any], str]:
+        """A GET of one page of a list: the answer and its Link header."""
+        return self._call("GET", path, body=None, query=query, content_type="application/json")
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None,
+        query: dict[str, str] | None,
+        content_type: str,
+    ) -> tuple[dict[str, Any], str]:
         target = path + (f"?{urlencode(query)}" if query else "")
         payload = None
         headers = {"Accept": "application/json"}
@@ -374,7 +459,7 @@ class WebexBackend(VideoBackend):
             break
         tracking_id = response.getheader("trackingId") or str(data.get("trackingId") or "")
         if status < 400:
-            return data
+            return data, response.getheader("Link") or ""
         raise self._log(self._classify(status, data, response, tracking_id), method, path)
 
     def _send(

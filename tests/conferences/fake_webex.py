@@ -2,7 +2,10 @@
 
 It validates every request body against the request schema that the OpenAPI file gives
 for that path and method (with jsonschema, resolving the file's $refs through a
-`referencing` registry), answers 400 listing the violations when a body is invalid,
+`referencing` registry), and every query string against the operation's declared query
+parameters (names, required ones, booleans, numbers and enums), answers 400 listing the
+violations when a request is invalid, pages long lists with a `Link: <…>; rel="next"`
+header as Webex does,
 keeps meetings in memory, accepts only its current access token (401 otherwise),
 answers the OAuth refresh (POST /access_token, form-encoded, not in the OpenAPI file)
 for the refresh token it knows, rotating both tokens, and can be scripted per test (the next N calls answer 429/5xx,
@@ -27,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from jsonschema.validators import validator_for
@@ -70,6 +73,30 @@ class WebexOpenAPI:
                 self._validators[key] = cls(schema, registry=self.registry)
             return self._validators[key]
 
+    def query_violations(self, path: str, method: str, query: dict[str, list[str]]) -> list[str]:
+        """What is wrong with a query string, from the operation's declared query parameters."""
+        operation = self.document["paths"][path][method.lower()]
+        declared = {p["name"]: p for p in operation.get("parameters", []) if p.get("in") == "query"}
+        problems = [
+            f"query {name}: not a parameter of {method.upper()} {path}"
+            for name in query
+            if name not in declared and name != FakeWebex.PAGE_PARAMETER
+        ]
+        for name, parameter in declared.items():
+            if name not in query:
+                if parameter.get("required"):
+                    problems.append(f"query {name}: required")
+                continue
+            schema = parameter.get("schema") or {}
+            for value in query[name]:
+                if schema.get("type") == "boolean" and value not in ("true", "false"):
+                    problems.append(f"query {name}: {value!r} is not a boolean")
+                if schema.get("type") in ("number", "integer") and not re.fullmatch(r"-?\d+(\.\d+)?", value):
+                    problems.append(f"query {name}: {value!r} is not a number")
+                if "enum" in schema and value not in schema["enum"]:
+                    problems.append(f"query {name}: {value!r} is not one of {schema['enum']}")
+        return problems
+
     def violations(self, path: str, method: str, content_type: str, body: Any) -> list[str]:
         validator = self.validator(path, method, content_type)
         return [
@@ -106,6 +133,14 @@ class SeenRequest:
     status: int = 0
 
 
+@dataclass
+class Page:
+    """A list answer the fake pages (`max`, default `default_max`, up to 100 per page)."""
+
+    items: list[dict[str, Any]]
+    default_max: int = 10
+
+
 def _parse_time(value: str) -> datetime:
     moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -114,10 +149,22 @@ def _parse_time(value: str) -> datetime:
 class FakeWebex:
     ROUTES = [
         (re.compile(r"^/meetings$"), "/meetings"),
+        (
+            re.compile(r"^/meetings/(?P<meeting_id>[^/]+)/registrants/query$"),
+            "/meetings/{meetingId}/registrants/query",
+        ),
         (re.compile(r"^/meetings/(?P<meeting_id>[^/]+)/registrants$"), "/meetings/{meetingId}/registrants"),
+        (
+            re.compile(r"^/meetings/(?P<meeting_id>[^/]+)/registrants/(?P<registrant_id>[^/]+)$"),
+            "/meetings/{meetingId}/registrants/{registrantId}",
+        ),
         (re.compile(r"^/meetings/(?P<meeting_id>[^/]+)$"), "/meetings/{meetingId}"),
         (re.compile(r"^/meetingInvitees$"), "/meetingInvitees"),
+        (re.compile(r"^/meetingInvitees/(?P<invitee_id>[^/]+)$"), "/meetingInvitees/{meetingInviteeId}"),
     ]
+    # The fake's own paging parameter, carried only in the `Link` URLs it hands out (Webex's
+    # next links carry opaque parameters of their own, not declared in the OpenAPI file).
+    PAGE_PARAMETER = "fakeOffset"
 
     def __init__(self, openapi: WebexOpenAPI) -> None:
         self.openapi = openapi
@@ -217,6 +264,17 @@ class FakeWebex:
         if operation is None:
             return reply(405, {"message": "Method not allowed."})
 
+        query_problems = self.openapi.query_violations(template, method, query)
+        if query_problems:
+            seen.violations = query_problems
+            return reply(
+                400,
+                {
+                    "message": "The input parameters contain invalid items.",
+                    "errors": [{"description": v} for v in query_problems],
+                },
+            )
+
         if "requestBody" in operation:
             content_type = (handler.headers.get("Content-Type") or "").split(";")[0].strip()
             allowed = self.openapi.content_types(template, method)
@@ -240,14 +298,30 @@ class FakeWebex:
                     },
                 )
 
-        meeting_id = match.groupdict().get("meeting_id")
-        handler_name = (
-            f"{method.lower()}_{template.strip('/').replace('/', '_').replace('{meetingId}', 'one')}"
-        )
-        status, answer = getattr(self, handler_name)(body, query, meeting_id)
+        # /meetings/{meetingId}/registrants/{registrantId} → meetings_one_registrants_one
+        operation_name = re.sub(r"\{[^}]+\}", "one", template.strip("/")).replace("/", "_")
+        handler_name = f"{method.lower()}_{operation_name}"
+        status, answer = getattr(self, handler_name)(body, query, *(match.groups() or (None,)))
         if status == 200 and method == "POST" and template == "/meetings" and self._take_stall():
             self.release.wait(timeout=30)
-        return reply(status, answer)
+        headers = {}
+        if isinstance(answer, Page):
+            answer, headers = self._page(answer, handler.path)
+        return reply(status, answer, headers)
+
+    def _page(self, page: Page, target: str) -> tuple[dict[str, Any], dict[str, str]]:
+        """One page of a list and, when more follow, the Link to the next one."""
+        url = urlsplit(target)
+        query = parse_qs(url.query)
+        size = min(int(float(query.get("max", [page.default_max])[0])), 100)
+        offset = int(query.get(self.PAGE_PARAMETER, ["0"])[0])
+        items = page.items[offset : offset + size]
+        if offset + size >= len(page.items):
+            return {"items": items}, {}
+        query[self.PAGE_PARAMETER] = [str(offset + size)]
+        pairs = [(name, value) for name, values in query.items() for value in values]
+        base = self.base_url.removesuffix("/v1")
+        return {"items": items}, {"Link": f'<{base}{url.path}?{urlencode(pairs)}>; rel="next"'}
 
     def _take_stall(self) -> bool:
         with self.lock:
@@ -301,7 +375,10 @@ class FakeWebex:
         }
         with self.lock:
             self.meetings[meeting_id] = meeting
-            self.invitees.extend({"meetingId": meeting_id, **i} for i in body.get("invitees", []))
+            self.invitees.extend(
+                {"id": f"{meeting_id}_{uuid.uuid4().hex[:8]}", "meetingId": meeting_id, **i}
+                for i in body.get("invitees", [])
+            )
         return 200, meeting
 
     def get_meetings(self, body: None, query: dict[str, list[str]], _: None) -> tuple[int, dict[str, Any]]:
@@ -352,18 +429,82 @@ class FakeWebex:
     def post_meetingInvitees(self, body: dict[str, Any], query: Any, _: None) -> tuple[int, dict[str, Any]]:
         if body["meetingId"] not in self.meetings:
             return 404, {"message": "Meeting not found."}
-        invitee = {"id": uuid.uuid4().hex, **body}
-        self.invitees.append(invitee)
+        invitee = {"id": f"{body['meetingId']}_{uuid.uuid4().hex[:8]}", **body}
+        with self.lock:
+            self.invitees.append(invitee)
         return 200, invitee
+
+    def get_meetingInvitees(self, body: None, query: dict[str, list[str]], _: None) -> tuple[int, Any]:
+        """GET /meetingInvitees?meetingId=…: sorted by email, paged (max 10 by default, up to 100)."""
+        meeting_id = query["meetingId"][0]
+        if meeting_id not in self.meetings:
+            return 404, {"message": "Meeting not found."}
+        fields = ("id", "email", "displayName", "coHost", "meetingId", "panelist")
+        items = sorted(
+            (
+                {"displayName": item["email"], **{k: v for k, v in item.items() if k in fields}}
+                for item in self.invitees
+                if item["meetingId"] == meeting_id
+            ),
+            key=lambda item: item["email"].lower(),
+        )
+        return 200, Page(items)
+
+    def delete_meetingInvitees_one(
+        self, body: None, query: Any, invitee_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            kept = [item for item in self.invitees if item.get("id") != invitee_id]
+            if len(kept) == len(self.invitees):
+                return 404, {"message": "Meeting invitee not found."}
+            self.invitees = kept
+        return 204, {}
 
     def post_meetings_one_registrants(
         self, body: dict[str, Any], query: Any, meeting_id: str
     ) -> tuple[int, dict[str, Any]]:
         if meeting_id not in self.meetings:
             return 404, {"message": "Meeting not found."}
-        registrant = {"registrantId": uuid.uuid4().hex, "status": "approved", "meetingId": meeting_id, **body}
-        self.registrants.append(registrant)
+        registrant = {"id": uuid.uuid4().hex, "status": "approved", "meetingId": meeting_id, **body}
+        with self.lock:
+            self.registrants.append(registrant)
         return 200, registrant
+
+    def post_meetings_one_registrants_query(
+        self, body: dict[str, Any], query: Any, meeting_id: str
+    ) -> tuple[int, Any]:
+        """POST /meetings/{meetingId}/registrants/query: the registrants with the given emails."""
+        if meeting_id not in self.meetings:
+            return 404, {"message": "Meeting not found."}
+        wanted = {email.lower() for email in body["emails"]}
+        items = [
+            {k: v for k, v in item.items() if k not in ("meetingId", "sendEmail")}
+            for item in self.registrants
+            if item["meetingId"] == meeting_id and item["email"].lower() in wanted
+        ]
+        return 200, Page(items)
+
+    def delete_meetings_one_registrants_one(
+        self, body: None, query: Any, meeting_id: str, registrant_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            kept = [
+                item
+                for item in self.registrants
+                if not (item["meetingId"] == meeting_id and item["id"] == registrant_id)
+            ]
+            if len(kept) == len(self.registrants):
+                return 404, {"message": "Registrant not found."}
+            self.registrants = kept
+        return 204, {}
+
+    # What a test reads.
+
+    def invitees_of(self, meeting_id: str) -> list[str]:
+        return sorted(item["email"] for item in self.invitees if item["meetingId"] == meeting_id)
+
+    def registrants_of(self, meeting_id: str) -> list[str]:
+        return sorted(item["email"] for item in self.registrants if item["meetingId"] == meeting_id)
 
 
 def _handler_for(fake: FakeWebex) -> type[BaseHTTPRequestHandler]:

@@ -81,3 +81,13 @@ def test_update_cancel_and_invitees() -> None:
     assert LocalVideoMeeting.objects.get().cancelled_at is not None
     with pytest.raises(PermanentVideoError):
         backend.update(meeting.provider_id, spec())
+
+
+def test_remove_invitee_and_remove_registrant_take_the_person_off_the_local_meeting() -> None:
+    backend = LocalBackend()
+    made = backend.create(spec(kind="webinar"))
+    backend.add_registrant(made.provider_id, Invitee(email="eva@hospital.example.org", registrant=True))
+    assert backend.remove_registrant(made.provider_id, "EVA@hospital.example.org") is True
+    assert backend.remove_invitee(made.provider_id, "ana@hospital.example.org") is True
+    assert backend.remove_invitee(made.provider_id, "ana@hospital.example.org") is False
+    assert LocalVideoMeeting.objects.get().invitees == []

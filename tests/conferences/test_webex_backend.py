@@ -238,8 +238,11 @@ def test_cancelling_a_meeting_already_deleted_is_done(backend: WebexBackend, fak
 
 
 def test_a_gone_meeting_counts_as_cancelled(backend: WebexBackend, fake_webex: FakeWebex) -> None:
+    meeting = backend.create(spec())
     fake_webex.answer_next(410)
-    backend.cancel("a-meeting-that-ended")
+    backend.cancel(meeting.provider_id)  # no error: gone is as good as cancelled
+    [sent] = fake_webex.requests_to("DELETE", f"/meetings/{meeting.provider_id}")
+    assert sent.status == 410 and sent.query["sendEmail"] == ["false"]
 
 
 def test_update_moves_the_meeting_on_webex(backend: WebexBackend, fake_webex: FakeWebex) -> None:
@@ -291,3 +294,61 @@ def test_add_invitee_and_add_registrant_send_valid_bodies(
         "eva@hospital.example.org",
         "solo@hospital.example.org",
     ]
+
+
+def test_remove_invitee_finds_the_invitee_by_email_across_pages_and_deletes_them(
+    backend: WebexBackend, fake_webex: FakeWebex
+) -> None:
+    meeting = backend.create(spec())
+    for n in range(150):
+        backend.add_invitee(meeting.provider_id, Invitee(email=f"colleague{n:03}@hospital.example.org"))
+    backend.add_invitee(meeting.provider_id, Invitee(email="Zoe.Last@hospital.example.org"))
+
+    assert backend.remove_invitee(meeting.provider_id, "zoe.last@hospital.example.org") is True
+
+    remaining = fake_webex.invitees_of(meeting.provider_id)
+    assert len(remaining) == 151 and "Zoe.Last@hospital.example.org" not in remaining
+    pages = fake_webex.requests_to("GET", "/meetingInvitees")
+    assert len(pages) == 2 and all(page.status == 200 for page in pages)
+    assert pages[0].query["meetingId"] == [meeting.provider_id] and pages[0].query["max"] == ["100"]
+    [deleted] = [r for r in fake_webex.requests if r.method == "DELETE"]
+    assert deleted.status == 204 and deleted.query == {
+        "sendEmail": ["false"],
+        "hostEmail": ["host@example.org"],
+    }
+    assert all(request.violations == [] for request in fake_webex.requests)
+
+
+def test_removing_someone_not_on_the_meeting_is_done_without_a_delete(
+    backend: WebexBackend, fake_webex: FakeWebex
+) -> None:
+    meeting = backend.create(spec(kind="webinar"))
+    assert backend.remove_invitee(meeting.provider_id, "nobody@hospital.example.org") is False
+    assert backend.remove_registrant(meeting.provider_id, "nobody@hospital.example.org") is False
+    assert [r for r in fake_webex.requests if r.method == "DELETE"] == []
+    assert fake_webex.invitees_of(meeting.provider_id) == ["ana@hospital.example.org"]
+
+
+def test_remove_registrant_queries_the_registrant_by_email_and_deletes_them(
+    backend: WebexBackend, fake_webex: FakeWebex
+) -> None:
+    meeting = backend.create(spec(kind="webinar", invitees=()))
+    backend.add_registrant(meeting.provider_id, Invitee(email="eva@hospital.example.org", name="Eva Kovac"))
+    backend.add_registrant(meeting.provider_id, Invitee(email="jan@hospital.example.org", name="Jan Novak"))
+
+    assert backend.remove_registrant(meeting.provider_id, "eva@hospital.example.org") is True
+
+    assert fake_webex.registrants_of(meeting.provider_id) == ["jan@hospital.example.org"]
+    [query] = fake_webex.requests_to("POST", f"/meetings/{meeting.provider_id}/registrants/query")
+    assert query.violations == [] and query.body == {"emails": ["eva@hospital.example.org"]}
+    [deleted] = [r for r in fake_webex.requests if r.method == "DELETE"]
+    assert deleted.status == 204
+
+
+def test_the_fake_refuses_a_query_string_the_openapi_file_does_not_allow(
+    backend: WebexBackend, fake_webex: FakeWebex
+) -> None:
+    with pytest.raises(PermanentVideoError) as caught:
+        backend.request("GET", "/meetingInvitees", query={"max": "many"})
+    assert "query meetingId: required" in str(caught.value)
+    assert "query max: 'many' is not a number" in str(caught.value)
