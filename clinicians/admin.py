@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cmss import audit
 from cmss.csv import csv_lines
+from cmss.widgets import SafeAutocompleteAdminMixin
 
 from . import services
 from .models import ERN, Clinician, Hospital, Language, PrivacyAcceptance, PrivacyStatement, Specialty
@@ -51,7 +52,7 @@ class HospitalAdmin(admin.ModelAdmin):
 
 
 @admin.register(Clinician)
-class ClinicianAdmin(admin.ModelAdmin):
+class ClinicianAdmin(SafeAutocompleteAdminMixin, admin.ModelAdmin):
     list_display = ["__str__", "user", "country", "hospital", "specialty", "status", "created_at"]
     list_filter = ["status", "profession", "country", "restricted"]
     search_fields = ["first_name", "last_name", "user__email", "hospital__name"]

@@ -1,4 +1,5 @@
-"""Activate the signed-in person's time zone and language for the request."""
+"""The project's middleware: the viewer's time zone and language, staff two-factor,
+private pages never cached, and requests carrying NUL bytes refused."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.cache import add_never_cache_headers, patch_cache_control, patch_vary_headers
@@ -97,3 +98,36 @@ class PrivatePagesMiddleware:
         elif user is not None and user.is_authenticated:
             patch_cache_control(response, no_store=True, private=True)
         return response
+
+
+class RefuseNulBytesMiddleware:
+    """A NUL byte is never text a person typed: it comes from a fuzzer or
+    from binary pasted by mistake, and PostgreSQL refuses it in any query
+    (an admin filter, a search box, a choice with a text key), which turned
+    such requests into server errors. Any request with one in its path, its
+    query string or its form data is answered 400, with a page that says so,
+    before a view sees it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if _has_nul(request):
+            return render(request, "400_nul.html", status=400)
+        return self.get_response(request)
+
+
+def _has_nul(request: HttpRequest) -> bool:
+    if "\x00" in request.path_info:
+        return True
+    data = [request.GET]
+    if request.method == "POST" and request.content_type in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ):
+        data.append(request.POST)
+    return any(
+        "\x00" in key or any("\x00" in value for value in values)
+        for query in data
+        for key, values in query.lists()
+    )

@@ -70,6 +70,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "cmss.middleware.UserPreferencesMiddleware",
+    "cmss.middleware.RefuseNulBytesMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "cmss.middleware.StaffTwoFactorMiddleware",

@@ -6,6 +6,8 @@ from html import escape
 from typing import Any
 
 from django import forms
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.core.exceptions import ValidationError
 from django.forms.utils import flatatt
 from django.utils.safestring import SafeString, mark_safe
 
@@ -61,3 +63,38 @@ class NulSafeModelMultipleChoiceField(forms.ModelMultipleChoiceField):
                 self.error_messages["invalid_choice"] % {"value": "?"}, code="invalid_choice"
             )
         return super().clean(value)
+
+
+class SafeAutocompleteSelect(AutocompleteSelect):
+    """Django's autocomplete widget looks up the submitted value to render the
+    chosen option again, without checking it first: a form sent back with a
+    value that is not an id of the target ("abc" for a hospital) failed with a
+    server error instead of showing the field's error. Values the target
+    field cannot hold are left out of that lookup."""
+
+    def optgroups(self, name: str, value: Any, attr: Any = None) -> Any:
+        remote = self.field.remote_field
+        target = remote.model._meta.get_field(
+            getattr(remote, "field_name", None) or remote.model._meta.pk.name
+        )
+        valid = []
+        for item in value:
+            try:
+                target.to_python(item)
+            except ValidationError:
+                continue
+            valid.append(item)
+        return super().optgroups(name, valid, attr)
+
+
+class SafeAutocompleteAdminMixin:
+    """For ModelAdmins and inlines with autocomplete_fields: use SafeAutocompleteSelect."""
+
+    def formfield_for_foreignkey(self, db_field: Any, request: Any, **kwargs: Any) -> Any:
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):  # type: ignore[attr-defined]
+            kwargs["widget"] = SafeAutocompleteSelect(
+                db_field,
+                self.admin_site,  # type: ignore[attr-defined]
+                using=kwargs.get("using"),
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]

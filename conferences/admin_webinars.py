@@ -23,6 +23,7 @@ from django.utils.translation import ngettext
 
 from cmss import audit
 from cmss.csv import csv_lines
+from cmss.widgets import SafeAutocompleteAdminMixin
 from helpdesk.admin import BoundedCountPaginator
 
 from . import webinars
@@ -30,7 +31,7 @@ from .models import Registration, Speaker, Webinar, WebinarEvent
 from .webinar_forms import CancelWebinarForm, HeldForm, WebinarAdminForm
 
 
-class SpeakerInline(admin.TabularInline):
+class SpeakerInline(SafeAutocompleteAdminMixin, admin.TabularInline):
     model = Speaker
     extra = 1
     fields = ["position", "name", "affiliation", "clinician", "email"]
