@@ -106,13 +106,13 @@ def register_conference_panel() -> None:
     panels.register(
         Ticket.Kind.CONFERENCE_REQUEST,
         panels.Panel(
-            title=str(gettext_lazy("Conference request")),
+            title=gettext_lazy("Conference request"),
             template="admin/conferences/_panel_conference.html",
             context=context,
             actions=(
                 panels.Action(
                     "approve",
-                    str(gettext_lazy("Approve and schedule")),
+                    gettext_lazy("Approve and schedule"),
                     forms.ApproveForm,
                     approve,
                     form_kwargs=_with_conference,
@@ -120,14 +120,14 @@ def register_conference_panel() -> None:
                 ),
                 panels.Action(
                     "add_invitee",
-                    str(gettext_lazy("Invite a clinician")),
+                    gettext_lazy("Invite a clinician"),
                     forms.AddInviteeForm,
                     add,
                     available=_in_state(State.REQUESTED, State.SCHEDULED),
                 ),
                 panels.Action(
                     "remove_invitee",
-                    str(gettext_lazy("Remove an invitee")),
+                    gettext_lazy("Remove an invitee"),
                     forms.RemoveInviteeForm,
                     remove,
                     form_kwargs=_with_conference,
@@ -135,21 +135,21 @@ def register_conference_panel() -> None:
                 ),
                 panels.Action(
                     "move",
-                    str(gettext_lazy("Move to another time")),
+                    gettext_lazy("Move to another time"),
                     forms.MoveForm,
                     move,
                     available=_in_state(State.SCHEDULED),
                 ),
                 panels.Action(
                     "held",
-                    str(gettext_lazy("Mark held")),
+                    gettext_lazy("Mark held"),
                     forms.OutcomeForm,
                     held,
                     available=_in_state(State.SCHEDULED),
                 ),
                 panels.Action(
                     "decline",
-                    str(gettext_lazy("Decline the request")),
+                    gettext_lazy("Decline the request"),
                     forms.ReasonForm,
                     decline,
                     available=_in_state(State.REQUESTED),
@@ -157,7 +157,7 @@ def register_conference_panel() -> None:
                 ),
                 panels.Action(
                     "cancel_conference",
-                    str(gettext_lazy("Cancel the conference")),
+                    gettext_lazy("Cancel the conference"),
                     forms.OptionalReasonForm,
                     cancel,
                     available=_in_state(State.REQUESTED, State.SCHEDULED),

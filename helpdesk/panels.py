@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django import forms
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from clinicians.models import Clinician
@@ -29,7 +30,8 @@ class Action:
     returns the message shown to the agent."""
 
     name: str
-    label: str
+    # Lazy: panels are registered once at start-up and shown in each viewer's language.
+    label: str | Promise
     form_class: type[forms.Form]
     run: Callable[[Ticket, dict[str, Any], User], str]
     form_kwargs: Callable[[Ticket], dict[str, Any]] = lambda ticket: {}
@@ -39,7 +41,7 @@ class Action:
 
 @dataclass(frozen=True)
 class Panel:
-    title: str
+    title: str | Promise
     template: str
     context: Callable[[Ticket], dict[str, Any]]
     actions: tuple[Action, ...] = field(default_factory=tuple)
@@ -102,14 +104,14 @@ def register_builtin_panels() -> None:
     register(
         "registration",
         Panel(
-            title=str(_("Registration")),
+            title=_("Registration"),
             template="admin/helpdesk/ticket/_panel_clinician.html",
             context=clinician_context,
             actions=(
-                Action("verify", str(_("Verify")), helpdesk_forms.VerifyForm, verify, available=registered),
+                Action("verify", _("Verify"), helpdesk_forms.VerifyForm, verify, available=registered),
                 Action(
                     "reject",
-                    str(_("Reject")),
+                    _("Reject"),
                     helpdesk_forms.RejectForm,
                     reject,
                     available=registered,
@@ -121,20 +123,20 @@ def register_builtin_panels() -> None:
     register(
         "hospital_proposal",
         Panel(
-            title=str(_("Proposed hospital")),
+            title=_("Proposed hospital"),
             template="admin/helpdesk/ticket/_panel_clinician.html",
             context=clinician_context,
             actions=(
                 Action(
                     "approve",
-                    str(_("Approve the hospital")),
+                    _("Approve the hospital"),
                     helpdesk_forms.EmptyForm,
                     approve,
                     available=proposed,
                 ),
                 Action(
                     "merge",
-                    str(_("Merge into a listed hospital")),
+                    _("Merge into a listed hospital"),
                     helpdesk_forms.MergeHospitalForm,
                     merge,
                     form_kwargs=lambda ticket: {"hospital": ticket.hospital},
@@ -163,20 +165,20 @@ def register_builtin_panels() -> None:
     register(
         "data_protection",
         Panel(
-            title=str(_("Data-protection request")),
+            title=_("Data-protection request"),
             template="admin/helpdesk/ticket/_panel_clinician.html",
             context=clinician_context,
             actions=(
                 Action(
                     "restrict",
-                    str(_("Restrict processing (hide from the directory and invitations)")),
+                    _("Restrict processing (hide from the directory and invitations)"),
                     helpdesk_forms.EmptyForm,
                     restriction(True),
                     available=restricted_is(False),
                 ),
                 Action(
                     "lift_restriction",
-                    str(_("Lift the restriction")),
+                    _("Lift the restriction"),
                     helpdesk_forms.EmptyForm,
                     restriction(False),
                     available=restricted_is(True),
@@ -187,13 +189,13 @@ def register_builtin_panels() -> None:
     register(
         "hospital_change",
         Panel(
-            title=str(_("Hospital change")),
+            title=_("Hospital change"),
             template="admin/helpdesk/ticket/_panel_clinician.html",
             context=clinician_context,
             actions=(
                 Action(
                     "confirm_hospital",
-                    str(_("Confirm the new hospital")),
+                    _("Confirm the new hospital"),
                     helpdesk_forms.EmptyForm,
                     confirm,
                     available=lambda ticket: (

@@ -357,3 +357,41 @@ def test_agents_pressing_take_next_together_never_get_the_same_ticket(postgres: 
     assert len({pk for pk, _agent in claims}) == 100
     assert Ticket.objects.filter(assignee__isnull=True).count() == 0
     assert len({agent for _pk, agent in claims}) > 1  # the work really was shared
+
+
+def test_the_ticket_page_speaks_the_agents_language_panels_included(client: Client) -> None:
+    # Panels are registered once when the process starts; their titles and
+    # buttons must still follow each agent's language, not the first one's.
+    from tests.conftest import sign_in_staff
+    from tests.factories import CoordinatorFactory
+
+    french = StaffFactory(language="fr")
+    sign_in_staff(client, french)
+    registration = services.open_registration_ticket(clinician=ClinicianFactory(status="registered"))
+    page = client.get(f"/admin/helpdesk/ticket/{registration.pk}/change/").content.decode()
+    assert "Vérifier" in page and "Refuser" in page and "Inscription" in page
+    assert ">Verify<" not in page and ">Reject<" not in page
+
+    from conferences import case_conferences
+
+    conference = case_conferences.request_conference(
+        coordinator=CoordinatorFactory(),
+        data=case_conferences.RequestData(
+            title="Cas",
+            question="Question ?",
+            case_summary="Résumé.",
+            urgency="routine",
+            slots=[timezone.now() + timedelta(days=3)],
+            duration_minutes=60,
+            time_zone="Europe/Paris",
+            invitees=[],
+        ),
+    )
+    page = client.get(f"/admin/helpdesk/ticket/{conference.ticket_id}/change/").content.decode()
+    assert "Demande de conférence" in page and "Approuver et planifier" in page
+    assert "Approve and schedule" not in page
+
+    english = StaffFactory(language="en")
+    sign_in_staff(client, english)
+    page = client.get(f"/admin/helpdesk/ticket/{registration.pk}/change/").content.decode()
+    assert ">Verify<" in page and "Vérifier" not in page
