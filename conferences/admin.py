@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import Q, QuerySet
+from django.db.models import Case, QuerySet, Value, When
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -20,7 +20,7 @@ from django.utils.translation import ngettext
 from helpdesk.admin import BoundedCountPaginator
 
 from . import services
-from .models import Conference, ProviderMeeting
+from .models import NEEDS_ATTENTION, Conference, ProviderMeeting
 
 
 class AttentionFilter(admin.SimpleListFilter):
@@ -33,11 +33,10 @@ class AttentionFilter(admin.SimpleListFilter):
     def queryset(
         self, request: HttpRequest, queryset: QuerySet[ProviderMeeting]
     ) -> QuerySet[ProviderMeeting]:
-        attention = Q(state=ProviderMeeting.State.FAILED) | Q(sync_failed=True)
         if self.value() == "yes":
-            return queryset.filter(attention)
+            return queryset.filter(NEEDS_ATTENTION)
         if self.value() == "no":
-            return queryset.exclude(attention)
+            return queryset.exclude(NEEDS_ATTENTION)
         return queryset
 
 
@@ -74,16 +73,14 @@ class ProviderMeetingAdmin(admin.ModelAdmin):
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ProviderMeeting]:
-        # Failed first, then the most recent.
-        return (
-            super()
-            .get_queryset(request)
-            .defer("invitees", "provider_invitees", "agenda")
-            .order_by("-sync_failed", "state", "-updated_at")
-        )
+        return super().get_queryset(request).defer("invitees", "provider_invitees", "agenda", "sent_creates")
 
-    def get_ordering(self, request: HttpRequest) -> list[str]:
-        return []
+    def get_ordering(self, request: HttpRequest) -> list[Any]:
+        # Failed (or refused an update) first, then the most recently changed. The
+        # changelist orders by this, not by the queryset's order_by, which it would
+        # put after the model's Meta ordering (start).
+        attention_first = Case(When(NEEDS_ATTENTION, then=Value(0)), default=Value(1))
+        return [attention_first.asc(), "-updated_at"]
 
     @admin.display(description=_("last error"))
     def error(self, meeting: ProviderMeeting) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import json
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -14,15 +15,6 @@ from django.utils.translation import gettext_lazy as _
 
 from clinicians.countries import NetworkCountryField
 from clinicians.models import ERN, Clinician, Hospital, Language, Specialty
-
-
-def _drop_invitee(model: Any, user: object, *, address_of: Callable[[Any], str]) -> None:
-    """Remove a person from the invitee lists of a meeting model (erasure)."""
-    email = getattr(user, "email", "").lower()
-    for meeting in model.objects.exclude(invitees=[]).only("pk", "invitees"):
-        kept = [item for item in meeting.invitees if address_of(item).lower() != email]
-        if kept != meeting.invitees:
-            model.objects.filter(pk=meeting.pk).update(invitees=kept)
 
 
 class LocalVideoMeeting(models.Model):
@@ -51,7 +43,14 @@ class LocalVideoMeeting(models.Model):
 
     @classmethod
     def erase_personal_data(cls, user: object, pseudonym: str) -> None:
-        _drop_invitee(cls, user, address_of=str)
+        # These rows are the local backend's side (what Webex holds in production): the
+        # address goes at once. The provider meetings that sent it here call
+        # LocalBackend.remove_invitee, which then finds nothing to remove.
+        email = getattr(user, "email", "").lower()
+        for meeting in cls.objects.exclude(invitees=[]).only("pk", "invitees"):
+            kept = [item for item in meeting.invitees if item.lower() != email]
+            if kept != meeting.invitees:
+                cls.objects.filter(pk=meeting.pk).update(invitees=kept)
 
 
 class WebexToken(models.Model):
@@ -112,6 +111,17 @@ class WebexToken(models.Model):
         return cls.objects.get(pk=cls.SINGLETON_PK)
 
 
+class ProviderMeetingQuerySet(models.QuerySet["ProviderMeeting"]):
+    def update(self, **kwargs: Any) -> int:
+        """Every write stamps `updated_at`: the pipeline writes with conditional
+        updates, which `auto_now` (save() only) never sees."""
+        kwargs.setdefault("updated_at", timezone.now())
+        return super().update(**kwargs)
+
+    def needing_attention(self) -> ProviderMeetingQuerySet:
+        return self.filter(NEEDS_ATTENTION)
+
+
 class ProviderMeeting(models.Model):
     """A meeting or webinar we want on the video provider: the intent, stored
     before any call is made, and what the provider gave back.
@@ -140,7 +150,15 @@ class ProviderMeeting(models.Model):
         State.CANCELLED: frozenset(),
     }
 
+    # Real failures (5xx, timeouts) give up after MAX_ATTEMPTS; answers "429 Too
+    # Many Requests" have a budget of their own, larger, so that a short run of
+    # them never fails a meeting and an endless one still ends (about 14 hours
+    # of waits with the default visibility timeout).
     MAX_ATTEMPTS: ClassVar[int] = 8
+    MAX_RATE_LIMITED: ClassVar[int] = 20
+    # Where a retried create looks for the meeting by key: this far either side
+    # of each start a create was sent with (the provider's search needs a window).
+    SEARCH_MARGIN: ClassVar[timedelta] = timedelta(days=1)
 
     key = models.CharField(_("our key"), max_length=64, unique=True)
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.MEETING)
@@ -152,19 +170,32 @@ class ProviderMeeting(models.Model):
     invitees = models.JSONField(_("invitees"), default=list, blank=True)
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    rate_limited = models.PositiveIntegerField(_("rate-limited attempts"), default=0)
     last_error = models.TextField(_("last error"), blank=True)
     tracking_id = models.CharField(_("provider tracking id"), max_length=200, blank=True)
     provider_id = models.CharField(_("provider id"), max_length=200, blank=True)
     join_url = models.URLField(_("join link"), max_length=1000, blank=True)
     next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
     lease_expires_at = models.DateTimeField(_("lease expires"), null=True, blank=True)
+    # The claim of the worker holding the lease, new for each claim: its writes
+    # are conditional on it, so a worker whose lease was taken over writes nothing.
+    lease_token = models.UUIDField(_("lease token"), null=True, blank=True, editable=False)
     cancel_requested = models.BooleanField(_("cancel requested"), default=False)
     # Changes after creation (a move, a new invitee or registrant) bump
     # `version`; a worker brings the provider up to it and records
-    # `synced_version`. `provider_invitees` are the addresses already sent.
+    # `synced_version`. `provider_invitees` are the addresses that may be on the
+    # provider (noted before a create is sent, added after an add succeeds); one
+    # no longer in `invitees` is removed there by the worker, then dropped.
     version = models.PositiveIntegerField(_("version"), default=0)
     synced_version = models.PositiveIntegerField(_("version on the provider"), default=0)
     provider_invitees = models.JSONField(_("addresses on the provider"), default=list, blank=True)
+    # fields_digest() of what the provider was last sent successfully: the worker
+    # updates the provider meeting only when title, agenda, times or zone differ.
+    provider_digest = models.CharField(_("fields on the provider (digest)"), max_length=64, blank=True)
+    # Each create sent, noted before sending: {"start": ISO time, "digest": ...}. A
+    # retry looks for the meeting around every one of these starts, and updates the
+    # meeting it finds unless every create sent the row's current fields.
+    sent_creates = models.JSONField(_("creates sent"), default=list, blank=True, editable=False)
     sync_failed = models.BooleanField(
         _("update failed"),
         default=False,
@@ -172,6 +203,8 @@ class ProviderMeeting(models.Model):
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = ProviderMeetingQuerySet.as_manager()
 
     PERSONAL_DATA_FIELDS = ("invitees", "provider_invitees")
 
@@ -193,30 +226,58 @@ class ProviderMeeting(models.Model):
         return [source for source, targets in cls.TRANSITIONS.items() if state in targets]
 
     def backoff(self, *, retry_after: float | None = None) -> timedelta:
-        """How long to wait before the next attempt: the provider's Retry-After
-        when given, else 30 s doubling per attempt; never beyond the broker's
-        visibility timeout, since a task scheduled further ahead runs twice."""
-        if retry_after is not None and retry_after > 0:
+        """How long to wait before the next attempt: 30 s doubling with every
+        attempt made (rate-limited ones included), or the provider's Retry-After
+        when that is longer; never beyond the broker's visibility timeout, since
+        a task scheduled further ahead runs twice."""
+        seconds = 30.0 * 2 ** max(self.attempts + self.rate_limited - 1, 0)
+        if retry_after is not None and retry_after > seconds:
             seconds = float(retry_after)
-        else:
-            seconds = 30.0 * 2 ** max(self.attempts - 1, 0)
         return timedelta(seconds=min(seconds, float(settings.CELERY_VISIBILITY_TIMEOUT)))
 
     @property
     def needs_attention(self) -> bool:
         return self.state == self.State.FAILED or self.sync_failed
 
-    def search_window(self) -> tuple[datetime, datetime]:
-        return self.start - timedelta(days=1), self.start + timedelta(days=1)
+    @property
+    def may_be_on_provider(self) -> bool:
+        """Whether the meeting exists on the provider, or may (a create was sent)
+        and is not being cancelled: who was sent there must be removed there."""
+        if self.cancel_requested or self.state in (self.State.CANCELLED, self.State.FAILED):
+            return False
+        return self.state != self.State.PENDING or bool(self.sent_creates) or self.attempts > 0
+
+    def fields_digest(self) -> str:
+        """A digest of what the provider meeting is made of, bar the invitees."""
+        fields = [self.title, self.agenda, self.start.isoformat(), self.end.isoformat(), self.time_zone]
+        return hashlib.sha256(json.dumps(fields).encode()).hexdigest()
+
+    def search_windows(self) -> list[tuple[datetime, datetime]]:
+        """Where a retry looks for a meeting an earlier create may have made: a
+        day either side of every start a create was sent with and of the current
+        one, overlapping windows merged (usually one; more after a long move)."""
+        starts = {self.start, *(datetime.fromisoformat(item["start"]) for item in self.sent_creates)}
+        windows: list[tuple[datetime, datetime]] = []
+        for start in sorted(starts):
+            low, high = start - self.SEARCH_MARGIN, start + self.SEARCH_MARGIN
+            if windows and low <= windows[-1][1]:
+                windows[-1] = (windows[-1][0], high)
+            else:
+                windows.append((low, high))
+        return windows
 
     @classmethod
     def erase_personal_data(cls, user: object, pseudonym: str) -> None:
-        _drop_invitee(cls, user, address_of=lambda item: str(item.get("email", "")))
-        email = getattr(user, "email", "").lower()
-        for meeting in cls.objects.exclude(provider_invitees=[]).only("pk", "provider_invitees"):
-            kept = [item for item in meeting.provider_invitees if item.lower() != email]
-            if kept != meeting.provider_invitees:
-                cls.objects.filter(pk=meeting.pk).update(provider_invitees=kept)
+        # Row first, as when an agent removes an invitee: the address leaves the
+        # invitee lists now, and stays in provider_invitees only until the worker
+        # has taken it off the provider meeting.
+        from .services import forget_address
+
+        forget_address(email=getattr(user, "email", ""))
+
+
+# A meeting that failed, or whose last change the provider refused: the admin lists them first.
+NEEDS_ATTENTION = Q(state=ProviderMeeting.State.FAILED) | Q(sync_failed=True)
 
 
 class ConferenceQuerySet(models.QuerySet["Conference"]):

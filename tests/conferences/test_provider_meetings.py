@@ -37,6 +37,8 @@ class ScriptedBackend(LocalBackend):
 
     script: ClassVar[list[Exception | str | Callable[[], None]]] = []
     calls: ClassVar[list[str]] = []
+    # Run after the next add_registrant calls (something else happening meanwhile).
+    after_registrant: ClassVar[list[Callable[[], None]]] = []
 
     def create(self, spec: MeetingSpec) -> RemoteMeeting:
         self.calls.append("create")
@@ -54,6 +56,16 @@ class ScriptedBackend(LocalBackend):
         self.calls.append("find_by_key")
         return super().find_by_key(key, start=start, end=end)
 
+    def update(self, provider_id: str, spec: MeetingSpec) -> RemoteMeeting:
+        self.calls.append("update")
+        return super().update(provider_id, spec)
+
+    def add_registrant(self, provider_id: str, invitee: Invitee) -> None:
+        self.calls.append("add_registrant")
+        super().add_registrant(provider_id, invitee)
+        if self.after_registrant:
+            self.after_registrant.pop(0)()
+
 
 @pytest.fixture(autouse=True)
 def backend(settings: Any) -> Iterator[None]:
@@ -61,6 +73,7 @@ def backend(settings: Any) -> Iterator[None]:
     _backend_class.cache_clear()
     ScriptedBackend.script = []
     ScriptedBackend.calls = []
+    ScriptedBackend.after_registrant = []
     yield
     _backend_class.cache_clear()
 
@@ -275,25 +288,64 @@ def test_a_worker_may_take_over_a_row_whose_lease_expired() -> None:
     assert meeting.attempts == 2
 
 
-def test_backoff_never_goes_beyond_the_visibility_timeout_and_gives_up_after_eight_attempts(
+def test_backoff_never_goes_beyond_the_visibility_timeout_and_gives_up_after_eight_failures(
     scripted: type[ScriptedBackend], settings: Any, apply_async: mock.MagicMock
 ) -> None:
     settings.CELERY_VISIBILITY_TIMEOUT = 600
-    scripted.script = [TransientVideoError("503")] * 7 + [RateLimitedVideoError("429", retry_after=7200)]
+    scripted.script = [TransientVideoError("503")] * 7 + [
+        RateLimitedVideoError("429", retry_after=7200),
+        TransientVideoError("503"),
+    ]
     meeting = request()
     now = timezone.now()
     delays = []
-    for _ in range(7):
+    for _ in range(8):
         assert services.realise_meeting(meeting_id=meeting.pk, now=now) == "pending"
         meeting.refresh_from_db()
         delays.append((meeting.next_attempt_at - now).total_seconds())
         now = meeting.next_attempt_at
-    assert delays == [30, 60, 120, 240, 480, 600, 600]
+    assert delays == [30, 60, 120, 240, 480, 600, 600, 600]
     assert all(call.kwargs["countdown"] <= 600 for call in apply_async.call_args_list)
+    # The 429 did not count: the eighth real failure is the last.
     assert services.realise_meeting(meeting_id=meeting.pk, now=now) == "failed"
     meeting.refresh_from_db()
     assert meeting.state == "failed" and meeting.attempts == 8
     assert ProviderMeeting(attempts=1).backoff(retry_after=7200) == timedelta(seconds=600)
+
+
+def test_a_short_run_of_429s_waits_at_least_the_backoff_and_does_not_fail_the_meeting(
+    scripted: type[ScriptedBackend], settings: Any
+) -> None:
+    settings.CELERY_VISIBILITY_TIMEOUT = 3600
+    storm = ProviderMeeting.MAX_ATTEMPTS + 2
+    scripted.script = [RateLimitedVideoError("429", retry_after=1)] * storm
+    meeting = request()
+    now = timezone.now()
+    waits = []
+    for _ in range(storm):
+        assert services.realise_meeting(meeting_id=meeting.pk, now=now) == "pending"
+        meeting.refresh_from_db()
+        waits.append((meeting.next_attempt_at - now).total_seconds())
+        now = meeting.next_attempt_at
+    assert waits == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]
+    assert services.realise_meeting(meeting_id=meeting.pk, now=now) == "created"
+    assert live_on_provider() == 1
+
+
+def test_an_endless_429_storm_still_fails_the_meeting_after_a_larger_cap_of_its_own(
+    scripted: type[ScriptedBackend],
+) -> None:
+    scripted.script = [RateLimitedVideoError("429 Too Many Requests", retry_after=1)] * 100
+    meeting = request()
+    now = timezone.now()
+    states = []
+    while (state := services.realise_meeting(meeting_id=meeting.pk, now=now)) == "pending":
+        states.append(state)
+        now = ProviderMeeting.objects.get(pk=meeting.pk).next_attempt_at
+    assert state == "failed"
+    assert ProviderMeeting.MAX_ATTEMPTS < len(states) + 1 == ProviderMeeting.MAX_RATE_LIMITED < 100
+    meeting.refresh_from_db()
+    assert "429" in meeting.last_error and live_on_provider() == 0
 
 
 def test_the_states_move_only_along_the_moves_written_on_the_model() -> None:
@@ -307,3 +359,128 @@ def test_the_states_move_only_along_the_moves_written_on_the_model() -> None:
 def test_a_key_longer_than_webex_allows_is_refused() -> None:
     with pytest.raises(ValueError):
         request("x" * 65)
+
+
+# --- Leases, registrants and what the admin shows ---------------------------------------------
+
+
+def webinar_meeting() -> ProviderMeeting:
+    return services.request_meeting(
+        key="webinar-1",
+        title="ERN LUNG webinar",
+        start=START,
+        end=START + timedelta(hours=1),
+        time_zone="Europe/Brussels",
+        kind=ProviderMeeting.Kind.WEBINAR,
+    )
+
+
+def test_a_registrant_added_while_a_sync_runs_reaches_the_provider_at_once(
+    scripted: type[ScriptedBackend], apply_async: mock.MagicMock
+) -> None:
+    meeting = webinar_meeting()
+    assert realise_meeting(meeting.pk) == "created"
+    services.add_meeting_invitee(
+        meeting=meeting, invitee=Invitee(email="first@hospital.example.org", registrant=True)
+    )
+    second = Invitee(email="second@hospital.example.org", registrant=True)
+    scripted.after_registrant = [lambda: services.add_meeting_invitee(meeting=meeting, invitee=second)]
+    apply_async.reset_mock()
+
+    now = timezone.now()
+    assert services.realise_meeting(meeting_id=meeting.pk, now=now) == "created"
+    # The second registration came in while the worker held the row: queued again at once,
+    # and the next run may take the row (no five-minute lease left behind).
+    apply_async.assert_called_once_with((meeting.pk,))
+    assert services.realise_meeting(meeting_id=meeting.pk, now=now) == "created"
+    assert set(LocalVideoMeeting.objects.get().invitees) == {
+        "first@hospital.example.org",
+        "second@hospital.example.org",
+    }
+    meeting.refresh_from_db()
+    assert meeting.lease_expires_at is None and meeting.synced_version == meeting.version
+
+
+def test_every_change_to_a_provider_meeting_moves_its_updated_at() -> None:
+    meeting = request()
+    seen = [meeting.updated_at]
+    realise_meeting(meeting.pk)
+    seen.append(ProviderMeeting.objects.get(pk=meeting.pk).updated_at)
+    services.update_meeting(meeting=meeting, title="Renamed")
+    seen.append(ProviderMeeting.objects.get(pk=meeting.pk).updated_at)
+    assert seen == sorted(seen) and len(set(seen)) == 3
+
+
+def test_failed_meetings_are_listed_first_in_their_admin(client: Any) -> None:
+    from tests.conftest import sign_in_staff
+    from tests.factories import StaffFactory
+
+    working = request("conference-working")
+    ProviderMeeting.objects.filter(pk=working.pk).update(title="Working meeting", start=START)
+    failed = request("conference-failed")
+    ProviderMeeting.objects.filter(pk=failed.pk).update(
+        title="Failed meeting", state="failed", start=START + timedelta(days=30)
+    )
+    refused = request("conference-refused")
+    ProviderMeeting.objects.filter(pk=refused.pk).update(
+        title="Refused update", state="created", sync_failed=True, start=START + timedelta(days=20)
+    )
+    sign_in_staff(client, StaffFactory(role="agents"))
+    page = client.get("/admin/conferences/providermeeting/").content.decode()
+    order = sorted(["Working meeting", "Failed meeting", "Refused update"], key=page.index)
+    assert order[-1] == "Working meeting"
+
+
+# --- Taking people off the provider meeting ----------------------------------------------------
+
+
+def remote_invitees() -> list[str]:
+    return sorted(LocalVideoMeeting.objects.get().invitees)
+
+
+def test_an_invitee_removed_from_a_created_meeting_is_removed_on_the_provider_by_the_worker(
+    apply_async: mock.MagicMock, django_capture_on_commit_callbacks: Any
+) -> None:
+    meeting = request()
+    realise_meeting(meeting.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.remove_meeting_invitee(meeting=meeting, email="ANA@hospital.example.org")
+    apply_async.assert_called_with((meeting.pk,))
+    meeting.refresh_from_db()
+    assert meeting.invitees == [] and meeting.provider_invitees == ["ana@hospital.example.org"]
+    assert remote_invitees() == ["ana@hospital.example.org"]
+
+    realise_meeting(meeting.pk)
+    meeting.refresh_from_db()
+    assert remote_invitees() == [] and meeting.provider_invitees == []
+
+
+@pytest.mark.parametrize("state", ["cancelled", "failed", "never created"])
+def test_erasure_on_a_meeting_not_on_the_provider_drops_the_address_at_once(state: str) -> None:
+    from tests.factories import ClinicianFactory
+
+    person = ClinicianFactory(user__email="ana@hospital.example.org")
+    meeting = request()
+    if state != "never created":
+        ProviderMeeting.objects.filter(pk=meeting.pk).update(
+            state=state, provider_invitees=["ana@hospital.example.org"], attempts=1
+        )
+    ProviderMeeting.erase_personal_data(person.user, "erased-x")
+    meeting.refresh_from_db()
+    assert meeting.invitees == [] and meeting.provider_invitees == []
+
+
+def test_erasure_keeps_the_address_only_until_the_worker_removed_it_from_the_provider() -> None:
+    from tests.factories import ClinicianFactory
+
+    person = ClinicianFactory(user__email="ana@hospital.example.org")
+    meeting = request()
+    realise_meeting(meeting.pk)
+    ProviderMeeting.erase_personal_data(person.user, "erased-x")
+    meeting.refresh_from_db()
+    assert meeting.invitees == [] and meeting.provider_invitees == ["ana@hospital.example.org"]
+    assert meeting.synced_version < meeting.version
+
+    realise_meeting(meeting.pk)
+    meeting.refresh_from_db()
+    assert meeting.provider_invitees == [] and remote_invitees() == []
