@@ -246,6 +246,9 @@ class RetentionPolicy(models.Model):
     case_summaries_days = models.PositiveIntegerField(
         _("case summaries after the conference (days)"), default=365
     )
+    provider_meetings_days = models.PositiveIntegerField(
+        _("invitee lists of video meetings after their end (days)"), default=365
+    )
     sent_emails_days = models.PositiveIntegerField(_("sent emails (days)"), default=365)
     audit_events_days = models.PositiveIntegerField(_("audit events (days)"), default=1826)
     confirmed_by_dpo = models.BooleanField(_("confirmed by the data protection officer"), default=False)

@@ -18,6 +18,7 @@ class ConferencesConfig(AppConfig):
         services.on_created("conference", case_conferences.on_meeting_created)
         reminders.register("conferences", case_conferences.reminders_due)
         retention.register("conference case summaries", case_conferences.purge_case_summaries)
+        retention.register("provider meetings", services.purge_meeting_invitees)
 
         # Webinars: reminders 24 h and 1 h before, and the provider webinar's creation.
         from . import webinars

@@ -32,7 +32,9 @@ from django.db.models import F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from .models import ProviderMeeting
+from cmss.models import RetentionPolicy
+
+from .models import LocalVideoMeeting, ProviderMeeting
 from .video import (
     Invitee,
     MeetingSpec,
@@ -655,3 +657,20 @@ def _remove_on_provider(backend: VideoBackend, meeting: ProviderMeeting, email: 
     if meeting.kind == ProviderMeeting.Kind.WEBINAR and backend.remove_registrant(meeting.provider_id, email):
         return
     backend.remove_invitee(meeting.provider_id, email)
+
+
+def purge_meeting_invitees(policy: RetentionPolicy, now: datetime) -> int:
+    """Retention: clear who was invited (and the agenda) of provider meetings, and of
+    the local backend's meetings, over for longer than the retention period."""
+    cutoff = policy.cutoff("provider_meetings_days", now)
+    purged = (
+        ProviderMeeting.objects.filter(end__lt=cutoff)
+        .filter(~Q(invitees=[]) | ~Q(provider_invitees=[]) | ~Q(agenda=""))
+        .update(invitees=[], provider_invitees=[], agenda="")
+    )
+    purged += (
+        LocalVideoMeeting.objects.filter(end__lt=cutoff)
+        .filter(~Q(invitees=[]) | ~Q(agenda=""))
+        .update(invitees=[], agenda="")
+    )
+    return purged

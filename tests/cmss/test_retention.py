@@ -113,6 +113,7 @@ def test_supervisors_change_the_periods_and_the_task_uses_them(client: Client) -
             "rejected_registrations_days",
             "closed_ticket_text_days",
             "case_summaries_days",
+            "provider_meetings_days",
             "sent_emails_days",
             "audit_events_days",
         ]

@@ -484,3 +484,43 @@ def test_erasure_keeps_the_address_only_until_the_worker_removed_it_from_the_pro
     realise_meeting(meeting.pk)
     meeting.refresh_from_db()
     assert meeting.provider_invitees == [] and remote_invitees() == []
+
+
+# --- Retention ---------------------------------------------------------------------------------
+
+
+def test_provider_meetings_over_for_longer_than_the_retention_period_lose_invitees_and_agenda() -> None:
+    from cmss import retention
+    from cmss.models import RetentionPolicy
+
+    now = timezone.now()
+    assert RetentionPolicy.load().provider_meetings_days == 365
+
+    def held(key: str, days_ago: int) -> tuple[ProviderMeeting, LocalVideoMeeting]:
+        start = now - timedelta(days=days_ago)
+        meeting = services.request_meeting(
+            key=key,
+            title="Case",
+            agenda="https://cmss.example.org/conferences/1/",
+            start=start,
+            end=start + timedelta(hours=1),
+            time_zone="UTC",
+            invitees=[Invitee(email=f"{key}@hospital.example.org")],
+        )
+        realise_meeting(meeting.pk)
+        return ProviderMeeting.objects.get(pk=meeting.pk), LocalVideoMeeting.objects.get(key=key)
+
+    old, old_room = held("old", 400)
+    recent, recent_room = held("recent", 300)
+
+    assert retention.apply(now=now)["provider meetings"] == 2
+
+    old.refresh_from_db()
+    old_room.refresh_from_db()
+    assert (old.invitees, old.provider_invitees, old.agenda) == ([], [], "")
+    assert (old_room.invitees, old_room.agenda) == ([], "")
+    recent.refresh_from_db()
+    recent_room.refresh_from_db()
+    assert recent.invitees != [] and recent.provider_invitees == ["recent@hospital.example.org"]
+    assert recent.agenda and recent_room.invitees == ["recent@hospital.example.org"] and recent_room.agenda
+    assert retention.apply(now=now)["provider meetings"] == 0
