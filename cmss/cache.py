@@ -1,14 +1,22 @@
 """A Redis cache that fails open.
 
 The cache holds only rate-limit counters and other disposable data. When
-Redis is unreachable, reads miss and writes are dropped with a logged error,
-so people can still sign in (sessions live in the database).
+Redis is unreachable, reads miss and writes are dropped, so people can still
+sign in (sessions live in the database).
+
+An outage is logged once, as a warning, when it starts, and once when Redis
+answers again: a page makes several cache calls, and a traceback for each of
+them on every request buried everything else in the logs. After a failure the
+process does not try Redis again for RETRY_AFTER seconds, so requests during
+an outage don't each wait for connection timeouts.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,16 +25,59 @@ from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
+# Seconds during which a process that saw Redis fail answers from the defaults without asking it.
+RETRY_AFTER = 5.0
+
+
+class _Outage:
+    """Whether this process is in a Redis outage (shared by its threads)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.down = False
+        self.retry_at = 0.0
+
+    def skip(self) -> bool:
+        return self.down and time.monotonic() < self.retry_at
+
+    def failed(self, error: Exception) -> None:
+        with self.lock:
+            self.retry_at = time.monotonic() + RETRY_AFTER
+            if self.down:
+                return
+            self.down = True
+        logger.warning(
+            "Cache (Redis) unavailable, failing open (rate limits are not counted) until it answers: %s",
+            error,
+        )
+
+    def answered(self) -> None:
+        if not self.down:
+            return
+        with self.lock:
+            if not self.down:
+                return
+            self.down = False
+        logger.warning("Cache (Redis) answers again; the outage is over")
+
+
+outage = _Outage()
+
 
 def _fail_open(default: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)
         def wrapper(self: FailOpenRedisCache, *args: Any, **kwargs: Any) -> Any:
+            fallback = default(*args, **kwargs) if callable(default) else default
+            if outage.skip():
+                return fallback
             try:
-                return method(self, *args, **kwargs)
-            except RedisError:
-                logger.error("Cache unavailable during %s; failing open", method.__name__, exc_info=True)
-                return default(*args, **kwargs) if callable(default) else default
+                result = method(self, *args, **kwargs)
+            except RedisError as error:
+                outage.failed(error)
+                return fallback
+            outage.answered()
+            return result
 
         return wrapper
 
@@ -39,10 +90,10 @@ def _default_of_get(key: str, default: Any = None, *args: Any, **kwargs: Any) ->
 
 class FailOpenRedisCache(RedisCache):
     get = _fail_open(_default_of_get)(RedisCache.get)
-    get_many = _fail_open({})(RedisCache.get_many)
+    get_many = _fail_open(lambda *args, **kwargs: {})(RedisCache.get_many)
     has_key = _fail_open(False)(RedisCache.has_key)
     set = _fail_open(None)(RedisCache.set)
-    set_many = _fail_open([])(RedisCache.set_many)
+    set_many = _fail_open(lambda *args, **kwargs: [])(RedisCache.set_many)
     add = _fail_open(True)(RedisCache.add)
     touch = _fail_open(False)(RedisCache.touch)
     delete = _fail_open(False)(RedisCache.delete)

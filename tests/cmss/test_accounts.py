@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -61,7 +62,47 @@ def test_with_redis_down_rate_limits_fail_open_and_people_still_sign_in(
     response = sign_in(client, clinician.user.email)
     assert response.status_code == 302
     assert client.get("/profile/").status_code == 200
-    assert "Cache unavailable" in caplog.text
+    assert "Cache (Redis) unavailable" in caplog.text
+
+
+@pytest.fixture
+def fresh_outage(monkeypatch: Any) -> Any:
+    from cmss import cache as cmss_cache
+
+    monkeypatch.setattr(cmss_cache, "outage", cmss_cache._Outage())
+    return cmss_cache
+
+
+def test_a_redis_outage_is_one_warning_not_a_traceback_per_cache_call(
+    client: Client, settings: Any, caplog: Any, fresh_outage: Any, redis_server: Any
+) -> None:
+    down = {
+        "BACKEND": "cmss.cache.FailOpenRedisCache",
+        "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+    }
+    settings.CACHES = {"default": down}
+    clinician = ClinicianFactory()
+    caplog.set_level(logging.INFO, logger="cmss.cache")
+    for _ in range(3):
+        assert sign_in(client, clinician.user.email).status_code == 302
+        assert client.get("/profile/").status_code == 200
+        client.logout()
+    records = [record for record in caplog.records if record.name == "cmss.cache"]
+    assert [(record.levelname, record.exc_info) for record in records] == [("WARNING", None)]
+    assert "unavailable" in records[0].getMessage()
+
+    # Redis is back: the next call after the pause reaches it, and that is said once.
+    fresh_outage.outage.retry_at = 0.0
+    settings.CACHES = {"default": {**down, "LOCATION": settings.REDIS_URL}}
+    from django.core.cache import cache
+
+    cache.set("cmss-test:back", 1)
+    assert cache.get("cmss-test:back") == 1
+    records = [record for record in caplog.records if record.name == "cmss.cache"]
+    assert [record.getMessage() for record in records][1:] == [
+        "Cache (Redis) answers again; the outage is over"
+    ]
 
 
 def test_production_settings_hash_passwords_with_argon2_and_refuse_to_start_without_a_secret() -> None:
