@@ -143,6 +143,10 @@ def request_conference(*, coordinator: Clinician, data: RequestData) -> Conferen
 
 
 def _tell_requester(conference: Conference, body: str, *, by: User, resolve: bool) -> None:
+    """Reply on the conference's ticket. A scheduled conference's ticket stays
+    open, due when the conference ends (the next step is marking it held), so
+    that moving or cancelling it never means digging out a resolved ticket; it
+    is resolved when the conference is held, declined or cancelled."""
     ticket = conference.ticket
     if ticket is None or ticket.requester_id is None or ticket.state == Ticket.State.CLOSED:
         return
@@ -152,6 +156,13 @@ def _tell_requester(conference: Conference, body: str, *, by: User, resolve: boo
         by=by,
         then=Ticket.State.RESOLVED if resolve else Ticket.State.OPEN,
     )
+    if not resolve and conference.end is not None:
+        helpdesk.set_follow_up(
+            ticket=ticket,
+            due_at=conference.end,
+            by=by,
+            note=_("Mark the conference held, with its outcome, once it is over."),
+        )
 
 
 def _time_text(moment: datetime, zone: str) -> str:
@@ -200,7 +211,7 @@ def approve(*, conference: Conference, start: datetime, by: User) -> Conference:
         )
         % {"title": conference.title, "time": _time_text(start, conference.time_zone)},
         by=by,
-        resolve=True,
+        resolve=False,
     )
     return conference
 
@@ -248,7 +259,7 @@ def move(*, conference: Conference, start: datetime, by: User) -> Conference:
         _("Your conference “%(title)s” has moved to %(time)s. Everyone invited is told.")
         % {"title": conference.title, "time": _time_text(start, conference.time_zone)},
         by=by,
-        resolve=True,
+        resolve=False,
     )
     return conference
 
@@ -301,6 +312,9 @@ def mark_held(*, conference: Conference, outcome: str, by: User) -> Conference:
     conference.outcome = outcome
     conference.held_at = timezone.now()
     conference.save(update_fields=["state", "outcome", "held_at", "updated_at"])
+    ticket = conference.ticket
+    if ticket is not None and ticket.is_active:
+        helpdesk.resolve(ticket=ticket, by=by, note=_("The conference was held."))
     return conference
 
 

@@ -249,6 +249,22 @@ def resolve(*, ticket: Ticket, by: User, note: str = "") -> Ticket:
     return change_state(ticket=ticket, to=Ticket.State.RESOLVED, by=by, note=note)
 
 
+@transaction.atomic
+def set_follow_up(*, ticket: Ticket, due_at: datetime, by: User, note: str = "") -> Ticket:
+    """Keep an open ticket in the queue until its next step is due (a conference
+    ticket: marking it held once it is over). Its due time becomes `due_at`."""
+    ticket = _locked(ticket)
+    if ticket.state not in (Ticket.State.NEW, Ticket.State.OPEN):
+        raise HelpdeskError(f"Ticket {ticket.number} is {ticket.get_state_display()}.")
+    if ticket.due_at != due_at:
+        old = timezone.localtime(ticket.due_at).isoformat(timespec="minutes") if ticket.due_at else ""
+        new = timezone.localtime(due_at).isoformat(timespec="minutes")
+        _event(ticket, by=by, action="follow_up", old=old, new=new, note=note)
+        ticket.due_at = due_at
+        ticket.save()
+    return ticket
+
+
 def _apply_assignee(ticket: Ticket, agent: User | None, *, by: User) -> None:
     if agent is not None and not agent.is_staff:
         raise HelpdeskError("Only helpdesk staff can be assigned a ticket.")

@@ -264,7 +264,9 @@ def test_the_agent_approves_a_slot_and_everyone_gets_an_invitation_with_the_link
     reply = TicketMessage.objects.get(ticket=conference.ticket, kind=TicketMessage.Kind.REPLY)
     assert "is scheduled for" in reply.body
     conference.ticket.refresh_from_db()
-    assert conference.ticket.state == Ticket.State.RESOLVED
+    # The ticket stays in the queue until the conference is held: due when it ends.
+    assert conference.ticket.state == Ticket.State.OPEN
+    assert conference.ticket.due_at == second.start + timedelta(minutes=60)
 
     conference = realise(conference)
 
@@ -443,6 +445,35 @@ def test_invitees_added_and_removed_by_the_agent(
     assert calendar_of(farewell)["METHOD"] == "CANCEL"
     client.force_login(expert.user)
     assert client.get(reverse("conferences:detail", args=[conference.pk])).status_code == 404
+
+
+def test_a_scheduled_conferences_ticket_stays_workable_until_it_is_held(
+    agent_client: Client, coordinator: Any, expert: Any, agent: Any
+) -> None:
+    conference = realise(scheduled(coordinator, expert, agent))
+    ticket = Ticket.objects.get(pk=conference.ticket_id)
+    assert ticket.state == Ticket.State.OPEN and ticket.due_at == conference.end
+    # In the agent's default queue (active tickets), not among the resolved ones.
+    queue = agent_client.get(reverse("admin:helpdesk_ticket_changelist")).content.decode()
+    assert conference.title in queue
+
+    later = conference.start + timedelta(days=1)
+    case_conferences.move(conference=conference, start=later, by=agent)
+    ticket.refresh_from_db()
+    assert ticket.state == Ticket.State.OPEN and ticket.due_at == later + timedelta(minutes=60)
+
+    Conference.objects.filter(pk=conference.pk).update(start=timezone.now() - timedelta(hours=2))
+    case_conferences.mark_held(conference=conference, outcome="Start ERT at half dose.", by=agent)
+    ticket.refresh_from_db()
+    assert ticket.state == Ticket.State.RESOLVED
+
+
+def test_cancelling_a_scheduled_conference_resolves_its_ticket(
+    coordinator: Any, expert: Any, agent: Any
+) -> None:
+    conference = realise(scheduled(coordinator, expert, agent))
+    case_conferences.cancel(conference=conference, by=agent, reason="The patient was transferred.")
+    assert Ticket.objects.get(pk=conference.ticket_id).state == Ticket.State.RESOLVED
 
 
 def test_held_only_after_the_start(coordinator: Any, expert: Any, agent: Any) -> None:
