@@ -25,3 +25,9 @@ class MultilineTextField(forms.CharField):
     def __init__(self, *, rows: int = 4, **kwargs: Any) -> None:
         kwargs.setdefault("widget", forms.Textarea(attrs={"rows": rows}))
         super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> str:
+        # Browsers send a text area's line breaks as CR LF: keep one kind, "\n",
+        # so that emails, calendar files and the pages show what was typed.
+        text: str = super().to_python(value)
+        return text.replace("\r\n", "\n").replace("\r", "\n")

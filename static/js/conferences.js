@@ -17,6 +17,20 @@
       });
     }
 
+    // Matches listed by the server after "Find" are checkboxes in the results:
+    // one ticked there is chosen, so it moves to the chosen list and survives
+    // the next search (which replaces the results).
+    function keepTicked() {
+      results.querySelectorAll("input[type=checkbox]:checked").forEach(function (box) {
+        var row = box.closest("li");
+        if (row) chosen.appendChild(row);
+      });
+    }
+
+    results.addEventListener("change", function (event) {
+      if (event.target.matches("input[type=checkbox]") && event.target.checked) keepTicked();
+    });
+
     function item(result) {
       var li = document.createElement("li");
       var button = document.createElement("button");
@@ -46,6 +60,7 @@
     function search() {
       var query = input.value.trim();
       var ticket = ++latest;
+      keepTicked();
       if (query.length < 2) {
         results.replaceChildren();
         return;
@@ -57,6 +72,7 @@
         .then(function (response) { return response.json(); })
         .then(function (data) {
           if (ticket !== latest) return;
+          keepTicked();
           var taken = chosenIds();
           var items = (data.results || []).filter(function (result) {
             return taken.indexOf(String(result.id)) === -1;
