@@ -300,7 +300,13 @@ class CannedReply(models.Model):
     """A reply text supervisors keep ready; {name} becomes the requester's name."""
 
     title = models.CharField(_("title"), max_length=100, unique=True)
-    body = models.TextField(_("text"), help_text=_("Write {name} where the requester's name goes."))
+    body = models.TextField(
+        _("text"),
+        help_text=_(
+            "Write {name} where the requester's name goes. Replies open with “Dear <name>,” by "
+            "themselves: start with what you have to say."
+        ),
+    )
     active = models.BooleanField(_("offered to agents"), default=True)
 
     PERSONAL_DATA_FIELDS = ()

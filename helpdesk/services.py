@@ -6,6 +6,7 @@ and raises HelpdeskError with a message for people when it cannot go ahead.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -341,6 +342,21 @@ def _requester_address(ticket: Ticket) -> str:
     return ticket.requester.email if ticket.requester_id else ticket.requester_email
 
 
+# How replies open in the helpdesk's languages; the reply email greets the
+# requester itself unless the agent's text already does.
+_GREETING = re.compile(
+    r"^(dear|hello|hi|good (morning|afternoon|evening)|cher|chère|chers|bonjour|madame|monsieur"
+    r"|liebe|lieber|sehr geehrte[rs]?|hallo|guten (morgen|tag|abend))\b[^\n]{0,80}[,!]?$",
+    re.IGNORECASE,
+)
+
+
+def opens_with_greeting(body: str) -> bool:
+    """True when the first line of a reply greets the reader ("Dear Ana,")."""
+    lines = body.strip().splitlines()
+    return bool(lines) and _GREETING.match(lines[0].strip()) is not None
+
+
 @transaction.atomic
 def reply(*, ticket: Ticket, body: str, by: User, then: str = Ticket.State.WAITING) -> TicketMessage:
     """Answer the requester (emailed with a link back to the ticket), then move
@@ -357,7 +373,13 @@ def reply(*, ticket: Ticket, body: str, by: User, then: str = Ticket.State.WAITI
     if then != ticket.state:
         _apply_state(ticket, then, by=by)
     ticket.save()
-    context = {"ticket": ticket, "message": message, "agent": by, "link": ticket_link(ticket)}
+    context = {
+        "ticket": ticket,
+        "message": message,
+        "agent": by,
+        "link": ticket_link(ticket),
+        "greeted": opens_with_greeting(body),
+    }
     key = f"ticket-reply:{message.pk}"
     if ticket.requester_id is not None:
         queue_templated_email(user=ticket.requester, template="ticket_reply", context=context, dedup_key=key)

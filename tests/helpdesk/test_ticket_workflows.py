@@ -206,6 +206,40 @@ def test_a_reply_is_emailed_to_the_requester_with_a_link_to_their_ticket(agent: 
     assert "Use the country filter on /directory/." in mail.outbox[0].body
 
 
+GREETING_LINE = re.compile(r"^(Dear|Hello|Bonjour|Liebe)\b", re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    ("body", "opening"),
+    [
+        ("Use the country filter on /directory/.", "Dear Ana Novak,"),
+        ("Dear Ana,\n\nUse the country filter on /directory/.", "Dear Ana,"),
+        ("Bonjour Ana,\n\nUtilisez le filtre par pays.", "Bonjour Ana,"),
+        ("Liebe Frau Novak,\nbitte nutzen Sie den Länderfilter.", "Liebe Frau Novak,"),
+    ],
+)
+def test_a_reply_email_greets_the_requester_once(agent: User, body: str, opening: str) -> None:
+    requester = ClinicianFactory(first_name="Ana", last_name="Novak").user
+    ticket = services.open_question(requester=requester, subject="Directory", body="How do I search?")
+    services.reply(ticket=ticket, body=body, by=agent)
+    [email] = OutgoingEmail.objects.all()
+    assert email.text_body.startswith(opening)
+    assert len(GREETING_LINE.findall(email.text_body)) == 1, email.text_body
+
+
+def test_the_demos_canned_replies_make_emails_that_greet_once(agent: User) -> None:
+    from demo.management.commands.load_demo import CANNED_REPLIES
+    from helpdesk.models import CannedReply
+
+    requester = ClinicianFactory(first_name="Ana", last_name="Novak").user
+    for title, text in CANNED_REPLIES:
+        ticket = services.open_question(requester=requester, subject=title, body="Hello")
+        canned = CannedReply(title=title, body=text)
+        services.reply(ticket=ticket, body=canned.render(name=ticket.requester_name), by=agent)
+    for email in OutgoingEmail.objects.all():
+        assert len(GREETING_LINE.findall(email.text_body)) == 1, email.text_body
+
+
 @pytest.mark.parametrize("then", [State.OPEN, State.RESOLVED, State.WAITING])
 def test_a_reply_moves_the_ticket_to_the_chosen_state(agent: User, then: str) -> None:
     ticket = question()

@@ -144,12 +144,12 @@ PHONES = {
 CANNED_REPLIES = [
     (
         "Verification call",
-        "Dear {name},\n\nThank you for registering with the COVID-19 Clinicians Network. To verify your "
+        "Thank you for registering with the COVID-19 Clinicians Network. To verify your "
         "registration we would like to call you briefly. When can we reach you on the phone number you gave?",
     ),
     (
         "Verified: what next",
-        "Dear {name},\n\nYou are verified. You can now use the directory, join the conferences you are "
+        "You are verified. You can now use the directory, join the conferences you are "
         "invited to and register for webinars.",
     ),
 ]
@@ -264,7 +264,7 @@ class Command(BaseCommand):
     def _helpdesk(self) -> None:
         """Canned replies and a few requests, so that the queue has work in it."""
         for title, body in CANNED_REPLIES:
-            CannedReply.objects.get_or_create(title=title, defaults={"body": body})
+            CannedReply.objects.update_or_create(title=title, defaults={"body": body})
         verified = User.objects.get(email="verified@cmss.example.org")
         if not Ticket.objects.filter(requester=verified).exists():
             open_question(
