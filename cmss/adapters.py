@@ -20,7 +20,7 @@ from clinicians.services import confirm_registration, register_clinician
 from helpdesk.services import open_registration_ticket
 
 from . import clientip, outbox
-from .models import User
+from .models import RetentionPolicy, User
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -50,7 +50,14 @@ class AccountAdapter(DefaultAccountAdapter):
         from django.contrib.sites.shortcuts import get_current_site
 
         request = allauth_context.request
-        ctx = {"request": request, "email": email, "current_site": get_current_site(request), **context}
+        ctx = {
+            "request": request,
+            "email": email,
+            "current_site": get_current_site(request),
+            # The sign-up email says how long an unconfirmed registration is kept.
+            "unconfirmed_days": RetentionPolicy.load().unconfirmed_signups_days,
+            **context,
+        }
         message = self.render_mail(template_prefix, email, ctx)
         user = context.get("user") or User.objects.filter(email__iexact=email).first()
         outbox.queue_message(message, user=user if isinstance(user, User) else None)

@@ -105,6 +105,9 @@ def test_registering_creates_the_profile_and_queues_the_confirmation_email(
     email = OutgoingEmail.objects.get(user=user)
     assert email.state == "queued"
     assert "Confirm your email address" in email.subject
+    # It says what happens to a registration nobody confirms (kept, unusable, deleted).
+    assert "no account is created" not in email.text_body
+    assert "it is deleted after 7 days" in " ".join(email.text_body.split())
     assert len(callbacks) == 1
     assert mail.outbox == []
     # No ticket before the address is confirmed.
