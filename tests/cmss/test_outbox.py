@@ -157,6 +157,25 @@ def test_the_sweeper_frees_a_row_whose_worker_died_while_sending() -> None:
     assert len(mail.outbox) == 1
 
 
+def test_a_worker_killed_after_the_smtp_server_accepted_sends_again_with_the_same_message_id() -> None:
+    # Delivery is at least once: the SMTP server took the message, then the worker died
+    # before it recorded "sent" (the row stays "sending" under its lease). The sweeper
+    # hands the row on and it goes again as the same message (one Message-ID), which
+    # mail clients show once.
+    email = queue()
+    assert send_email(email.pk) == "sent"
+    OutgoingEmail.objects.filter(pk=email.pk).update(
+        state="sending", sent_at=None, lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    with mock.patch("cmss.tasks.send_email.apply_async"):
+        outbox.sweep()
+    OutgoingEmail.objects.filter(pk=email.pk).update(next_attempt_at=timezone.now())
+    assert send_email(email.pk) == "sent"
+    assert len(mail.outbox) == 2
+    first, second = (message.extra_headers["Message-ID"] for message in mail.outbox)
+    assert first == second == email.message_id
+
+
 def test_a_failed_email_can_be_retried_from_the_admin(
     client: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
