@@ -9,6 +9,8 @@ cmss_bench on 127.0.0.1). It reports, in one run:
   time one request at a time (in-process, the full middleware stack);
 - throughput under 16 concurrent connections against gunicorn, as a ratio to
   the landing page's throughput measured the same way;
+- sign-up timing (bench/signup_timing.py): the median server time of a sign-up
+  for a new address and for a registered one, which must not tell them apart;
 - a registration burst (bench/burst.py): 500 clinicians register at once for a
   webinar of 200 seats over HTTP; outcome counts and throughput.
 """
@@ -252,6 +254,10 @@ def main() -> None:
             else f"  ratio {ratio:.2f} (target >= {wanted}: {'met' if ratio >= wanted else 'MISSED'})"
         )
         print(f"  {name:17} {rate:7.1f} requests/s{verdict}")
+
+    from bench import signup_timing
+
+    signup_timing.run()
 
     from bench import burst
 
