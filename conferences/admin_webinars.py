@@ -172,9 +172,21 @@ class WebinarAdmin(admin.ModelAdmin):
             self.message_user(request, str(error), messages.ERROR)
             raise PermissionDenied(str(error)) from error
 
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        super().save_related(request, form, formsets, change)
-        webinars.sync_panelists(webinar=form.instance)
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is not Speaker:
+            super().save_formset(request, form, formset, change)
+            return
+        deleted = set(formset.deleted_forms)
+        kept = [
+            f for f in formset.forms if f not in deleted and (f.instance.pk is not None or f.has_changed())
+        ]
+        # What formset.save() would have noted, for the admin's own history message.
+        formset.new_objects = [f.instance for f in kept if f.instance.pk is None]
+        formset.changed_objects = [
+            (f.instance, f.changed_data) for f in kept if f.instance.pk and f.has_changed()
+        ]
+        formset.deleted_objects = [f.instance for f in deleted if f.instance.pk is not None]
+        webinars.save_speakers(webinar=form.instance, speakers=[f.instance for f in kept], by=request.user)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Only a draft nobody could register for may go; the rest is cancelled.

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +31,7 @@ from clinicians.models import Clinician
 from cmss.outbox import Attachment, queue_templated_email
 
 from . import ics, reminders, services
-from .models import ProviderMeeting, Registration, Webinar, WebinarEvent
+from .models import ProviderMeeting, Registration, Speaker, Webinar, WebinarEvent
 from .video import Invitee
 
 if TYPE_CHECKING:
@@ -268,15 +268,56 @@ def change_webinar(*, webinar: Webinar, by: User, now: datetime | None = None) -
     return webinar
 
 
-def sync_panelists(*, webinar: Webinar) -> None:
-    """Invite the speakers with an address as panelists of the provider webinar
-    (after the speakers were edited; those already invited are skipped)."""
-    if webinar.state != State.PUBLISHED or webinar.meeting_id is None:
-        return
+_SPEAKER_FIELDS = ("name", "affiliation", "clinician_id", "email", "position")
+
+
+def save_speakers(*, webinar: Webinar, speakers: Sequence[Speaker], by: User) -> list[Speaker]:
+    """Save a webinar's speakers as an agent edited them: `speakers` is the whole
+    list (new and changed ones unsaved), the others are deleted. The change goes
+    in the webinar's history, and a published webinar's panelists follow: the
+    speakers with an address are invited (those already invited are skipped),
+    a removed speaker's address is taken off."""
     with transaction.atomic():
         locked = _lock(webinar)
-        for invitee in _panelists(locked):
-            services.add_meeting_invitee(meeting=locked.meeting, invitee=invitee)
+        before = {speaker.pk: speaker for speaker in locked.speakers.select_related("clinician__user")}
+        addresses_before = {
+            speaker.invite_email.lower() for speaker in before.values() if speaker.invite_email
+        }
+        kept = {speaker.pk for speaker in speakers if speaker.pk is not None}
+        removed = [speaker for pk, speaker in before.items() if pk not in kept]
+        for speaker in removed:
+            speaker.delete()
+        added = changed = 0
+        for speaker in speakers:
+            speaker.webinar = locked
+            previous = before.get(speaker.pk) if speaker.pk is not None else None
+            if previous is None:
+                added += 1
+            elif all(getattr(speaker, field) == getattr(previous, field) for field in _SPEAKER_FIELDS):
+                continue
+            else:
+                changed += 1
+            speaker.save()
+        if added or changed or removed:
+            # Counts only: the history outlives the speakers' personal data.
+            note = _("%(added)d added, %(changed)d changed, %(removed)d removed") % {
+                "added": added,
+                "changed": changed,
+                "removed": len(removed),
+            }
+            _event(locked, "speakers_changed", by=by, note=note)
+        if locked.state == State.PUBLISHED and locked.meeting is not None:
+            panel = _panelists(locked)
+            for invitee in panel:
+                services.add_meeting_invitee(meeting=locked.meeting, invitee=invitee)
+            still = {invitee.email.lower() for invitee in panel}
+            for address in addresses_before - still:
+                seated = Registration.objects.filter(
+                    webinar=locked, status=Status.CONFIRMED, clinician__user__email__iexact=address
+                ).exists()
+                if not seated:
+                    services.remove_meeting_invitee(meeting=locked.meeting, email=address)
+    return list(speakers)
 
 
 def publish_webinar(*, webinar: Webinar, by: User, now: datetime | None = None) -> Webinar:
