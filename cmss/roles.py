@@ -53,8 +53,9 @@ _AGENT_PERMISSIONS = [
 _SUPERVISOR_PERMISSIONS = [
     *_AGENT_PERMISSIONS,
     "conferences.delete_webinar",
+    # Users are read-only for supervisors: only superusers manage staff accounts
+    # (cmss/staff.py), and clinicians' accounts change through the clinician services.
     "cmss.view_user",
-    "cmss.change_user",
     "cmss.view_auditevent",
     "cmss.view_retentionpolicy",
     "cmss.change_retentionpolicy",
