@@ -18,6 +18,9 @@ def test_a_clinician_registers_confirms_the_email_and_is_in_the_helpdesk_queue(
 ) -> None:
     page.goto(f"{live_server.url}/")
     page.get_by_role("link", name="Join the Clinicians Network").click()
+    # The page's script runs once the page has loaded: wait for it, not just for the heading
+    # (asserting right after the click was flaky on a loaded machine).
+    page.wait_for_load_state("load")
     assert page.get_by_role("heading", name="Join the COVID-19 Clinicians Network").is_visible()
     # The browser guessed the time zone before anything was typed.
     assert page.get_by_label("Time zone").input_value() == "Europe/Lisbon"
