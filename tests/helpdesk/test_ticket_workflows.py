@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from unittest.mock import patch
 
 import pytest
 from django.core import mail
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from clinicians import services as clinician_services
 from clinicians.models import Clinician, Hospital
@@ -40,23 +39,27 @@ PATH_TO = {
 
 
 class Clock:
-    """Stands in for django.utils.timezone.now: a moment the test moves forward."""
+    """The test's clock (time-machine): it moves every clock of the process, so model
+    defaults such as `default=timezone.now` follow it too (patching
+    django.utils.timezone.now did not reach them: they hold the original function)."""
 
-    def __init__(self) -> None:
-        self.moment = datetime.now(UTC)
+    def __init__(self, traveller: Any) -> None:
+        self.traveller = traveller
 
     def __call__(self) -> datetime:
-        return self.moment
+        return timezone.now()
+
+    def set(self, moment: datetime) -> None:
+        self.traveller.move_to(moment, tick=False)
 
     def advance(self, **delta: float) -> None:
-        self.moment += timedelta(**delta)
+        self.traveller.shift(timedelta(**delta))
 
 
 @pytest.fixture
-def clock() -> Iterator[Clock]:
-    fake = Clock()
-    with patch("django.utils.timezone.now", fake):
-        yield fake
+def clock(time_machine: Any) -> Clock:
+    time_machine.move_to(datetime.now(UTC), tick=False)
+    return Clock(time_machine)
 
 
 def question(
@@ -659,3 +662,13 @@ def test_a_registered_clinician_who_moves_hospital_gets_no_hospital_change_ticke
         clinician=clinician, data=profile_data(clinician, hospital=HospitalFactory()), by=clinician.user
     )
     assert not Ticket.objects.filter(kind=Ticket.Kind.HOSPITAL_CHANGE).exists()
+
+
+def test_model_defaults_follow_the_moved_clock(agent: User, clock: Clock) -> None:
+    # A clock patched at django.utils.timezone.now left `default=timezone.now`
+    # fields on the real clock: a message and its ticket disagreed about "when".
+    clock.set(datetime(2028, 2, 29, 16, 45, tzinfo=UTC))
+    ticket = question()
+    note = services.add_note(ticket=ticket, body="Called back.", by=agent)
+    assert ticket.created_at == note.created_at == datetime(2028, 2, 29, 16, 45, tzinfo=UTC)
+    assert note.ticket.events.get(action="note").at == note.created_at
