@@ -251,8 +251,9 @@ def test_cancelling_after_an_ambiguous_error_finds_and_cancels_what_was_made(
 
 
 def test_the_sweeper_enqueues_a_row_whose_task_never_ran_and_frees_an_expired_lease(
-    apply_async: mock.MagicMock,
+    apply_async: mock.MagicMock, time_machine: Any
 ) -> None:
+    time_machine.move_to(timezone.now(), tick=False)
     now = timezone.now()
     fresh = request("conference:fresh")
     lost = request("conference:lost")
@@ -264,8 +265,7 @@ def test_the_sweeper_enqueues_a_row_whose_task_never_ran_and_frees_an_expired_le
         lease_expires_at=now - timedelta(seconds=1),
         next_attempt_at=now - timedelta(minutes=10),
     )
-    with mock.patch("conferences.services.timezone.now", return_value=now):
-        assert sweep_meetings() == 2
+    assert sweep_meetings() == 2
     assert sorted(call.args[0] for call in apply_async.call_args_list) == sorted([(lost.pk,), (stuck.pk,)])
     stuck.refresh_from_db()
     assert stuck.state == "pending" and stuck.lease_expires_at is None
