@@ -299,6 +299,16 @@ class Clinician(models.Model):
     def personal_data_of(cls, user: object) -> models.QuerySet[Clinician]:
         return cls.objects.filter(user=user).prefetch_related("languages", "erns")
 
+    @classmethod
+    def personal_needles(cls, user: object) -> list[str]:
+        """How free text names the person: full name (also without accents) and phone."""
+        needles: list[str] = []
+        for clinician in cls.objects.filter(user=user):
+            needles += [clinician.full_name, normalise_name(clinician.full_name)]
+            if clinician.phone:
+                needles += [clinician.phone.as_e164, clinician.phone.as_international]
+        return needles
+
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()

@@ -137,6 +137,8 @@ class OutgoingEmail(models.Model):
         "attachments",
         "headers",
     )
+    # Mail to someone else may name the person (a reply about them, an outcome report).
+    PERSONAL_DATA_MENTIONS = ("subject", "text_body", "html_body")
 
     class Meta:
         verbose_name = _("outgoing email")

@@ -54,9 +54,11 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",  # allauth's sessions page
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "allauth.usersessions",
     "phonenumber_field",
     "django_countries",
     "csp",
@@ -72,6 +74,9 @@ MIDDLEWARE = [
     "cmss.middleware.UserPreferencesMiddleware",
     "cmss.middleware.RefuseNulBytesMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # After authentication: records activity on a user session when
+    # USERSESSIONS_TRACK_ACTIVITY is on (it is not, see below).
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "cmss.middleware.StaffTwoFactorMiddleware",
     "clinicians.middleware.PrivacyAcceptanceMiddleware",
@@ -180,6 +185,7 @@ CELERY_BEAT_SCHEDULE = {
     "send-reminders": {"task": "conferences.tasks.send_reminders", "schedule": 300.0},
     "close-resolved-tickets": {"task": "helpdesk.tasks.close_resolved_tickets", "schedule": 3600.0},
     "apply-retention": {"task": "cmss.tasks.apply_retention", "schedule": 6 * 3600.0},
+    "clear-sessions": {"task": "cmss.tasks.clear_sessions", "schedule": 24 * 3600.0},
 }
 
 # --- Email ----------------------------------------------------------------------
@@ -288,6 +294,13 @@ ACCOUNT_RATE_LIMITS = {
 # Pages of directory results a person may open in an hour: ordinary searching
 # stays far below it; walking the whole directory page by page does not.
 DIRECTORY_PAGING_RATE = "300/h"
+# The sign-in address is the one the helpdesk verified: no second address, so
+# nobody can attach someone else's address to their account (unverified) either.
+ACCOUNT_MAX_EMAIL_ADDRESSES = 1
+# Each sign-in is a user session (IP address, browser, when) that the person sees
+# and signs out at /accounts/sessions/. Not updated on every request: that would
+# write a row per page and keep a trail of addresses nobody needs.
+USERSESSIONS_TRACK_ACTIVITY = False
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 # Staff must use TOTP in the session before any admin page opens. Only the
 # local demo (make run) turns this off.

@@ -23,3 +23,10 @@ def apply_retention() -> dict[str, int]:
     from . import retention
 
     return retention.apply()
+
+
+@shared_task(ignore_result=True)
+def clear_sessions() -> int:
+    from . import personal_data
+
+    return personal_data.clear_ended_sessions()

@@ -17,6 +17,34 @@ from clinicians.countries import NetworkCountryField
 from clinicians.models import ERN, Clinician, Hospital, Language, Specialty
 
 
+def _address(item: Any) -> str:
+    return str(item.get("email", "")) if isinstance(item, dict) else str(item)
+
+
+def _listing_invitee(model: Any, user: object) -> models.QuerySet[Any]:
+    """The meetings of a meeting model whose invitee lists hold the person (export)."""
+    email = getattr(user, "email", "").lower()
+    lists = [field.name for field in model._meta.concrete_fields if field.name.endswith("invitees")]
+    candidates = Q()
+    for name in lists:
+        candidates |= Q(**{f"{name}__icontains": email})
+    found = [
+        meeting.pk
+        for meeting in model.objects.filter(candidates).only("pk", *lists)
+        if any(_address(item).lower() == email for name in lists for item in getattr(meeting, name))
+    ]
+    return model.objects.filter(pk__in=found)
+
+
+def _only_their_entries(row: dict[str, Any], user: object) -> dict[str, Any]:
+    """An exported meeting lists the person, not the other invitees."""
+    email = getattr(user, "email", "").lower()
+    for name in ("invitees", "provider_invitees"):
+        if name in row:
+            row[name] = [item for item in row[name] if _address(item).lower() == email]
+    return row
+
+
 class LocalVideoMeeting(models.Model):
     """A meeting of the local video backend (the demo's stand-in for Webex)."""
 
@@ -32,6 +60,7 @@ class LocalVideoMeeting(models.Model):
     cancelled_at = models.DateTimeField(_("cancelled"), null=True, blank=True)
 
     PERSONAL_DATA_FIELDS = ("invitees",)
+    PERSONAL_DATA_MENTIONS = ("title", "agenda")
 
     class Meta:
         verbose_name = _("local video meeting")
@@ -40,6 +69,14 @@ class LocalVideoMeeting(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @classmethod
+    def personal_data_of(cls, user: object) -> models.QuerySet[LocalVideoMeeting]:
+        return _listing_invitee(cls, user)
+
+    @classmethod
+    def redact_for_export(cls, row: dict[str, Any], user: object) -> dict[str, Any]:
+        return _only_their_entries(row, user)
 
     @classmethod
     def erase_personal_data(cls, user: object, pseudonym: str) -> None:
@@ -207,6 +244,23 @@ class ProviderMeeting(models.Model):
     objects = ProviderMeetingQuerySet.as_manager()
 
     PERSONAL_DATA_FIELDS = ("invitees", "provider_invitees")
+    # A provider's error may quote an invitee's address.
+    PERSONAL_DATA_MENTIONS = ("title", "agenda", "last_error")
+    # What an invitee's export shows of a meeting (not the pipeline's internals).
+    EXPORTED_TO_INVITEES: ClassVar[tuple[str, ...]] = (
+        "id",
+        "key",
+        "kind",
+        "title",
+        "start",
+        "end",
+        "time_zone",
+        "state",
+        "join_url",
+        "invitees",
+        "provider_invitees",
+        "created_at",
+    )
 
     class Meta:
         verbose_name = _("provider meeting")
@@ -265,6 +319,16 @@ class ProviderMeeting(models.Model):
             else:
                 windows.append((low, high))
         return windows
+
+    @classmethod
+    def personal_data_of(cls, user: object) -> models.QuerySet[ProviderMeeting]:
+        """The meetings and webinars on the video provider that list the person."""
+        return _listing_invitee(cls, user)
+
+    @classmethod
+    def redact_for_export(cls, row: dict[str, Any], user: object) -> dict[str, Any]:
+        shown = {name: row[name] for name in cls.EXPORTED_TO_INVITEES if name in row}
+        return _only_their_entries(shown, user)
 
     @classmethod
     def erase_personal_data(cls, user: object, pseudonym: str) -> None:
@@ -395,6 +459,15 @@ class Conference(models.Model):
     objects = ConferenceQuerySet.as_manager()
 
     PERSONAL_DATA_FIELDS = ("requested_by",)
+    # An outcome names who advised; a reason or a summary may name a colleague.
+    PERSONAL_DATA_MENTIONS = (
+        "title",
+        "question",
+        "case_summary",
+        "decline_reason",
+        "cancel_reason",
+        "outcome",
+    )
 
     class Meta:
         verbose_name = _("conference")
@@ -609,6 +682,8 @@ class Webinar(models.Model):
     # Which staff member made it; deleting the account clears it (SET_NULL).
     # Not in the person's export: it is the helpdesk's record, not the person's.
     PERSONAL_DATA_FIELDS = ("created_by",)
+    # The programme announces speakers by name.
+    PERSONAL_DATA_MENTIONS = ("title", "description", "cancel_reason")
 
     class Meta:
         verbose_name = _("webinar")
@@ -699,6 +774,8 @@ class Speaker(models.Model):
     position = models.PositiveSmallIntegerField(_("order"), default=0)
 
     PERSONAL_DATA_FIELDS = ("name", "affiliation", "clinician", "email")
+    # A speaker typed in by name, without a profile or an address.
+    PERSONAL_DATA_MENTIONS = ("name",)
 
     class Meta:
         verbose_name = _("speaker")
@@ -710,7 +787,12 @@ class Speaker(models.Model):
 
     @classmethod
     def personal_data_of(cls, user: object) -> models.QuerySet[Speaker]:
-        return cls.objects.filter(clinician__user=user).select_related("webinar", "clinician")
+        """Talks given with a profile, or with the person's address (as erasure finds them)."""
+        mine = Q(clinician__user=user)
+        email = getattr(user, "email", "")
+        if email:
+            mine |= Q(email__iexact=email)
+        return cls.objects.filter(mine).select_related("webinar", "clinician")
 
     @classmethod
     def erase_personal_data(cls, user: object, pseudonym: str) -> None:
@@ -847,8 +929,9 @@ class WebinarEvent(models.Model):
     action = models.CharField(_("action"), max_length=40)
     note = models.TextField(_("note"), blank=True)
 
-    # The staff member who acted (cleared with the account); notes hold no names.
+    # The staff member who acted (cleared with the account); notes should hold no names.
     PERSONAL_DATA_FIELDS = ("actor",)
+    PERSONAL_DATA_MENTIONS = ("note",)
 
     class Meta:
         verbose_name = _("webinar event")

@@ -12,6 +12,12 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
+def _only_if_theirs(value: object, user: object) -> object:
+    """A user named in an exported row (rows are exported with str(user)): the
+    person themself stays, staff do not (as AuditEvent.redact_for_export)."""
+    return value if value == str(user) else None
+
+
 class TicketQuerySet(models.QuerySet["Ticket"]):
     def with_related(self) -> TicketQuerySet:
         return self.select_related("requester", "requester__clinician", "assignee", "hospital")
@@ -116,6 +122,8 @@ class Ticket(models.Model):
     objects = TicketQuerySet.as_manager()
 
     PERSONAL_DATA_FIELDS = ("requester", "requester_name", "requester_email", "subject")
+    # Another ticket may be about the person, or signed with their name.
+    PERSONAL_DATA_MENTIONS = ("subject", "requester_name")
 
     class Meta:
         verbose_name = _("ticket")
@@ -163,6 +171,10 @@ class Ticket(models.Model):
         return cls.objects.filter(
             Q(requester=user) | Q(requester__isnull=True, requester_email__iexact=email)
         )
+
+    @classmethod
+    def redact_for_export(cls, row: dict[str, object], user: object) -> dict[str, object]:
+        return {**row, "assignee": _only_if_theirs(row.get("assignee"), user)}
 
     @classmethod
     def erase_personal_data(cls, user: object, pseudonym: str) -> None:
@@ -224,6 +236,8 @@ class TicketEvent(models.Model):
     note = models.TextField(_("note"), blank=True)
 
     PERSONAL_DATA_FIELDS = ("actor", "note")
+    # "verified: <name>", a note with a phone number, on anyone's ticket.
+    PERSONAL_DATA_MENTIONS = ("from_value", "to_value", "note")
 
     class Meta:
         verbose_name = _("ticket event")
@@ -235,7 +249,17 @@ class TicketEvent(models.Model):
 
     @classmethod
     def personal_data_of(cls, user: object) -> models.QuerySet[TicketEvent]:
-        return cls.objects.filter(actor=user)
+        """What happened to the person's tickets (whoever did it), and what they did."""
+        return cls.objects.filter(models.Q(ticket__in=Ticket.personal_data_of(user)) | models.Q(actor=user))
+
+    @classmethod
+    def redact_for_export(cls, row: dict[str, object], user: object) -> dict[str, object]:
+        """Who on the staff acted, or was assigned, is not the person's data."""
+        row = {**row, "actor": _only_if_theirs(row.get("actor"), user)}
+        if row.get("action") == "assignee":
+            row["from_value"] = _only_if_theirs(row.get("from_value"), user)
+            row["to_value"] = _only_if_theirs(row.get("to_value"), user)
+        return row
 
     @property
     def actor_label(self) -> str:
@@ -268,6 +292,7 @@ class TicketMessage(models.Model):
     created_at = models.DateTimeField(_("sent"), default=timezone.now)
 
     PERSONAL_DATA_FIELDS = ("author", "body")
+    PERSONAL_DATA_MENTIONS = ("body",)
 
     class Meta:
         verbose_name = _("ticket message")
@@ -280,10 +305,16 @@ class TicketMessage(models.Model):
 
     @classmethod
     def personal_data_of(cls, user: object) -> models.QuerySet[TicketMessage]:
-        """Messages by the person and replies to them; never internal notes."""
-        return cls.objects.filter(models.Q(ticket__requester=user) | models.Q(author=user)).exclude(
-            kind=cls.Kind.NOTE
-        )
+        """Everything on the person's tickets, the helpdesk's internal notes about
+        them included (Article 17), and what they wrote elsewhere; not a staff
+        member's notes about other people."""
+        mine = models.Q(ticket__in=Ticket.personal_data_of(user))
+        written = models.Q(author=user) & ~models.Q(kind=cls.Kind.NOTE)
+        return cls.objects.filter(mine | written)
+
+    @classmethod
+    def redact_for_export(cls, row: dict[str, object], user: object) -> dict[str, object]:
+        return {**row, "author": _only_if_theirs(row.get("author"), user)}
 
     @property
     def is_public(self) -> bool:
