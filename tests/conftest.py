@@ -95,6 +95,12 @@ def need(service: str, available: bool, why: str) -> None:
 
 @pytest.fixture(autouse=True)
 def _clear_rate_limits() -> Iterator[None]:
+    # A test that took Redis away leaves this process "in an outage" for a few
+    # seconds (cmss/cache.py): the next test starts with Redis believed up.
+    from cmss import cache as fail_open_cache
+
+    fail_open_cache.outage.down = False
+    fail_open_cache.outage.retry_at = 0.0
     cache.clear()
     yield
 
