@@ -164,27 +164,27 @@ def wait_for(condition: Callable[[], Any], timeout: float = 15.0, interval: floa
 
 @pytest.fixture
 def registered(db: None) -> Any:
-    return factories.ClinicianFactory(status="registered")
+    return factories.ClinicianFactory.create(status="registered")
 
 
 @pytest.fixture
 def verified(db: None) -> Any:
-    return factories.ClinicianFactory(status="verified")
+    return factories.ClinicianFactory.create(status="verified")
 
 
 @pytest.fixture
 def coordinator(db: None) -> Any:
-    return factories.CoordinatorFactory()
+    return factories.CoordinatorFactory.create()
 
 
 @pytest.fixture
 def agent(db: None) -> Any:
-    return factories.StaffFactory(role="agents")
+    return factories.StaffFactory.create(role="agents")
 
 
 @pytest.fixture
 def supervisor(db: None) -> Any:
-    return factories.StaffFactory(role="supervisors")
+    return factories.StaffFactory.create(role="supervisors")
 
 
 def sign_in_staff(client: Any, user: Any) -> Any:

@@ -21,11 +21,12 @@ from clinicians.models import (
 )
 from cmss import roles
 from cmss.models import User
+from conferences.models import Speaker, Webinar
 
 PASSWORD = "correct-horse-battery-staple"
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
         skip_postgeneration_save = True
@@ -34,26 +35,26 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @factory.post_generation
-    def verified_email(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+    def verified_email(self: User, create: bool, extracted: Any, **kwargs: Any) -> None:
         if create:
             self.save()
             EmailAddress.objects.create(user=self, email=self.email, verified=True, primary=True)
 
 
 class StaffFactory(UserFactory):
-    """A helpdesk staff user; StaffFactory(role="supervisors") for a supervisor."""
+    """A helpdesk staff user; StaffFactory.create(role="supervisors") for a supervisor."""
 
     is_staff = True
     display_name = factory.Sequence(lambda n: f"Agent {n}")
 
     @factory.post_generation
-    def role(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+    def role(self: User, create: bool, extracted: Any, **kwargs: Any) -> None:
         if create:
             name = roles.SUPERVISORS if extracted == "supervisors" else roles.AGENTS
             self.groups.add(Group.objects.get(name=name))
 
 
-class HospitalFactory(factory.django.DjangoModelFactory):
+class HospitalFactory(factory.django.DjangoModelFactory[Hospital]):
     class Meta:
         model = Hospital
 
@@ -64,7 +65,7 @@ class HospitalFactory(factory.django.DjangoModelFactory):
     is_reference_centre = False
 
 
-class ClinicianFactory(factory.django.DjangoModelFactory):
+class ClinicianFactory(factory.django.DjangoModelFactory[Clinician]):
     class Meta:
         model = Clinician
         skip_postgeneration_save = True
@@ -83,13 +84,13 @@ class ClinicianFactory(factory.django.DjangoModelFactory):
     hospital_confirmed = factory.LazyAttribute(lambda o: o.status == Clinician.Status.VERIFIED)
 
     @factory.post_generation
-    def languages(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+    def languages(self: Clinician, create: bool, extracted: Any, **kwargs: Any) -> None:
         if create:
             self.languages.set(extracted or Language.objects.filter(code__in=["en", "fr"]))
 
     @factory.post_generation
-    def accepted_privacy(self, create: bool, extracted: Any, **kwargs: Any) -> None:
-        """Registration accepts the current statement; ClinicianFactory(accepted_privacy=False) did not."""
+    def accepted_privacy(self: Clinician, create: bool, extracted: Any, **kwargs: Any) -> None:
+        """Registration accepts the current statement; ClinicianFactory.create(accepted_privacy=False) did not."""
         if create and extracted is not False:
             PrivacyAcceptance.objects.get_or_create(
                 user=self.user, statement=PrivacyStatement.objects.current()
@@ -97,20 +98,20 @@ class ClinicianFactory(factory.django.DjangoModelFactory):
 
 
 class CoordinatorFactory(ClinicianFactory):
+    # Verified, so ClinicianFactory's hospital_confirmed is True.
     status = Clinician.Status.VERIFIED
     hospital = factory.SubFactory(HospitalFactory, is_reference_centre=True)
-    hospital_confirmed = True
 
 
 # --- Webinars ----------------------------------------------------------------------------------
 
 
-class WebinarFactory(factory.django.DjangoModelFactory):
-    """A draft webinar a week ahead; WebinarFactory(state="published") skips the provider
+class WebinarFactory(factory.django.DjangoModelFactory[Webinar]):
+    """A draft webinar a week ahead; WebinarFactory.create(state="published") skips the provider
     (use conferences.webinars.publish_webinar for a real publication)."""
 
     class Meta:
-        model = "conferences.Webinar"
+        model = Webinar
         skip_postgeneration_save = True
 
     title = factory.Sequence(lambda n: f"COVID-19 and rare lung disease, part {n}")
@@ -122,16 +123,16 @@ class WebinarFactory(factory.django.DjangoModelFactory):
     state = "draft"
 
     @factory.post_generation
-    def erns(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+    def erns(self: Webinar, create: bool, extracted: Any, **kwargs: Any) -> None:
         if create:
             from clinicians.models import ERN
 
             self.erns.set(extracted or ERN.objects.filter(code="ern-lung"))
 
 
-class SpeakerFactory(factory.django.DjangoModelFactory):
+class SpeakerFactory(factory.django.DjangoModelFactory[Speaker]):
     class Meta:
-        model = "conferences.Speaker"
+        model = Speaker
 
     webinar = factory.SubFactory(WebinarFactory)
     name = factory.Sequence(lambda n: f"Dr Speaker {n}")

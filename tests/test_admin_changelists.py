@@ -27,26 +27,28 @@ def make_clinicians(n: int) -> None:
 
 def make_emails(n: int) -> None:
     for i in range(n):
-        outbox.queue_email(to=f"p{i}@example.org", subject="Hello", text="x", user=ClinicianFactory().user)
+        outbox.queue_email(
+            to=f"p{i}@example.org", subject="Hello", text="x", user=ClinicianFactory.create().user
+        )
 
 
 def make_audit_events(n: int) -> None:
     for _ in range(n):
-        audit.record(action="clinician.viewed", actor=StaffFactory(), obj=ClinicianFactory())
+        audit.record(action="clinician.viewed", actor=StaffFactory.create(), obj=ClinicianFactory.create())
 
 
 def make_messages(n: int) -> None:
-    agent = StaffFactory()
+    agent = StaffFactory.create()
     for _ in range(n):
         helpdesk.add_note(
-            ticket=helpdesk.open_question(requester=ClinicianFactory().user, subject="Q", body="B"),
+            ticket=helpdesk.open_question(requester=ClinicianFactory.create().user, subject="Q", body="B"),
             body="n",
             by=agent,
         )
 
 
 def make_hospitals(n: int) -> None:
-    HospitalFactory.create_batch(n, approved=False, proposed_by=ClinicianFactory().user)
+    HospitalFactory.create_batch(n, approved=False, proposed_by=ClinicianFactory.create().user)
 
 
 def make_provider_meetings(n: int) -> None:
@@ -59,7 +61,7 @@ def make_provider_meetings(n: int) -> None:
     start = timezone.now() + timedelta(days=2)
     for _ in range(n):
         meetings.request_meeting(
-            key=f"m-{ClinicianFactory().pk}", title="Case", start=start, end=start, time_zone="UTC"
+            key=f"m-{ClinicianFactory.create().pk}", title="Case", start=start, end=start, time_zone="UTC"
         )
 
 
@@ -69,8 +71,8 @@ def make_conferences(n: int) -> None:
     make_provider_meetings(n)
     for meeting in ProviderMeeting.objects.filter(conference__isnull=True)[:n]:
         Conference.objects.create(
-            hospital=HospitalFactory(is_reference_centre=True),
-            requested_by=ClinicianFactory().user,
+            hospital=HospitalFactory.create(is_reference_centre=True),
+            requested_by=ClinicianFactory.create().user,
             title="Case",
             question="Q",
             case_summary="S",
@@ -78,7 +80,7 @@ def make_conferences(n: int) -> None:
             state=Conference.State.SCHEDULED,
             start=meeting.start,
             meeting=meeting,
-            ticket=helpdesk.open_question(requester=ClinicianFactory().user, subject="C", body="B"),
+            ticket=helpdesk.open_question(requester=ClinicianFactory.create().user, subject="C", body="B"),
         )
 
 
@@ -96,7 +98,7 @@ CHANGELISTS: dict[str, Callable[[int], None]] = {
 
 @pytest.mark.parametrize("path", list(CHANGELISTS))
 def test_the_changelist_keeps_the_same_number_of_queries_at_2_and_50_rows(client: Client, path: str) -> None:
-    sign_in_staff(client, StaffFactory(role="supervisors", is_superuser=True))
+    sign_in_staff(client, StaffFactory.create(role="supervisors", is_superuser=True))
     CHANGELISTS[path](2)
     client.get(path)
     with CaptureQueriesContext(connection) as small:
@@ -108,9 +110,9 @@ def test_the_changelist_keeps_the_same_number_of_queries_at_2_and_50_rows(client
 
 
 def test_opening_a_clinician_record_or_a_ticket_in_the_admin_is_audited(client: Client) -> None:
-    agent = StaffFactory()
+    agent = StaffFactory.create()
     sign_in_staff(client, agent)
-    clinician = ClinicianFactory()
+    clinician = ClinicianFactory.create()
     ticket = helpdesk.open_registration_ticket(clinician=clinician)
     client.get(f"/admin/clinicians/clinician/{clinician.pk}/change/")
     client.get(f"/admin/helpdesk/ticket/{ticket.pk}/change/")
@@ -124,9 +126,9 @@ def test_opening_a_clinician_record_or_a_ticket_in_the_admin_is_audited(client: 
 
 
 def test_a_supervisor_cannot_grant_themselves_superuser_or_change_sign_in_addresses(client: Client) -> None:
-    supervisor = StaffFactory(role="supervisors")
+    supervisor = StaffFactory.create(role="supervisors")
     sign_in_staff(client, supervisor)
-    clinician = ClinicianFactory()
+    clinician = ClinicianFactory.create()
     client.post(
         f"/admin/cmss/user/{supervisor.pk}/change/",
         {
@@ -156,11 +158,11 @@ def test_a_supervisor_cannot_grant_themselves_superuser_or_change_sign_in_addres
 
 
 def test_nobody_reads_password_reset_links_in_the_outbox(client: Client) -> None:
-    clinician = ClinicianFactory()
+    clinician = ClinicianFactory.create()
     Client().post("/accounts/password/reset/", {"email": clinician.user.email})
     email = outbox_rows_to(clinician.user.email)
     assert "/accounts/password/reset/key/" in email.text_body
-    sign_in_staff(client, StaffFactory(role="supervisors"))
+    sign_in_staff(client, StaffFactory.create(role="supervisors"))
     page = client.get(f"/admin/cmss/outgoingemail/{email.pk}/change/").content.decode()
     assert "/accounts/password/reset/key/" not in page
 
@@ -180,6 +182,6 @@ def outbox_rows_to(address: str) -> Any:
     ],
 )
 def test_odd_addresses_in_the_admin_are_not_server_errors(client: Client, path: str) -> None:
-    sign_in_staff(client, StaffFactory())
-    helpdesk.open_question(requester=ClinicianFactory().user, subject="Q", body="B")
+    sign_in_staff(client, StaffFactory.create())
+    helpdesk.open_question(requester=ClinicianFactory.create().user, subject="Q", body="B")
     assert client.get(path).status_code < 500

@@ -93,7 +93,7 @@ def test_hostile_input_never_breaks_a_page(path: str, role: str, fields: list[st
                 client = Client()
                 target = path
                 if role == "clinician":
-                    clinician = ClinicianFactory(status="verified")
+                    clinician = ClinicianFactory.create(status="verified")
                     client.force_login(clinician.user)
                     ticket = helpdesk.open_question(requester=clinician.user, subject="Hello", body="Hi")
                     target = path.format(ticket=ticket.pk)

@@ -79,7 +79,7 @@ def page_text(response: Any) -> str:
 
 
 def test_a_french_clinician_sees_the_profile_page_in_french(client: Client) -> None:
-    clinician = ClinicianFactory(user__language="fr", status="registered")
+    clinician = ClinicianFactory.create(user__language="fr", status="registered")
     client.force_login(clinician.user)
 
     page = page_text(client.get("/profile/"))
@@ -93,7 +93,7 @@ def test_a_french_clinician_sees_the_profile_page_in_french(client: Client) -> N
 
 
 def test_a_german_clinician_sees_the_helpdesk_question_page_in_german(client: Client) -> None:
-    clinician = ClinicianFactory(user__language="de")
+    clinician = ClinicianFactory.create(user__language="de")
     client.force_login(clinician.user)
 
     page = page_text(client.get("/helpdesk/new/"))
@@ -107,7 +107,7 @@ def test_a_german_clinician_sees_the_helpdesk_question_page_in_german(client: Cl
 
 
 def test_an_english_clinician_still_reads_english(client: Client) -> None:
-    clinician = ClinicianFactory(user__language="en")
+    clinician = ClinicianFactory.create(user__language="en")
     client.force_login(clinician.user)
 
     page = page_text(client.get("/profile/"))
@@ -120,7 +120,7 @@ def test_an_english_clinician_still_reads_english(client: Client) -> None:
 
 
 def test_the_email_a_french_clinician_receives_after_registering_is_in_french() -> None:
-    clinician = ClinicianFactory(user__language="fr", first_name="Amélie")
+    clinician = ClinicianFactory.create(user__language="fr", first_name="Amélie")
 
     subject, text, body_html = render_email(
         "registration_received", {"clinician": clinician, "user": clinician.user}, language="fr"
@@ -136,7 +136,7 @@ def test_the_email_a_french_clinician_receives_after_registering_is_in_french() 
 
 
 def test_the_same_email_stays_in_english_for_english_readers() -> None:
-    clinician = ClinicianFactory(user__language="en")
+    clinician = ClinicianFactory.create(user__language="en")
 
     subject, _text, _html = render_email(
         "registration_received", {"clinician": clinician, "user": clinician.user}, language="en"

@@ -42,11 +42,11 @@ def test_a_conference_from_request_to_join_link(
     settings.WEBEX_BASE_URL = fake_webex.base_url
     settings.WEBEX_ACCESS_TOKEN = "test-token"
     settings.WEBEX_TIMEOUT = 3
-    coordinator = CoordinatorFactory(first_name="Marta", last_name="Sousa")
+    coordinator = CoordinatorFactory.create(first_name="Marta", last_name="Sousa")
     coordinator.user.time_zone = "Europe/Lisbon"
     coordinator.user.save()
-    expert = ClinicianFactory(status="verified", first_name="Ingrid", last_name="Halvorsen")
-    outsider = ClinicianFactory(status="verified", first_name="Otto", last_name="Outside")
+    expert = ClinicianFactory.create(status="verified", first_name="Ingrid", last_name="Halvorsen")
+    outsider = ClinicianFactory.create(status="verified", first_name="Otto", last_name="Outside")
     start = timezone.localtime(timezone.now() + timedelta(days=3), ZoneInfo("Europe/Lisbon")).replace(
         hour=9, minute=30, second=0, microsecond=0
     )
@@ -72,7 +72,7 @@ def test_a_conference_from_request_to_join_link(
     assert conference.slots.get().start == start
 
     # The agent approves the proposed time on the ticket.
-    agent = StaffFactory(display_name="Alex Agent")
+    agent = StaffFactory.create(display_name="Alex Agent")
     secret = generate_totp_secret()
     TOTP.activate(agent, secret)
     desk = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()

@@ -22,7 +22,7 @@ def test_an_agent_takes_the_registration_replies_and_verifies_the_clinician(
     register(page, live_server.url, email=address, first="Inês", last="Costa")
     confirm_email(page, address)
 
-    agent = StaffFactory(display_name="Alex Agent")
+    agent = StaffFactory.create(display_name="Alex Agent")
     secret = generate_totp_secret()
     TOTP.activate(agent, secret)
     desk = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()

@@ -28,13 +28,13 @@ SUMMARY = (
 
 @pytest.fixture
 def people(db: None) -> dict[str, Any]:
-    coordinator = CoordinatorFactory(first_name="Marta", last_name="Sousa")
+    coordinator = CoordinatorFactory.create(first_name="Marta", last_name="Sousa")
     coordinator.user.time_zone = "Europe/Lisbon"
     coordinator.user.save()
     return {
         "coordinator": coordinator,
-        "ingrid": ClinicianFactory(status="verified", first_name="Ingrid", last_name="Halvorsen"),
-        "pia": ClinicianFactory(status="verified", first_name="Pia", last_name="Lund"),
+        "ingrid": ClinicianFactory.create(status="verified", first_name="Ingrid", last_name="Halvorsen"),
+        "pia": ClinicianFactory.create(status="verified", first_name="Pia", last_name="Lund"),
     }
 
 

@@ -39,7 +39,7 @@ def test_an_agent_publishes_a_webinar_and_the_waitlist_moves_up_when_someone_can
     browser: Any, page: Any, live_server: Any, celery_worker: Any
 ) -> None:
     base = live_server.url
-    agent = StaffFactory(display_name="Alex Agent")
+    agent = StaffFactory.create(display_name="Alex Agent")
     secret = generate_totp_secret()
     TOTP.activate(agent, secret)
     desk = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
@@ -72,9 +72,11 @@ def test_an_agent_publishes_a_webinar_and_the_waitlist_moves_up_when_someone_can
 
     # Three clinicians register from the programme: two seats, one on the waitlist.
     clinicians = [
-        ClinicianFactory(status="verified", first_name="Ana", user__email="ana@hospital.example.org"),
-        ClinicianFactory(status="registered", first_name="Bea", user__email="bea@hospital.example.org"),
-        ClinicianFactory(status="verified", first_name="Cai", user__email="cai@hospital.example.org"),
+        ClinicianFactory.create(status="verified", first_name="Ana", user__email="ana@hospital.example.org"),
+        ClinicianFactory.create(
+            status="registered", first_name="Bea", user__email="bea@hospital.example.org"
+        ),
+        ClinicianFactory.create(status="verified", first_name="Cai", user__email="cai@hospital.example.org"),
     ]
     pages = []
     for clinician in clinicians:

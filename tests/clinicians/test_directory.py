@@ -19,7 +19,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def viewer_client(client: Client) -> Client:
-    client.force_login(ClinicianFactory(status="verified", first_name="Viewer", last_name="Person").user)
+    client.force_login(
+        ClinicianFactory.create(status="verified", first_name="Viewer", last_name="Person").user
+    )
     return client
 
 
@@ -28,25 +30,25 @@ def names(response: Any) -> list[str]:
 
 
 def test_verified_clinicians_see_the_directory_and_others_are_told_why_not(client: Client) -> None:
-    ClinicianFactory(status="verified", first_name="Marta", last_name="Rossi")
-    registered = ClinicianFactory(status="registered")
+    ClinicianFactory.create(status="verified", first_name="Marta", last_name="Rossi")
+    registered = ClinicianFactory.create(status="registered")
     client.force_login(registered.user)
     closed = client.get("/directory/")
     assert closed.status_code == 403
     assert "The directory opens once the helpdesk has verified your registration." in closed.content.decode()
-    client.force_login(ClinicianFactory(status="verified").user)
+    client.force_login(ClinicianFactory.create(status="verified").user)
     page = client.get("/directory/")
     assert page.status_code == 200
     assert "Marta Rossi" in page.content.decode()
 
 
 def test_only_verified_listed_unrestricted_clinicians_appear(viewer_client: Client) -> None:
-    ClinicianFactory(status="verified", last_name="Shown")
-    ClinicianFactory(status="registered", last_name="Waiting")
-    ClinicianFactory(status="suspended", last_name="Suspended")
-    ClinicianFactory(status="rejected", last_name="Rejected")
-    ClinicianFactory(status="verified", restricted=True, last_name="Restricted")
-    ClinicianFactory(status="verified", listed_in_directory=False, last_name="Unlisted")
+    ClinicianFactory.create(status="verified", last_name="Shown")
+    ClinicianFactory.create(status="registered", last_name="Waiting")
+    ClinicianFactory.create(status="suspended", last_name="Suspended")
+    ClinicianFactory.create(status="rejected", last_name="Rejected")
+    ClinicianFactory.create(status="verified", restricted=True, last_name="Restricted")
+    ClinicianFactory.create(status="verified", listed_in_directory=False, last_name="Unlisted")
     page = viewer_client.get("/directory/")
     assert {name.split()[-1] for name in names(page)} == {"Shown", "Person"}
 
@@ -58,8 +60,8 @@ def test_only_verified_listed_unrestricted_clinicians_appear(viewer_client: Clie
 def test_name_search_ignores_accents_and_case_and_matches_parts(
     viewer_client: Client, query: str, found: bool
 ) -> None:
-    ClinicianFactory(status="verified", first_name="Zsófia", last_name="Horváth")
-    ClinicianFactory(status="verified", first_name="Jan", last_name="Novak")
+    ClinicianFactory.create(status="verified", first_name="Zsófia", last_name="Horváth")
+    ClinicianFactory.create(status="verified", first_name="Jan", last_name="Novak")
     page = viewer_client.get("/directory/", {"q": query})
     assert ("Zsófia Horváth" in names(page)) is found
     assert "Jan Novak" not in names(page)
@@ -69,7 +71,7 @@ def test_each_filter_narrows_the_directory(viewer_client: Client) -> None:
     lung = ERN.objects.get(name="ERN LUNG")
     charite = Hospital.objects.get(name="Charité – Universitätsmedizin Berlin")
     infectious = Specialty.objects.get(name="Infectious diseases")
-    target = ClinicianFactory(
+    target = ClinicianFactory.create(
         status="verified",
         last_name="Target",
         country="DE",
@@ -79,7 +81,7 @@ def test_each_filter_narrows_the_directory(viewer_client: Client) -> None:
         languages=[Language.objects.get(code="de")],
     )
     target.erns.add(lung)
-    ClinicianFactory(status="verified", last_name="Other")
+    ClinicianFactory.create(status="verified", last_name="Other")
     for params in [
         {"country": "DE"},
         {"hospital": charite.pk},
@@ -92,7 +94,7 @@ def test_each_filter_narrows_the_directory(viewer_client: Client) -> None:
 
 
 def test_an_invalid_filter_is_reported_and_ignored(viewer_client: Client) -> None:
-    ClinicianFactory(status="verified", last_name="Someone")
+    ClinicianFactory.create(status="verified", last_name="Someone")
     page = viewer_client.get("/directory/", {"country": "US", "specialty": "999999"})
     assert page.status_code == 200
     assert len(names(page)) == 2
@@ -100,7 +102,7 @@ def test_an_invalid_filter_is_reported_and_ignored(viewer_client: Client) -> Non
 
 
 def test_entries_show_what_the_directory_promises(viewer_client: Client) -> None:
-    clinician = ClinicianFactory(
+    clinician = ClinicianFactory.create(
         status="verified", first_name="Marta", last_name="Rossi", profession="physician"
     )
     clinician.erns.add(ERN.objects.get(name="ERN EYE"))
@@ -149,7 +151,9 @@ def test_the_directory_keeps_the_same_number_of_queries_at_2_and_50_entries(view
 
 
 def test_showing_contact_details_reveals_only_what_was_shared_and_is_audited(viewer_client: Client) -> None:
-    shared = ClinicianFactory(status="verified", show_email=True, show_phone=False, phone="+32 2 299 11 11")
+    shared = ClinicianFactory.create(
+        status="verified", show_email=True, show_phone=False, phone="+32 2 299 11 11"
+    )
     response = viewer_client.post(f"/directory/{shared.pk}/contact/", {"back": "/directory/?q=x"})
     page = response.content.decode()
     assert response.status_code == 200
@@ -168,14 +172,14 @@ def test_showing_contact_details_reveals_only_what_was_shared_and_is_audited(vie
 def test_contact_details_of_someone_not_in_the_directory_are_404(
     viewer_client: Client, hidden: dict[str, Any]
 ) -> None:
-    person = ClinicianFactory(**{"status": "verified", "show_email": True, **hidden})
+    person = ClinicianFactory.create(**{"status": "verified", "show_email": True, **hidden})
     assert viewer_client.post(f"/directory/{person.pk}/contact/").status_code == 404
     assert not AuditEvent.objects.filter(action="directory.contact_revealed").exists()
 
 
 def test_an_unverified_clinician_cannot_reveal_contact_details(client: Client) -> None:
-    person = ClinicianFactory(status="verified", show_email=True)
-    client.force_login(ClinicianFactory(status="registered").user)
+    person = ClinicianFactory.create(status="verified", show_email=True)
+    client.force_login(ClinicianFactory.create(status="registered").user)
     assert client.post(f"/directory/{person.pk}/contact/").status_code == 404
 
 
@@ -187,10 +191,12 @@ def test_walking_the_directory_page_after_page_is_rate_limited(viewer_client: Cl
 
 
 def test_supervisors_export_the_directory_as_safe_csv_and_it_is_audited(client: Client) -> None:
-    ClinicianFactory(status="verified", first_name="=HYPERLINK(1)", last_name="Attack", show_email=False)
-    ClinicianFactory(status="verified", first_name="Marta", last_name="Rossi", show_email=True)
-    ClinicianFactory(status="registered", first_name="Not", last_name="Listed")
-    supervisor = StaffFactory(role="supervisors")
+    ClinicianFactory.create(
+        status="verified", first_name="=HYPERLINK(1)", last_name="Attack", show_email=False
+    )
+    ClinicianFactory.create(status="verified", first_name="Marta", last_name="Rossi", show_email=True)
+    ClinicianFactory.create(status="registered", first_name="Not", last_name="Listed")
+    supervisor = StaffFactory.create(role="supervisors")
     sign_in_staff(client, supervisor)
     response = client.get("/admin/clinicians/clinician/export-directory/")
     assert response.status_code == 200
@@ -202,14 +208,14 @@ def test_supervisors_export_the_directory_as_safe_csv_and_it_is_audited(client: 
 
 
 def test_agents_cannot_export_the_directory(client: Client) -> None:
-    sign_in_staff(client, StaffFactory(role="agents"))
+    sign_in_staff(client, StaffFactory.create(role="agents"))
     assert client.get("/admin/clinicians/clinician/export-directory/").status_code == 403
     assert not AuditEvent.objects.filter(action="directory.exported").exists()
 
 
 def test_the_search_method_is_the_one_the_invitee_picker_will_reuse() -> None:
-    ClinicianFactory(status="verified", first_name="Sofie", last_name="Peeters", country="BE")
-    ClinicianFactory(status="suspended", first_name="Sofie", last_name="Suspended", country="BE")
+    ClinicianFactory.create(status="verified", first_name="Sofie", last_name="Peeters", country="BE")
+    ClinicianFactory.create(status="suspended", first_name="Sofie", last_name="Suspended", country="BE")
     found = Clinician.objects.directory(text="sofie", country="BE")
     assert [c.last_name for c in found] == ["Peeters"]
 

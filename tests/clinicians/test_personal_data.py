@@ -70,12 +70,12 @@ def person(client: Client) -> Clinician:
         body="I am Xanthippe Quarkwood, can I join?",
     )
     # Someone attached the address to their own account (before that was refused).
-    EmailAddress.objects.create(user=UserFactory(), email=EMAIL, verified=False, primary=False)
-    clinician = ClinicianFactory(
+    EmailAddress.objects.create(user=UserFactory.create(), email=EMAIL, verified=False, primary=False)
+    clinician = ClinicianFactory.create(
         user__email=EMAIL, first_name="Xanthippe", last_name="Quarkwood", phone=PHONE, status="registered"
     )
     user = clinician.user
-    agent = StaffFactory(email=AGENT_EMAIL)
+    agent = StaffFactory.create(email=AGENT_EMAIL)
     registration = helpdesk.open_registration_ticket(clinician=clinician)
     helpdesk.assign(ticket=registration, to=agent, by=agent)
     helpdesk.reply(ticket=registration, body="Dear Xanthippe Quarkwood, we will call you.", by=agent)
@@ -87,7 +87,7 @@ def person(client: Client) -> Clinician:
     helpdesk.change_state(ticket=question, to="waiting", by=agent, note="Left a message on +32 2 555 77 88")
     helpdesk.verify_registration(ticket=registration, by=agent, contact_note="Called Xanthippe Quarkwood")
     # Another person's ticket, where the helpdesk writes about this person.
-    other = ClinicianFactory(
+    other = ClinicianFactory.create(
         user__email=OTHER_EMAIL, first_name="Olwen", last_name="Brightmoor", status="verified"
     )
     theirs = helpdesk.open_question(requester=other.user, subject="My colleague", body="Please add her.")
@@ -107,7 +107,9 @@ def person(client: Client) -> Clinician:
     outbox.queue_email(to=EMAIL, subject="Still waiting, Xanthippe", text="Queued", user=user)
     propose_hospital(name="Groeninge Clinic", city="Kortrijk", country="BE", by=user)
     accept_privacy_statement(user=user, statement=PrivacyStatement.objects.current())
-    audit.record(action="directory.contact_revealed", actor=StaffFactory(), obj=clinician, subject=user)
+    audit.record(
+        action="directory.contact_revealed", actor=StaffFactory.create(), obj=clinician, subject=user
+    )
     sign_in(client)  # before two-factor sign-in is on
     Authenticator.objects.create(user=user, type="totp", data={"secret": "x"})
     start = timezone.now()
@@ -134,7 +136,7 @@ def person(client: Client) -> Clinician:
     # A colleague's conference with this person and another invited: a meeting
     # on the video provider, held, with an outcome that names them.
     invited = case_conferences.request_conference(
-        coordinator=CoordinatorFactory(),
+        coordinator=CoordinatorFactory.create(),
         data=case_conferences.RequestData(
             title="Fabry and COVID-19",
             question="What now?",
@@ -156,8 +158,10 @@ def person(client: Client) -> Clinician:
     # Webinars: a seat, and a talk given, announced with the speaker's name.
     from conferences import webinars
 
-    talk = WebinarFactory(state="published", description="Xanthippe Quarkwood on ventilation in ERN LUNG.")
-    SpeakerFactory(webinar=talk, clinician=clinician, name=FULL_NAME, email="")
+    talk = WebinarFactory.create(
+        state="published", description="Xanthippe Quarkwood on ventilation in ERN LUNG."
+    )
+    SpeakerFactory.create(webinar=talk, clinician=clinician, name=FULL_NAME, email="")
     webinars.register(webinar=talk, clinician=clinician)
     return clinician
 
@@ -301,7 +305,7 @@ def text_columns(model: type[models.Model]) -> list[str]:
 
 
 def test_after_erasure_no_table_holds_my_email_name_or_phone(client: Client, person: Clinician) -> None:
-    other = ClinicianFactory(first_name="Other", last_name="Person")
+    other = ClinicianFactory.create(first_name="Other", last_name="Person")
     tickets = list(Ticket.objects.filter(requester=person.user).values_list("pk", flat=True))
     theirs = Ticket.objects.get(requester__email=OTHER_EMAIL, kind="question")
     response = client.post("/profile/delete/", {"password": PASSWORD, "confirm": "on"}, follow=True)
@@ -369,7 +373,7 @@ def test_erasure_reaches_contact_form_tickets_and_notes_on_state_changes(
     )
     registration = Ticket.objects.get(requester=person.user, kind="registration")
     helpdesk.change_state(
-        ticket=registration, to="open", by=StaffFactory(), note="Phoned Xanthippe Quarkwood"
+        ticket=registration, to="open", by=StaffFactory.create(), note="Phoned Xanthippe Quarkwood"
     )
     client.post("/profile/delete/", {"password": PASSWORD, "confirm": "on"})
     leftovers = Ticket.objects.filter(subject__icontains="Xanthippe").count()
@@ -396,8 +400,8 @@ def test_declared_mention_fields_are_text_fields_that_exist() -> None:
 
 
 def test_a_clinician_cannot_attach_someone_elses_address_to_their_account(client: Client) -> None:
-    victim = ClinicianFactory(user__email="victim@hospital.example.org")
-    intruder = ClinicianFactory()
+    victim = ClinicianFactory.create(user__email="victim@hospital.example.org")
+    intruder = ClinicianFactory.create()
     client.force_login(intruder.user)
     response = client.post("/accounts/email/", {"action_add": "", "email": victim.user.email})
     assert response.status_code == 200
@@ -429,7 +433,7 @@ def test_an_account_without_an_address_row_gets_its_own_address_and_no_other(cli
 def test_the_sessions_page_lists_my_sessions_and_signs_out_the_others(client: Client) -> None:
     from django.contrib.sessions.models import Session
 
-    clinician = ClinicianFactory()
+    clinician = ClinicianFactory.create()
     laptop = sign_in(Client(), clinician.user.email)
     sign_in(client, clinician.user.email)
     profile = client.get("/profile/").content.decode()
@@ -460,7 +464,7 @@ def test_expired_sessions_and_ended_user_sessions_are_cleared_every_day(settings
 
     from cmss.tasks import clear_sessions
 
-    clinician = ClinicianFactory()
+    clinician = ClinicianFactory.create()
     gone, live = sign_in(Client(), clinician.user.email), sign_in(Client(), clinician.user.email)
     Session.objects.filter(session_key=gone.session.session_key).update(
         expire_date=timezone.now() - timedelta(seconds=1)

@@ -28,7 +28,7 @@ def publish_version_2() -> PrivacyStatement:
 
 
 def test_a_new_version_must_be_accepted_before_going_on(client: Client) -> None:
-    clinician = ClinicianFactory(status="verified")
+    clinician = ClinicianFactory.create(status="verified")
     client.force_login(clinician.user)
     assert client.get("/directory/").status_code == 200
     publish_version_2()
@@ -51,7 +51,7 @@ def test_a_new_version_must_be_accepted_before_going_on(client: Client) -> None:
 
 
 def test_the_next_address_must_be_on_this_site(client: Client) -> None:
-    clinician = ClinicianFactory()
+    clinician = ClinicianFactory.create()
     client.force_login(clinician.user)
     publish_version_2()
     response = client.post("/privacy/accept/", {"next": "https://evil.example.com/", "accept": "on"})
@@ -60,12 +60,12 @@ def test_the_next_address_must_be_on_this_site(client: Client) -> None:
 
 def test_staff_are_not_asked(client: Client) -> None:
     publish_version_2()
-    sign_in_staff(client, StaffFactory())
+    sign_in_staff(client, StaffFactory.create())
     assert client.get("/admin/").status_code == 200
 
 
 def test_registration_records_the_version_accepted() -> None:
-    clinician = ClinicianFactory()
+    clinician = ClinicianFactory.create()
     assert list(
         PrivacyAcceptance.objects.filter(user=clinician.user).values_list("statement__version", flat=True)
     ) == [1]

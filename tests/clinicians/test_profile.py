@@ -33,7 +33,7 @@ def profile_post(clinician: Clinician, **changes: Any) -> dict[str, Any]:
 
 
 def test_the_profile_shows_the_status_and_the_current_details(client: Client) -> None:
-    clinician = ClinicianFactory(first_name="Marta", status="registered")
+    clinician = ClinicianFactory.create(first_name="Marta", status="registered")
     client.force_login(clinician.user)
     response = client.get("/profile/")
     page = response.content.decode()
@@ -53,13 +53,13 @@ def test_the_profile_shows_the_status_and_the_current_details(client: Client) ->
     ],
 )
 def test_each_status_is_explained(client: Client, status: str, text: str) -> None:
-    clinician = ClinicianFactory(status=status)
+    clinician = ClinicianFactory.create(status=status)
     client.force_login(clinician.user)
     assert text in client.get("/profile/").content.decode()
 
 
 def test_a_coordinator_is_told_which_hospital_they_coordinate_for(client: Client) -> None:
-    clinician = CoordinatorFactory(hospital__name="Rigshospitalet Test")
+    clinician = CoordinatorFactory.create(hospital__name="Rigshospitalet Test")
     client.force_login(clinician.user)
     assert (
         "You coordinate case-discussion conferences for Rigshospitalet Test."
@@ -68,7 +68,7 @@ def test_a_coordinator_is_told_which_hospital_they_coordinate_for(client: Client
 
 
 def test_saving_the_profile_updates_details_and_preferences(client: Client) -> None:
-    clinician = ClinicianFactory()
+    clinician = ClinicianFactory.create()
     client.force_login(clinician.user)
     response = client.post(
         "/profile/",
@@ -98,7 +98,7 @@ def test_saving_the_profile_updates_details_and_preferences(client: Client) -> N
 
 
 def test_bad_input_is_reported_next_to_the_field_and_nothing_saved_is_lost(client: Client) -> None:
-    clinician = ClinicianFactory(first_name="Marta")
+    clinician = ClinicianFactory.create(first_name="Marta")
     client.force_login(clinician.user)
     response = client.post("/profile/", profile_post(clinician, first_name="Maria", phone="12"))
     assert response.status_code == 200
@@ -112,7 +112,7 @@ def test_bad_input_is_reported_next_to_the_field_and_nothing_saved_is_lost(clien
 def test_moving_to_another_hospital_suspends_coordinator_rights_until_the_helpdesk_confirms(
     client: Client,
 ) -> None:
-    clinician = CoordinatorFactory()
+    clinician = CoordinatorFactory.create()
     assert clinician.is_coordinator
     other = Hospital.objects.get(name="UZ Leuven")
     client.force_login(clinician.user)
@@ -167,7 +167,7 @@ def test_the_privacy_statement_has_the_content_the_regulation_requires(client: C
 def test_saving_the_profile_again_does_not_propose_the_hospital_again(client: Client) -> None:
     from helpdesk.models import Ticket
 
-    clinician = ClinicianFactory(status="verified")
+    clinician = ClinicianFactory.create(status="verified")
     client.force_login(clinician.user)
     data = profile_post(
         clinician, hospital="", hospital_not_listed="on", new_hospital_name="New H", new_hospital_city="Ghent"

@@ -25,14 +25,14 @@ def sign_in(client: Client, email: str, password: str = PASSWORD) -> Any:
 
 
 def test_a_clinician_signs_in_with_email_and_password_and_lands_on_the_profile(client: Client) -> None:
-    clinician = ClinicianFactory()
+    clinician = ClinicianFactory.create()
     response = sign_in(client, clinician.user.email)
     assert response.status_code == 302
     assert response["Location"] == "/profile/"
 
 
 def test_repeated_failed_sign_ins_are_rate_limited(client: Client) -> None:
-    user = UserFactory()
+    user = UserFactory.create()
     pages = [sign_in(client, user.email, "wrong-password").content.decode() for _ in range(6)]
     assert all("Too many failed login attempts" not in page for page in pages[:5])
     assert "Too many failed login attempts" in pages[5]
@@ -58,7 +58,7 @@ def test_with_redis_down_rate_limits_fail_open_and_people_still_sign_in(
             "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
         }
     }
-    clinician = ClinicianFactory()
+    clinician = ClinicianFactory.create()
     response = sign_in(client, clinician.user.email)
     assert response.status_code == 302
     assert client.get("/profile/").status_code == 200
@@ -82,7 +82,7 @@ def test_a_redis_outage_is_one_warning_not_a_traceback_per_cache_call(
         "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
     }
     settings.CACHES = {"default": down}
-    clinician = ClinicianFactory()
+    clinician = ClinicianFactory.create()
     caplog.set_level(logging.INFO, logger="cmss.cache")
     for _ in range(3):
         assert sign_in(client, clinician.user.email).status_code == 302
@@ -134,7 +134,7 @@ def test_production_settings_hash_passwords_with_argon2_and_refuse_to_start_with
 
 
 def test_pages_use_the_viewers_time_zone_and_language_and_name_the_zone(client: Client) -> None:
-    clinician = ClinicianFactory(user__time_zone="Europe/Lisbon", user__language="fr")
+    clinician = ClinicianFactory.create(user__time_zone="Europe/Lisbon", user__language="fr")
     client.force_login(clinician.user)
     response = client.get("/profile/")
     assert response["Content-Language"] == "fr"

@@ -80,7 +80,7 @@ def test_sign_ups_are_limited_per_client_not_for_the_whole_site() -> None:
 @pytest.mark.django_db
 @override_settings(TRUSTED_PROXY_COUNT=1)
 def test_failed_sign_ins_from_one_client_do_not_lock_out_another() -> None:
-    person = ClinicianFactory(status="verified")
+    person = ClinicianFactory.create(status="verified")
     attacker = through_proxy("203.0.113.66")
     for _ in range(12):
         attacker.post("/accounts/login/", {"login": f"someone{_}@example.org", "password": "wrong-password"})

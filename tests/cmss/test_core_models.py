@@ -106,7 +106,7 @@ def test_reference_data_survives_the_flush_between_transactional_tests() -> None
 
 @pytest.mark.django_db
 def test_the_database_allows_one_registration_ticket_per_clinician() -> None:
-    clinician = ClinicianFactory()
+    clinician = ClinicianFactory.create()
     first = open_registration_ticket(clinician=clinician)
     assert open_registration_ticket(clinician=clinician) == first
     with pytest.raises(IntegrityError):
@@ -115,7 +115,7 @@ def test_the_database_allows_one_registration_ticket_per_clinician() -> None:
 
 @pytest.mark.django_db
 def test_clinician_status_moves_are_written_once_next_to_the_model() -> None:
-    clinician = ClinicianFactory(status="registered")
+    clinician = ClinicianFactory.create(status="registered")
     assert clinician.can_move_to("verified") and clinician.can_move_to("rejected")
     assert not clinician.can_move_to("suspended")
     clinician.status = "verified"
@@ -126,21 +126,21 @@ def test_clinician_status_moves_are_written_once_next_to_the_model() -> None:
 
 @pytest.mark.django_db
 def test_coordinator_rights_are_derived_from_status_and_a_confirmed_reference_centre() -> None:
-    clinician = ClinicianFactory(status="verified", hospital__is_reference_centre=True)
+    clinician = ClinicianFactory.create(status="verified", hospital__is_reference_centre=True)
     assert clinician.is_coordinator
     clinician.hospital_confirmed = False
     assert not clinician.is_coordinator
     clinician.hospital_confirmed = True
     clinician.status = "suspended"
     assert not clinician.is_coordinator
-    other = ClinicianFactory(status="verified", hospital__is_reference_centre=False)
+    other = ClinicianFactory.create(status="verified", hospital__is_reference_centre=False)
     assert other.is_verified and not other.is_coordinator
 
 
 @pytest.mark.django_db
 def test_the_audit_log_is_append_only_and_holds_no_personal_data() -> None:
-    user = UserFactory(email="secret.person@example.org")
-    clinician = ClinicianFactory(user=user)
+    user = UserFactory.create(email="secret.person@example.org")
+    clinician = ClinicianFactory.create(user=user)
     event = audit.record(action="clinician.viewed", actor=user, obj=clinician, subject=user)
     assert (event.actor_id, event.subject_user_id) == (user.pk, user.pk)
     assert (event.object_type, event.object_id) == ("clinicians.clinician", str(clinician.pk))
@@ -158,8 +158,8 @@ def test_supervisors_read_the_audit_log_filtered_by_actor_and_nobody_edits_it(cl
     from tests.conftest import sign_in_staff
     from tests.factories import StaffFactory
 
-    supervisor = StaffFactory(role="supervisors")
-    agent = StaffFactory()
+    supervisor = StaffFactory.create(role="supervisors")
+    agent = StaffFactory.create()
     audit.record(action="directory.exported", actor=agent)
     audit.record(action="clinician.viewed", actor=supervisor)
     sign_in_staff(client, supervisor)

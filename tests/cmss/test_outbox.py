@@ -184,7 +184,7 @@ def test_a_failed_email_can_be_retried_from_the_admin(
 
     email = queue()
     OutgoingEmail.objects.filter(pk=email.pk).update(state="failed", attempts=8, last_error="boom")
-    sign_in_staff(client, StaffFactory())
+    sign_in_staff(client, StaffFactory.create())
     with (
         mock.patch("cmss.tasks.send_email.apply_async") as apply_async,
         django_capture_on_commit_callbacks(execute=True),
@@ -201,7 +201,7 @@ def test_a_failed_email_can_be_retried_from_the_admin(
 
 
 def test_erasure_cancels_what_is_still_waiting_for_the_person() -> None:
-    user = UserFactory()
+    user = UserFactory.create()
     waiting = queue(user=user)
     sent = queue(user=user)
     send_email(sent.pk)

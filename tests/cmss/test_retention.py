@@ -47,28 +47,28 @@ def test_the_default_periods_are_the_ones_for_the_dpo_to_confirm() -> None:
 
 
 def test_unconfirmed_sign_ups_go_after_7_days() -> None:
-    old = ClinicianFactory(email_confirmed_at=None, created_at=days_ago(8))
-    recent = ClinicianFactory(email_confirmed_at=None, created_at=days_ago(6))
-    confirmed = ClinicianFactory(created_at=days_ago(30))
+    old = ClinicianFactory.create(email_confirmed_at=None, created_at=days_ago(8))
+    recent = ClinicianFactory.create(email_confirmed_at=None, created_at=days_ago(6))
+    confirmed = ClinicianFactory.create(created_at=days_ago(30))
     assert run()["unconfirmed sign-ups"] == 1
     assert not User.objects.filter(pk=old.user_id).exists()
     assert Clinician.objects.filter(pk__in=[recent.pk, confirmed.pk]).count() == 2
 
 
 def test_rejected_registrations_go_after_6_months() -> None:
-    old = ClinicianFactory(status="rejected", status_changed_at=days_ago(184))
-    recent = ClinicianFactory(status="rejected", status_changed_at=days_ago(100))
+    old = ClinicianFactory.create(status="rejected", status_changed_at=days_ago(184))
+    recent = ClinicianFactory.create(status="rejected", status_changed_at=days_ago(100))
     run()
     assert not Clinician.objects.filter(pk=old.pk).exists()
     assert Clinician.objects.filter(pk=recent.pk).exists()
 
 
 def test_the_text_of_tickets_closed_2_years_ago_goes_and_the_ticket_stays() -> None:
-    agent = StaffFactory()
+    agent = StaffFactory.create()
 
     def closed_ticket(days: int) -> Ticket:
         ticket = helpdesk.open_question(
-            requester=ClinicianFactory().user, subject="About patient care", body="Details"
+            requester=ClinicianFactory.create().user, subject="About patient care", body="Details"
         )
         helpdesk.resolve(ticket=ticket, by=agent)
         helpdesk.change_state(ticket=ticket, to="closed", by=agent)
@@ -104,7 +104,7 @@ def test_audit_events_go_after_5_years() -> None:
 
 
 def test_supervisors_change_the_periods_and_the_task_uses_them(client: Client) -> None:
-    sign_in_staff(client, StaffFactory(role="supervisors"))
+    sign_in_staff(client, StaffFactory.create(role="supervisors"))
     policy = RetentionPolicy.load()
     data = {
         field: getattr(policy, field)
@@ -128,10 +128,10 @@ def test_supervisors_change_the_periods_and_the_task_uses_them(client: Client) -
 
 
 def test_an_agent_restricts_processing_on_a_data_protection_request(client: Client) -> None:
-    clinician = ClinicianFactory(status="verified", last_name="Restrictme")
-    viewer = ClinicianFactory(status="verified")
+    clinician = ClinicianFactory.create(status="verified", last_name="Restrictme")
+    viewer = ClinicianFactory.create(status="verified")
     ticket = helpdesk.open_ticket(kind="data_protection", subject="Please restrict", requester=clinician.user)
-    agent_client = sign_in_staff(Client(), StaffFactory())
+    agent_client = sign_in_staff(Client(), StaffFactory.create())
     done = agent_client.post(f"/admin/helpdesk/ticket/{ticket.pk}/act/restrict/", follow=True)
     assert "is restricted" in done.content.decode()
     client.force_login(viewer.user)

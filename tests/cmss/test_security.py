@@ -55,7 +55,7 @@ def test_public_pages_have_a_strict_csp_and_no_inline_script(client: Client, pat
 
 @pytest.mark.django_db
 def test_admin_pages_have_no_inline_script_either(client: Client) -> None:
-    sign_in_staff(client, StaffFactory())
+    sign_in_staff(client, StaffFactory.create())
     for path in ["/admin/", "/admin/helpdesk/ticket/"]:
         response = client.get(path)
         assert "script-src 'self'" in response["Content-Security-Policy"]
@@ -65,7 +65,7 @@ def test_admin_pages_have_no_inline_script_either(client: Client) -> None:
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/profile/", "/helpdesk/", "/helpdesk/new/", "/accounts/email/"])
 def test_pages_with_personal_data_are_never_stored_by_caches(client: Client, path: str) -> None:
-    client.force_login(ClinicianFactory().user)
+    client.force_login(ClinicianFactory.create().user)
     response = client.get(path)
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]

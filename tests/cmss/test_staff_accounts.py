@@ -89,7 +89,7 @@ def test_the_first_superuser_comes_from_the_command() -> None:
 
 
 def test_a_clinicians_address_is_not_turned_into_a_staff_account() -> None:
-    clinician = ClinicianFactory()
+    clinician = ClinicianFactory.create()
     with pytest.raises(CommandError, match="is a clinician's account"):
         invite("--email", clinician.user.email, "--name", "X", "--role", "supervisor")
     clinician.user.refresh_from_db()
@@ -153,7 +153,7 @@ def test_the_invitation_link_works_once() -> None:
 
 @pytest.fixture
 def superuser_client(client: Client) -> Client:
-    return sign_in_staff(client, StaffFactory(role="supervisors", is_superuser=True))
+    return sign_in_staff(client, StaffFactory.create(role="supervisors", is_superuser=True))
 
 
 def test_the_admin_add_form_invites_without_any_password(superuser_client: Client) -> None:
@@ -174,7 +174,7 @@ def test_the_admin_add_form_invites_without_any_password(superuser_client: Clien
 
 
 def test_a_deactivated_staff_member_is_signed_out_and_it_is_audited(superuser_client: Client) -> None:
-    agent = StaffFactory(role="agents")
+    agent = StaffFactory.create(role="agents")
     agents_browser = sign_in_staff(Client(), agent)
     assert agents_browser.get("/admin/").status_code == 200
     url = f"/admin/cmss/user/{agent.pk}/change/"
@@ -190,7 +190,7 @@ def test_a_deactivated_staff_member_is_signed_out_and_it_is_audited(superuser_cl
 
 
 def test_a_superuser_cannot_deactivate_or_demote_themselves(client: Client) -> None:
-    me = StaffFactory(role="supervisors", is_superuser=True)
+    me = StaffFactory.create(role="supervisors", is_superuser=True)
     sign_in_staff(client, me)
     url = f"/admin/cmss/user/{me.pk}/change/"
     data = form_as_posted(client, url, "user_form")
@@ -205,7 +205,7 @@ def test_a_superuser_cannot_deactivate_or_demote_themselves(client: Client) -> N
 
 
 def test_a_lost_authenticator_is_reset_and_the_staff_member_enrols_again(superuser_client: Client) -> None:
-    agent = StaffFactory(role="agents")
+    agent = StaffFactory.create(role="agents")
     agents_browser = sign_in_staff(Client(), agent)
     response = superuser_client.post(
         "/admin/cmss/user/",
@@ -222,7 +222,7 @@ def test_a_lost_authenticator_is_reset_and_the_staff_member_enrols_again(superus
 
 
 def test_supervisors_see_staff_accounts_but_change_nothing(supervisor_client: Client) -> None:
-    agent = StaffFactory(role="agents")
+    agent = StaffFactory.create(role="agents")
     url = f"/admin/cmss/user/{agent.pk}/change/"
     page = supervisor_client.get(url)
     assert page.status_code == 200 and "helpdesk agent" in page.content.decode()

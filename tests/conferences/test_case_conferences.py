@@ -65,7 +65,9 @@ def coordinator_user(coordinator: Any) -> Any:
 
 @pytest.fixture
 def expert(db: None) -> Any:
-    clinician = factories.ClinicianFactory(status="verified", first_name="Ingrid", last_name="Halvorsen")
+    clinician = factories.ClinicianFactory.create(
+        status="verified", first_name="Ingrid", last_name="Halvorsen"
+    )
     clinician.user.time_zone = "Europe/Helsinki"
     clinician.user.save()
     return clinician
@@ -202,10 +204,10 @@ def test_only_coordinators_may_request(client: Client, verified: Any, registered
 
 
 def test_invitee_search_as_you_type_uses_the_directory(client: Client, coordinator: Any, expert: Any) -> None:
-    hidden = factories.ClinicianFactory(status="verified", first_name="Ingrid", last_name="Hidden")
+    hidden = factories.ClinicianFactory.create(status="verified", first_name="Ingrid", last_name="Hidden")
     hidden.listed_in_directory = False
     hidden.save()
-    factories.ClinicianFactory(status="registered", first_name="Ingrid", last_name="Unverified")
+    factories.ClinicianFactory.create(status="registered", first_name="Ingrid", last_name="Unverified")
     client.force_login(coordinator.user)
 
     answer = client.get(reverse("conferences:invitee_search"), {"q": "ingrid"}).json()
@@ -420,7 +422,7 @@ def test_invitees_added_and_removed_by_the_agent(
     client: Client, coordinator: Any, expert: Any, agent: Any
 ) -> None:
     conference = realise(scheduled(coordinator, expert, agent))
-    newcomer = factories.ClinicianFactory(status="verified", first_name="Pia", last_name="Lund")
+    newcomer = factories.ClinicianFactory.create(status="verified", first_name="Pia", last_name="Lund")
     sign_in_staff(client, agent)
     act = reverse("admin:helpdesk_ticket_act", args=[conference.ticket.pk, "add_invitee"])
 
@@ -492,9 +494,9 @@ def test_held_only_after_the_start(coordinator: Any, expert: Any, agent: Any) ->
 
 def test_each_role_sees_what_is_theirs(client: Client, coordinator: Any, expert: Any, agent: Any) -> None:
     conference = realise(scheduled(coordinator, expert, agent))
-    colleague = factories.CoordinatorFactory(hospital=coordinator.hospital)
-    outsider = factories.ClinicianFactory(status="verified")
-    other_coordinator = factories.CoordinatorFactory()
+    colleague = factories.CoordinatorFactory.create(hospital=coordinator.hospital)
+    outsider = factories.ClinicianFactory.create(status="verified")
+    other_coordinator = factories.CoordinatorFactory.create()
     detail = reverse("conferences:detail", args=[conference.pk])
 
     client.force_login(expert.user)
@@ -609,7 +611,7 @@ def test_no_reminder_for_who_declined_or_was_invited_after_the_moment(
 ) -> None:
     start = soon(3)
     conference = realise(scheduled(coordinator, expert, agent, start=start))
-    late = factories.ClinicianFactory(status="verified")
+    late = factories.ClinicianFactory.create(status="verified")
     case_conferences.add_invitee(conference=conference, clinician=late, by=agent)
     Invitation.objects.filter(clinician=late).update(invited_at=start - timedelta(hours=20))
     Invitation.objects.filter(clinician=expert).update(

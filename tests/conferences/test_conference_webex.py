@@ -36,9 +36,9 @@ def webex(fake_webex: FakeWebex, settings: Any) -> FakeWebex:
 @pytest.fixture
 def people(transactional_db: None) -> dict[str, Any]:
     return {
-        "coordinator": factories.CoordinatorFactory(),
-        "expert": factories.ClinicianFactory(status="verified"),
-        "agent": factories.StaffFactory(role="agents"),
+        "coordinator": factories.CoordinatorFactory.create(),
+        "expert": factories.ClinicianFactory.create(status="verified"),
+        "agent": factories.StaffFactory.create(role="agents"),
     }
 
 
@@ -102,7 +102,7 @@ def test_approved_the_worker_creates_the_meeting_on_webex_and_invitations_follow
     assert "SEQUENCE:1" in sent_to(expert)[1].attachments[0][1]
 
     # A newcomer is invited on Webex too, without Webex emailing anyone.
-    newcomer = factories.ClinicianFactory(status="verified")
+    newcomer = factories.ClinicianFactory.create(status="verified")
     with transaction.atomic():
         case_conferences.add_invitee(conference=conference, clinician=newcomer, by=people["agent"])
     wait_for(lambda: webex.requests_to("POST", "/meetingInvitees"))

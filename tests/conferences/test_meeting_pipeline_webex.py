@@ -155,8 +155,8 @@ def test_a_run_of_429s_on_an_update_waits_the_backoff_and_then_moves_the_meeting
 def test_seats_given_on_a_published_webinar_add_registrants_without_patching_the_webinar(
     webex: FakeWebex,
 ) -> None:
-    agent = factories.StaffFactory(role="agents")
-    webinar = webinars.publish_webinar(webinar=factories.WebinarFactory(capacity=20), by=agent)
+    agent = factories.StaffFactory.create(role="agents")
+    webinar = webinars.publish_webinar(webinar=factories.WebinarFactory.create(capacity=20), by=agent)
     meeting = ProviderMeeting.objects.get(pk=webinar.meeting_id)
     assert run(meeting) == "created"
     provider_id = fresh(meeting).provider_id
@@ -184,9 +184,9 @@ def test_seats_given_on_a_published_webinar_add_registrants_without_patching_the
 
 @pytest.fixture
 def conference_on_webex(webex: FakeWebex) -> tuple[Conference, Any, Any]:
-    coordinator = factories.CoordinatorFactory()
+    coordinator = factories.CoordinatorFactory.create()
     expert, colleague = factories.ClinicianFactory.create_batch(2, status="verified")
-    agent = factories.StaffFactory(role="agents")
+    agent = factories.StaffFactory.create(role="agents")
     start = soon()
     conference = case_conferences.request_conference(
         coordinator=coordinator,
@@ -231,8 +231,8 @@ def test_an_invitee_an_agent_removes_is_taken_off_the_webex_meeting(
 
 @pytest.fixture
 def webinar_on_webex(webex: FakeWebex) -> tuple[Webinar, ProviderMeeting]:
-    agent = factories.StaffFactory(role="agents")
-    webinar = webinars.publish_webinar(webinar=factories.WebinarFactory(capacity=5), by=agent)
+    agent = factories.StaffFactory.create(role="agents")
+    webinar = webinars.publish_webinar(webinar=factories.WebinarFactory.create(capacity=5), by=agent)
     meeting = ProviderMeeting.objects.get(pk=webinar.meeting_id)
     assert run(meeting) == "created"
     return webinar, fresh(meeting)

@@ -425,7 +425,7 @@ def test_failed_meetings_are_listed_first_in_their_admin(client: Any) -> None:
     ProviderMeeting.objects.filter(pk=refused.pk).update(
         title="Refused update", state="created", sync_failed=True, start=START + timedelta(days=20)
     )
-    sign_in_staff(client, StaffFactory(role="agents"))
+    sign_in_staff(client, StaffFactory.create(role="agents"))
     page = client.get("/admin/conferences/providermeeting/").content.decode()
     order = sorted(["Working meeting", "Failed meeting", "Refused update"], key=page.index)
     assert order[-1] == "Working meeting"
@@ -459,7 +459,7 @@ def test_an_invitee_removed_from_a_created_meeting_is_removed_on_the_provider_by
 def test_erasure_on_a_meeting_not_on_the_provider_drops_the_address_at_once(state: str) -> None:
     from tests.factories import ClinicianFactory
 
-    person = ClinicianFactory(user__email="ana@hospital.example.org")
+    person = ClinicianFactory.create(user__email="ana@hospital.example.org")
     meeting = request()
     if state != "never created":
         ProviderMeeting.objects.filter(pk=meeting.pk).update(
@@ -473,7 +473,7 @@ def test_erasure_on_a_meeting_not_on_the_provider_drops_the_address_at_once(stat
 def test_erasure_keeps_the_address_only_until_the_worker_removed_it_from_the_provider() -> None:
     from tests.factories import ClinicianFactory
 
-    person = ClinicianFactory(user__email="ana@hospital.example.org")
+    person = ClinicianFactory.create(user__email="ana@hospital.example.org")
     meeting = request()
     realise_meeting(meeting.pk)
     ProviderMeeting.erase_personal_data(person.user, "erased-x")

@@ -32,8 +32,8 @@ def local_backend(settings: Any) -> Iterator[None]:
 
 
 def published_with_speaker(agent: Any) -> Webinar:
-    webinar = WebinarFactory()
-    SpeakerFactory(webinar=webinar, name="Dr Ana Pulmo", email="ana.pulmo@ern.example.org")
+    webinar = WebinarFactory.create()
+    SpeakerFactory.create(webinar=webinar, name="Dr Ana Pulmo", email="ana.pulmo@ern.example.org")
     return webinars.publish_webinar(webinar=webinar, by=agent)
 
 

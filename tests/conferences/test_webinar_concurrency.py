@@ -57,7 +57,7 @@ def at_once(jobs: list[Callable[[], Any]]) -> list[Any]:
 
 @pytest.fixture
 def webinar(postgres: None) -> Webinar:
-    return webinars.publish_webinar(webinar=WebinarFactory(capacity=20), by=StaffFactory())
+    return webinars.publish_webinar(webinar=WebinarFactory.create(capacity=20), by=StaffFactory.create())
 
 
 def test_fifty_clinicians_registering_at_once_for_twenty_seats(webinar: Webinar) -> None:
@@ -88,7 +88,7 @@ def test_fifty_clinicians_registering_at_once_for_twenty_seats(webinar: Webinar)
 
 
 def test_one_clinician_clicking_register_many_times_at_once_gets_one_seat(webinar: Webinar) -> None:
-    clinician = ClinicianFactory()
+    clinician = ClinicianFactory.create()
     results = at_once([lambda: webinars.register(webinar=webinar, clinician=clinician) for _ in range(8)])
     made = [r for r in results if isinstance(r, Registration)]
     refused = [r for r in results if isinstance(r, webinars.WebinarError)]

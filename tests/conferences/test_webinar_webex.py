@@ -35,10 +35,10 @@ def meeting_of(webinar: Webinar) -> ProviderMeeting:
 def test_a_published_webinar_is_made_on_webex_with_panelists_and_registrants(
     webex: FakeWebex, celery_worker: Any
 ) -> None:
-    agent = factories.StaffFactory(role="agents")
+    agent = factories.StaffFactory.create(role="agents")
     with transaction.atomic():
-        webinar = factories.WebinarFactory(capacity=1)
-        factories.SpeakerFactory(webinar=webinar, name="Prof. Panel", email="panel@ern.example.org")
+        webinar = factories.WebinarFactory.create(capacity=1)
+        factories.SpeakerFactory.create(webinar=webinar, name="Prof. Panel", email="panel@ern.example.org")
         webinars.publish_webinar(webinar=webinar, by=agent)
 
     wait_for(lambda: meeting_of(webinar).state == ProviderMeeting.State.CREATED)

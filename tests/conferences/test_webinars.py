@@ -50,11 +50,11 @@ def no_broker() -> Iterator[None]:
 
 @pytest.fixture
 def agent() -> Any:
-    return StaffFactory(role="agents")
+    return StaffFactory.create(role="agents")
 
 
 def published(agent: Any, **kwargs: Any) -> Webinar:
-    webinar = WebinarFactory(**kwargs)
+    webinar = WebinarFactory.create(**kwargs)
     return webinars.publish_webinar(webinar=webinar, by=agent)
 
 
@@ -74,7 +74,7 @@ def ics_of(email: OutgoingEmail) -> str:
 
 def test_a_clinician_within_capacity_gets_a_seat_and_a_calendar_invitation(agent: Any) -> None:
     webinar = published(agent, capacity=2)
-    clinician = ClinicianFactory(status="registered")
+    clinician = ClinicianFactory.create(status="registered")
     registration = webinars.register(webinar=webinar, clinician=clinician)
     assert registration.status == "confirmed"
     (email,) = emails_to(clinician, "Your seat is confirmed")
@@ -103,7 +103,7 @@ def test_a_full_webinar_puts_new_registrants_on_the_waitlist_in_order(agent: Any
 
 def test_registering_twice_is_refused_and_keeps_one_row(agent: Any) -> None:
     webinar = published(agent)
-    clinician = ClinicianFactory()
+    clinician = ClinicianFactory.create()
     webinars.register(webinar=webinar, clinician=clinician)
     with pytest.raises(webinars.WebinarError, match="already have a seat"):
         webinars.register(webinar=webinar, clinician=clinician)
@@ -115,14 +115,14 @@ def test_registering_twice_is_refused_and_keeps_one_row(agent: Any) -> None:
 def test_suspended_and_rejected_clinicians_cannot_register(agent: Any, status: str) -> None:
     webinar = published(agent)
     with pytest.raises(webinars.WebinarError, match="Only registered and verified"):
-        webinars.register(webinar=webinar, clinician=ClinicianFactory(status=status))
+        webinars.register(webinar=webinar, clinician=ClinicianFactory.create(status=status))
     assert not Registration.objects.exists()
 
 
 def test_nobody_registers_for_a_draft_or_a_webinar_that_has_started(agent: Any) -> None:
-    clinician = ClinicianFactory()
+    clinician = ClinicianFactory.create()
     with pytest.raises(webinars.WebinarError, match="closed"):
-        webinars.register(webinar=WebinarFactory(), clinician=clinician)
+        webinars.register(webinar=WebinarFactory.create(), clinician=clinician)
     webinar = published(agent)
     with pytest.raises(webinars.WebinarError, match="closed"):
         webinars.register(webinar=webinar, clinician=clinician, now=webinar.start + timedelta(minutes=1))
@@ -205,15 +205,15 @@ def test_the_capacity_cannot_go_below_the_confirmed_seats(agent: Any) -> None:
 
 
 def test_publishing_creates_the_provider_webinar_with_the_speakers_as_panelists(agent: Any) -> None:
-    webinar = WebinarFactory()
-    SpeakerFactory(webinar=webinar, email="prof.lung@ern.example.org")
-    expert = ClinicianFactory(status="verified")
-    SpeakerFactory(webinar=webinar, clinician=expert, email="")
+    webinar = WebinarFactory.create()
+    SpeakerFactory.create(webinar=webinar, email="prof.lung@ern.example.org")
+    expert = ClinicianFactory.create(status="verified")
+    SpeakerFactory.create(webinar=webinar, clinician=expert, email="")
     webinars.publish_webinar(webinar=webinar, by=agent)
     webinar.refresh_from_db()
     assert webinar.state == "published" and webinar.meeting.key == f"webinar-{webinar.pk}"
     assert webinar.meeting.kind == "webinar"
-    attendee = ClinicianFactory()
+    attendee = ClinicianFactory.create()
     webinars.register(webinar=webinar, clinician=attendee)
 
     assert realise_meeting(webinar.meeting_id) == "created"
@@ -255,7 +255,7 @@ def test_cancelling_a_webinar_tells_everyone_and_cancels_the_provider_webinar(ag
 
 def test_moving_a_published_webinar_sends_an_update_with_a_higher_sequence(agent: Any) -> None:
     webinar = published(agent)
-    clinician = ClinicianFactory()
+    clinician = ClinicianFactory.create()
     webinars.register(webinar=webinar, clinician=clinician)
     webinar.start += timedelta(hours=2)
     webinars.change_webinar(webinar=webinar, by=agent)
@@ -291,7 +291,7 @@ def test_marking_held_with_a_recording_tells_confirmed_registrants_once(agent: A
 
 def test_reminders_go_out_a_day_and_an_hour_before_once_each(agent: Any) -> None:
     webinar = published(agent)
-    clinician = ClinicianFactory()
+    clinician = ClinicianFactory.create()
     webinars.register(webinar=webinar, clinician=clinician, now=webinar.start - timedelta(days=3))
     Registration.objects.update(confirmed_at=webinar.start - timedelta(days=3))
     day_before = webinar.start - timedelta(hours=23)
@@ -305,7 +305,7 @@ def test_reminders_go_out_a_day_and_an_hour_before_once_each(agent: Any) -> None
 
 def test_emails_show_the_time_in_the_registrants_zone_with_the_zone_named(agent: Any) -> None:
     webinar = published(agent, start=datetime(2031, 3, 4, 15, 0, tzinfo=UTC))
-    clinician = ClinicianFactory(user__time_zone="Europe/Lisbon")
+    clinician = ClinicianFactory.create(user__time_zone="Europe/Lisbon")
     webinars.register(webinar=webinar, clinician=clinician)
     (email,) = emails_to(clinician, "Your seat")
     assert "Tuesday 4 March 2031, 15:00–16:00 (Europe/Lisbon)" in email.text_body
@@ -317,14 +317,14 @@ def test_emails_show_the_time_in_the_registrants_zone_with_the_zone_named(agent:
 def test_the_programme_lists_upcoming_first_then_past_with_recordings(client: Client, agent: Any) -> None:
     soon = published(agent, title="Soon: MetabERN and COVID-19", start=timezone.now() + timedelta(days=1))
     later = published(agent, title="Later: ERN EYE", start=timezone.now() + timedelta(days=9))
-    past = WebinarFactory(
+    past = WebinarFactory.create(
         title="Past: VASCERN",
         state="held",
         start=timezone.now() - timedelta(days=20),
         recording_url="https://video.example.org/vascern",
     )
-    WebinarFactory(title="A draft nobody sees")
-    WebinarFactory(title="Cancelled one", state="cancelled")
+    WebinarFactory.create(title="A draft nobody sees")
+    WebinarFactory.create(title="Cancelled one", state="cancelled")
     page = client.get("/webinars/").content.decode()
     assert page.index(soon.title) < page.index(later.title) < page.index(past.title)
     assert "https://video.example.org/vascern" in page
@@ -349,7 +349,7 @@ def test_the_programme_filters_by_network_and_language(client: Client, agent: An
 def test_the_programme_shows_times_in_the_viewers_zone(client: Client, agent: Any) -> None:
     start = datetime(2031, 3, 4, 15, 0, tzinfo=UTC)
     published(agent, start=start)
-    clinician = ClinicianFactory(user__time_zone="Europe/Helsinki")
+    clinician = ClinicianFactory.create(user__time_zone="Europe/Helsinki")
     client.force_login(clinician.user)
     page = client.get("/webinars/").content.decode()
     assert "Tuesday 4 March 2031, 17:00" in page and "Europe/Helsinki" in page
@@ -358,15 +358,15 @@ def test_the_programme_shows_times_in_the_viewers_zone(client: Client, agent: An
 def make_programme(agent: Any, n: int) -> None:
     for i in range(n):
         webinar = published(agent, start=timezone.now() + timedelta(days=1 + i))
-        SpeakerFactory(webinar=webinar)
-        webinars.register(webinar=webinar, clinician=ClinicianFactory())
-        WebinarFactory(
+        SpeakerFactory.create(webinar=webinar)
+        webinars.register(webinar=webinar, clinician=ClinicianFactory.create())
+        WebinarFactory.create(
             state="held", start=timezone.now() - timedelta(days=1 + i), recording_url="https://x.org/r"
         )
 
 
 def test_the_programme_keeps_the_same_number_of_queries_as_it_grows(client: Client, agent: Any) -> None:
-    viewer = ClinicianFactory()
+    viewer = ClinicianFactory.create()
     client.force_login(viewer.user)
     make_programme(agent, 2)
     client.get("/webinars/")
@@ -380,7 +380,7 @@ def test_the_programme_keeps_the_same_number_of_queries_as_it_grows(client: Clie
 
 def test_the_webinar_page_shows_everything_and_a_register_button(client: Client, agent: Any) -> None:
     webinar = published(agent, recorded=True, capacity=5)
-    SpeakerFactory(webinar=webinar, name="Prof. Maria Lung", affiliation="Charité, Berlin")
+    SpeakerFactory.create(webinar=webinar, name="Prof. Maria Lung", affiliation="Charité, Berlin")
     page = client.get(f"/webinars/{webinar.pk}/").content.decode()
     for text in (
         webinar.title,
@@ -397,9 +397,9 @@ def test_the_webinar_page_shows_everything_and_a_register_button(client: Client,
 
 
 def test_drafts_answer_404_except_to_staff(client: Client, agent: Any) -> None:
-    draft = WebinarFactory()
+    draft = WebinarFactory.create()
     assert client.get(f"/webinars/{draft.pk}/").status_code == 404
-    client.force_login(ClinicianFactory(status="verified").user)
+    client.force_login(ClinicianFactory.create(status="verified").user)
     assert client.get(f"/webinars/{draft.pk}/").status_code == 404
     assert client.post(f"/webinars/{draft.pk}/register/").status_code == 404
     assert client.get("/webinars/999999/").status_code == 404
@@ -413,7 +413,7 @@ def test_a_clinician_registers_from_the_page_and_only_then_sees_the_join_link(
     webinar = published(agent, capacity=1)
     realise_meeting(webinar.meeting_id)
     join_url = ProviderMeeting.objects.get(pk=webinar.meeting_id).join_url
-    clinician = ClinicianFactory()
+    clinician = ClinicianFactory.create()
     client.force_login(clinician.user)
     assert join_url not in client.get(f"/webinars/{webinar.pk}/").content.decode()
     response = client.post(f"/webinars/{webinar.pk}/register/", follow=True)
@@ -422,7 +422,7 @@ def test_a_clinician_registers_from_the_page_and_only_then_sees_the_join_link(
     assert "Cancel my registration" in page
 
     other = Client()
-    other.force_login(ClinicianFactory().user)
+    other.force_login(ClinicianFactory.create().user)
     page = other.post(f"/webinars/{webinar.pk}/register/", follow=True).content.decode()
     assert "you are number 1 on the waitlist" in page and join_url not in page
     assert "Leave the waitlist" in page
@@ -459,7 +459,7 @@ def test_the_calendar_feed_publishes_the_programme(client: Client, agent: Any) -
     upcoming = published(agent, title="Feed: ERN RITA")
     cancelled = published(agent, title="Feed: cancelled")
     webinars.cancel_webinar(webinar=cancelled, by=agent, reason="Ill")
-    WebinarFactory(title="Feed: draft")
+    WebinarFactory.create(title="Feed: draft")
     response = client.get("/webinars/feed.ics")
     assert response.status_code == 200 and response["Content-Type"].startswith("text/calendar")
     body = response.content.decode()
@@ -545,7 +545,7 @@ def test_bad_admin_input_is_shown_next_to_the_field(client: Client, agent: Any) 
 def test_the_agent_cancels_a_webinar_with_a_reason(client: Client, agent: Any) -> None:
     sign_in_staff(client, agent)
     webinar = published(agent)
-    clinician = ClinicianFactory()
+    clinician = ClinicianFactory.create()
     webinars.register(webinar=webinar, clinician=clinician)
     assert client.get(f"/admin/conferences/webinar/{webinar.pk}/cancel/").status_code == 200
     response = client.post(f"/admin/conferences/webinar/{webinar.pk}/cancel/", {"reason": ""})
@@ -570,8 +570,8 @@ def test_the_agent_marks_a_webinar_held_with_its_recording(client: Client, agent
 def test_the_attendee_export_is_formula_safe_and_audited(client: Client, agent: Any) -> None:
     sign_in_staff(client, agent)
     webinar = published(agent, capacity=1)
-    webinars.register(webinar=webinar, clinician=ClinicianFactory(first_name="=HYPERLINK(1)"))
-    webinars.register(webinar=webinar, clinician=ClinicianFactory(first_name="Second"))
+    webinars.register(webinar=webinar, clinician=ClinicianFactory.create(first_name="=HYPERLINK(1)"))
+    webinars.register(webinar=webinar, clinician=ClinicianFactory.create(first_name="Second"))
     response = client.get(f"/admin/conferences/webinar/{webinar.pk}/attendees.csv")
     assert response.status_code == 200
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode().lstrip("\ufeff"))))
@@ -612,7 +612,7 @@ def test_the_changelists_keep_the_same_number_of_queries_at_2_and_50_rows(
 ) -> None:
     sign_in_staff(client, agent)
     make_registrations(agent, 2)
-    WebinarFactory()
+    WebinarFactory.create()
     client.get(path)
     with CaptureQueriesContext(connection) as small:
         assert client.get(path).status_code == 200
@@ -628,7 +628,7 @@ def test_the_changelists_keep_the_same_number_of_queries_at_2_and_50_rows(
 
 
 def test_my_registrations_are_in_my_data_export(client: Client, agent: Any) -> None:
-    clinician = ClinicianFactory()
+    clinician = ClinicianFactory.create()
     webinars.register(webinar=published(agent), clinician=clinician)
     client.force_login(clinician.user)
     data = json.loads(client.post("/profile/data/").content)["data"]
@@ -639,11 +639,11 @@ def test_my_registrations_are_in_my_data_export(client: Client, agent: Any) -> N
 
 def test_erasing_an_account_frees_its_seat_for_the_next_person_waiting(client: Client, agent: Any) -> None:
     webinar = published(agent, capacity=1)
-    leaving = ClinicianFactory(first_name="Xanthippe", last_name="Quarkwood")
-    waiting = ClinicianFactory()
+    leaving = ClinicianFactory.create(first_name="Xanthippe", last_name="Quarkwood")
+    waiting = ClinicianFactory.create()
     webinars.register(webinar=webinar, clinician=leaving)
     webinars.register(webinar=webinar, clinician=waiting)
-    SpeakerFactory(webinar=webinar, clinician=leaving, name="Xanthippe Quarkwood", email="")
+    SpeakerFactory.create(webinar=webinar, clinician=leaving, name="Xanthippe Quarkwood", email="")
     client.force_login(leaving.user)
     client.post("/profile/delete/", {"password": PASSWORD, "confirm": "on"})
     assert not Clinician.objects.filter(pk=leaving.pk).exists()

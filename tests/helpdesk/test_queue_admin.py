@@ -28,7 +28,7 @@ def current_code(secret: str) -> str:
 
 
 def question(subject: str = "How do I request a conference?", **kwargs: Any) -> Ticket:
-    requester = kwargs.pop("requester", None) or ClinicianFactory().user
+    requester = kwargs.pop("requester", None) or ClinicianFactory.create().user
     return services.open_ticket(kind="question", subject=subject, requester=requester, body="Hello", **kwargs)
 
 
@@ -37,7 +37,7 @@ def question(subject: str = "How do I request a conference?", **kwargs: Any) -> 
 
 def test_a_password_alone_never_reaches_the_admin(client: Client, settings: Any) -> None:
     assert settings.STAFF_MFA_REQUIRED is True  # the production default
-    agent = StaffFactory()
+    agent = StaffFactory.create()
     response = client.post("/accounts/login/", {"login": agent.email, "password": PASSWORD})
     assert response.status_code == 302
     # Without two-factor set up, the admin sends staff to set it up first.
@@ -48,7 +48,7 @@ def test_a_password_alone_never_reaches_the_admin(client: Client, settings: Any)
 
 
 def test_staff_with_totp_need_the_code_before_the_admin_opens(client: Client) -> None:
-    agent = StaffFactory()
+    agent = StaffFactory.create()
     secret = generate_totp_secret()
     TOTP.activate(agent, secret)
     response = client.post("/accounts/login/?next=/admin/", {"login": agent.email, "password": PASSWORD})
@@ -72,7 +72,7 @@ def test_the_admin_login_form_is_allauths(client: Client) -> None:
 
 
 def test_clinicians_are_refused_the_admin(client: Client) -> None:
-    client.force_login(ClinicianFactory(status="verified").user)
+    client.force_login(ClinicianFactory.create(status="verified").user)
     assert client.get("/admin/login/").status_code == 403
     assert client.get("/admin/").status_code == 302
 
@@ -84,7 +84,7 @@ def test_the_queue_lists_active_tickets_most_urgent_first(agent_client: Client) 
     normal = question("Normal question")
     urgent = question("Urgent question", priority="urgent")
     done = question("Answered question")
-    services.resolve(ticket=done, by=StaffFactory())
+    services.resolve(ticket=done, by=StaffFactory.create())
     page = agent_client.get("/admin/helpdesk/ticket/").content.decode()
     assert "Helpdesk queue" in page
     assert "Urgent question" in page and "Normal question" in page
@@ -109,7 +109,8 @@ def test_the_queue_filters_mine_unassigned_and_country(agent_client: Client, age
     mine = question("Taken-by-me question")
     services.assign(ticket=mine, to=agent, by=agent)
     question(
-        "French-unassigned question", requester=ClinicianFactory(country="FR", hospital__country="FR").user
+        "French-unassigned question",
+        requester=ClinicianFactory.create(country="FR", hospital__country="FR").user,
     )
     page = agent_client.get("/admin/helpdesk/ticket/?assignee=mine").content.decode()
     assert "Taken-by-me question" in page and "French-unassigned question" not in page
@@ -120,7 +121,7 @@ def test_the_queue_filters_mine_unassigned_and_country(agent_client: Client, age
 
 
 def test_searching_finds_tickets_by_requester_name_and_email(agent_client: Client) -> None:
-    clinician = ClinicianFactory(first_name="Zsófia", last_name="Horváth")
+    clinician = ClinicianFactory.create(first_name="Zsófia", last_name="Horváth")
     services.open_registration_ticket(clinician=clinician)
     question("Unrelated")
     page = agent_client.get("/admin/helpdesk/ticket/?q=Horváth").content.decode()
@@ -165,7 +166,7 @@ def test_bulk_actions_go_through_services_and_write_events(agent_client: Client,
 
 def make_tickets(count: int, agent: Any) -> None:
     for n in range(count):
-        ticket = services.open_registration_ticket(clinician=ClinicianFactory())
+        ticket = services.open_registration_ticket(clinician=ClinicianFactory.create())
         if n % 2:
             services.assign(ticket=ticket, to=agent, by=agent)
 
@@ -188,7 +189,7 @@ def test_the_queue_keeps_the_same_number_of_queries_at_2_and_50_tickets(
 def test_the_ticket_page_keeps_the_same_number_of_queries_at_2_and_50_messages(
     agent_client: Client, agent: Any
 ) -> None:
-    ticket = services.open_registration_ticket(clinician=ClinicianFactory())
+    ticket = services.open_registration_ticket(clinician=ClinicianFactory.create())
     CannedReply.objects.create(title="Welcome", body="Dear {name}, welcome.")
 
     def add_messages(count: int) -> None:
@@ -212,7 +213,7 @@ def test_the_ticket_page_keeps_the_same_number_of_queries_at_2_and_50_messages(
 def test_the_ticket_page_shows_the_requester_thread_events_and_canned_replies(
     agent_client: Client, agent: Any
 ) -> None:
-    clinician = ClinicianFactory(first_name="Marta", last_name="Rossi", phone="+39 02 5550 1001")
+    clinician = ClinicianFactory.create(first_name="Marta", last_name="Rossi", phone="+39 02 5550 1001")
     ticket = services.open_registration_ticket(clinician=clinician)
     services.add_note(ticket=ticket, body="Tried to call, no answer.", by=agent)
     canned = CannedReply.objects.create(title="Call back", body="Dear {name}, when can we call you?")
@@ -261,7 +262,7 @@ def test_an_empty_reply_is_refused_next_to_the_field(agent_client: Client) -> No
 
 
 def test_verifying_from_the_ticket_emails_the_clinician_and_resolves_the_ticket(agent_client: Client) -> None:
-    clinician = ClinicianFactory(status="registered")
+    clinician = ClinicianFactory.create(status="registered")
     ticket = services.open_registration_ticket(clinician=clinician)
     response = agent_client.post(
         f"/admin/helpdesk/ticket/{ticket.pk}/act/verify/",
@@ -280,7 +281,7 @@ def test_verifying_from_the_ticket_emails_the_clinician_and_resolves_the_ticket(
 
 
 def test_rejecting_needs_a_reason(agent_client: Client) -> None:
-    clinician = ClinicianFactory(status="registered")
+    clinician = ClinicianFactory.create(status="registered")
     ticket = services.open_registration_ticket(clinician=clinician)
     response = agent_client.post(f"/admin/helpdesk/ticket/{ticket.pk}/act/reject/", {"reject-reason": ""})
     assert response.status_code == 400
@@ -301,8 +302,8 @@ def test_a_forbidden_state_move_is_explained_to_the_agent(agent_client: Client, 
 
 
 def test_agents_suspend_and_reinstate_clinicians_from_the_clinician_list(agent_client: Client) -> None:
-    clinician = ClinicianFactory(status="verified")
-    waiting = ClinicianFactory(status="registered")
+    clinician = ClinicianFactory.create(status="verified")
+    waiting = ClinicianFactory.create(status="registered")
     agent_client.post(
         "/admin/clinicians/clinician/", {"action": "suspend", "_selected_action": [clinician.pk]}
     )
@@ -327,8 +328,8 @@ def test_agents_suspend_and_reinstate_clinicians_from_the_clinician_list(agent_c
 
 @pytest.mark.django_db(transaction=True)
 def test_agents_pressing_take_next_together_never_get_the_same_ticket(postgres: None) -> None:
-    agents = [StaffFactory() for _ in range(10)]
-    requester = ClinicianFactory().user
+    agents = [StaffFactory.create() for _ in range(10)]
+    requester = ClinicianFactory.create().user
     for n in range(100):
         services.open_ticket(kind="question", subject=f"Q{n}", requester=requester)
     claims: list[tuple[int, int]] = []
@@ -365,9 +366,9 @@ def test_the_ticket_page_speaks_the_agents_language_panels_included(client: Clie
     from tests.conftest import sign_in_staff
     from tests.factories import CoordinatorFactory
 
-    french = StaffFactory(language="fr")
+    french = StaffFactory.create(language="fr")
     sign_in_staff(client, french)
-    registration = services.open_registration_ticket(clinician=ClinicianFactory(status="registered"))
+    registration = services.open_registration_ticket(clinician=ClinicianFactory.create(status="registered"))
     page = client.get(f"/admin/helpdesk/ticket/{registration.pk}/change/").content.decode()
     assert "Vérifier" in page and "Refuser" in page and "Inscription" in page
     assert ">Verify<" not in page and ">Reject<" not in page
@@ -375,7 +376,7 @@ def test_the_ticket_page_speaks_the_agents_language_panels_included(client: Clie
     from conferences import case_conferences
 
     conference = case_conferences.request_conference(
-        coordinator=CoordinatorFactory(),
+        coordinator=CoordinatorFactory.create(),
         data=case_conferences.RequestData(
             title="Cas",
             question="Question ?",
@@ -391,7 +392,7 @@ def test_the_ticket_page_speaks_the_agents_language_panels_included(client: Clie
     assert "Demande de conférence" in page and "Approuver et planifier" in page
     assert "Approve and schedule" not in page
 
-    english = StaffFactory(language="en")
+    english = StaffFactory.create(language="en")
     sign_in_staff(client, english)
     page = client.get(f"/admin/helpdesk/ticket/{registration.pk}/change/").content.decode()
     assert ">Verify<" in page and "Vérifier" not in page

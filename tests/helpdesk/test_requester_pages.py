@@ -578,7 +578,7 @@ def test_a_link_opens_only_its_own_ticket(client: Client) -> None:
     wrong_email = signing.dumps(
         {"t": theirs.pk, "e": mine.requester_email}, salt=services.TOKEN_SALT, compress=True
     )
-    account_ticket = question(factories.UserFactory())
+    account_ticket = question(factories.UserFactory.create())
     account_token = signing.dumps(
         {"t": account_ticket.pk, "e": account_ticket.requester_email}, salt=services.TOKEN_SALT, compress=True
     )

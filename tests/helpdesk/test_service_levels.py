@@ -232,7 +232,7 @@ def test_a_data_protection_ticket_opened_on_31_january_is_due_on_28_february(clo
 
 @pytest.mark.django_db
 def test_the_clock_stops_while_the_ticket_waits_on_the_requester(clock: Clock) -> None:
-    agent = StaffFactory()
+    agent = StaffFactory.create()
     clock.set(brussels(2026, 6, 8, 10))  # Monday
     ticket = services.open_ticket(kind="question", subject="Q")
     old_due = ticket.due_at
@@ -258,7 +258,7 @@ def test_the_clock_stops_while_the_ticket_waits_on_the_requester(clock: Clock) -
 
 @pytest.mark.django_db
 def test_waiting_over_the_easter_closure_costs_only_the_working_hours_waited(clock: Clock) -> None:
-    agent = StaffFactory()
+    agent = StaffFactory.create()
     clock.set(brussels(2026, 4, 1, 15))  # Wednesday before Easter
     ticket = services.open_ticket(kind="question", subject="Q", priority="urgent")
     assert ticket.due_at == brussels(2026, 4, 7, 11)
@@ -271,7 +271,7 @@ def test_waiting_over_the_easter_closure_costs_only_the_working_hours_waited(clo
 
 @pytest.mark.django_db
 def test_waiting_outside_working_hours_costs_nothing(clock: Clock) -> None:
-    agent = StaffFactory()
+    agent = StaffFactory.create()
     clock.set(brussels(2026, 4, 1, 15))
     ticket = services.open_ticket(kind="question", subject="Q", priority="urgent")
     clock.set(brussels(2026, 4, 1, 17, 30))
@@ -283,7 +283,7 @@ def test_waiting_outside_working_hours_costs_nothing(clock: Clock) -> None:
 
 @pytest.mark.django_db
 def test_the_clock_of_a_data_protection_ticket_stops_in_calendar_time(clock: Clock) -> None:
-    agent = StaffFactory()
+    agent = StaffFactory.create()
     clock.set(brussels(2027, 1, 31, 10))
     ticket = services.open_ticket(kind=Ticket.Kind.DATA_PROTECTION, subject="Erasure request")
     clock.set(brussels(2027, 2, 5, 12))
@@ -295,7 +295,7 @@ def test_the_clock_of_a_data_protection_ticket_stops_in_calendar_time(clock: Clo
 
 @pytest.mark.django_db
 def test_changing_the_priority_recomputes_the_due_time(clock: Clock) -> None:
-    agent = StaffFactory()
+    agent = StaffFactory.create()
     clock.set(brussels(2026, 6, 8, 10))
     ticket = services.open_ticket(kind="question", subject="Q")
     assert ticket.due_at == brussels(2026, 6, 10, 10)
@@ -319,7 +319,7 @@ def test_changing_the_priority_recomputes_the_due_time(clock: Clock) -> None:
 def test_changing_the_priority_of_a_waiting_ticket_moves_the_time_left_on_the_paused_clock(
     clock: Clock,
 ) -> None:
-    agent = StaffFactory()
+    agent = StaffFactory.create()
     clock.set(brussels(2026, 6, 8, 10))
     ticket = services.open_ticket(kind="question", subject="Q")
     clock.set(brussels(2026, 6, 8, 11))
@@ -333,7 +333,7 @@ def test_changing_the_priority_of_a_waiting_ticket_moves_the_time_left_on_the_pa
 
 @pytest.mark.django_db
 def test_changing_the_priority_keeps_the_credit_for_time_spent_waiting(clock: Clock) -> None:
-    agent = StaffFactory()
+    agent = StaffFactory.create()
     clock.set(brussels(2026, 6, 8, 10))  # Monday; due Wednesday 10:00
     ticket = services.open_ticket(kind="question", subject="Q")
     clock.set(brussels(2026, 6, 8, 11))
@@ -352,7 +352,7 @@ def test_changing_the_priority_keeps_the_credit_for_time_spent_waiting(clock: Cl
 
 @pytest.mark.django_db
 def test_the_priority_of_a_data_protection_ticket_does_not_change_its_legal_limit(clock: Clock) -> None:
-    agent = StaffFactory()
+    agent = StaffFactory.create()
     clock.set(brussels(2027, 1, 31, 10))
     ticket = services.open_ticket(kind=Ticket.Kind.DATA_PROTECTION, subject="Erasure request")
     clock.set(brussels(2027, 2, 5, 12))
@@ -368,8 +368,8 @@ def test_the_priority_of_a_data_protection_ticket_does_not_change_its_legal_limi
 
 @pytest.mark.django_db
 def test_overdue_lists_new_and_open_tickets_past_due_but_not_waiting_or_resolved_ones(clock: Clock) -> None:
-    agent = StaffFactory()
-    requester = ClinicianFactory().user
+    agent = StaffFactory.create()
+    requester = ClinicianFactory.create().user
     clock.set(brussels(2026, 6, 8, 10))
 
     def opened(subject: str, priority: str = "urgent") -> Ticket:

@@ -65,7 +65,7 @@ def clock(time_machine: Any) -> Clock:
 def question(
     requester: User | None = None, subject: str = "Where is the directory?", **kwargs: Any
 ) -> Ticket:
-    requester = requester or ClinicianFactory().user
+    requester = requester or ClinicianFactory.create().user
     return services.open_ticket(kind=Ticket.Kind.QUESTION, subject=subject, requester=requester, **kwargs)
 
 
@@ -100,7 +100,7 @@ def profile_data(clinician: Clinician, **changes: Any) -> dict[str, Any]:
 
 
 def registered_at_a_proposed_hospital(name: str = "AZ Groeninge") -> Clinician:
-    clinician = ClinicianFactory(status="registered", hospital__name=name, hospital__approved=False)
+    clinician = ClinicianFactory.create(status="registered", hospital__name=name, hospital__approved=False)
     Hospital.objects.filter(pk=clinician.hospital_id).update(proposed_by=clinician.user)
     return clinician
 
@@ -179,7 +179,7 @@ def test_resolving_stamps_the_time_and_reopening_clears_it(agent: User) -> None:
 
 
 def test_a_reply_is_emailed_to_the_requester_with_a_link_to_their_ticket(agent: User) -> None:
-    requester = ClinicianFactory().user
+    requester = ClinicianFactory.create().user
     ticket = services.open_question(requester=requester, subject="Directory", body="How do I search?")
     message = services.reply(ticket=ticket, body="Use the country filter on /directory/.", by=agent)
 
@@ -222,7 +222,7 @@ GREETING_LINE = re.compile(r"^(Dear|Hello|Bonjour|Liebe)\b", re.MULTILINE)
     ],
 )
 def test_a_reply_email_greets_the_requester_once(agent: User, body: str, opening: str) -> None:
-    requester = ClinicianFactory(first_name="Ana", last_name="Novak").user
+    requester = ClinicianFactory.create(first_name="Ana", last_name="Novak").user
     ticket = services.open_question(requester=requester, subject="Directory", body="How do I search?")
     services.reply(ticket=ticket, body=body, by=agent)
     [email] = OutgoingEmail.objects.all()
@@ -234,7 +234,7 @@ def test_the_demos_canned_replies_make_emails_that_greet_once(agent: User) -> No
     from demo.management.commands.load_demo import CANNED_REPLIES
     from helpdesk.models import CannedReply
 
-    requester = ClinicianFactory(first_name="Ana", last_name="Novak").user
+    requester = ClinicianFactory.create(first_name="Ana", last_name="Novak").user
     for title, text in CANNED_REPLIES:
         ticket = services.open_question(requester=requester, subject=title, body="Hello")
         canned = CannedReply(title=title, body=text)
@@ -273,7 +273,7 @@ def test_a_reply_to_a_contact_form_requester_carries_a_signed_link(agent: User) 
 
 
 def test_a_reply_by_a_second_agent_keeps_the_assignee(agent: User) -> None:
-    colleague = StaffFactory()
+    colleague = StaffFactory.create()
     ticket = services.assign(ticket=question(), to=agent, by=agent)
     services.reply(ticket=ticket, body="Covering for a colleague.", by=colleague)
     ticket.refresh_from_db()
@@ -304,7 +304,7 @@ def test_an_internal_note_is_never_emailed(agent: User) -> None:
 def test_the_requester_writing_back_reopens_the_ticket_and_tells_the_assignee(
     agent: User, state: str
 ) -> None:
-    requester = ClinicianFactory().user
+    requester = ClinicianFactory.create().user
     ticket = services.assign(ticket=question(requester), to=agent, by=agent)
     ticket = services.change_state(ticket=ticket, to=state, by=agent)
 
@@ -369,7 +369,7 @@ def test_activity_on_a_resolved_ticket_restarts_the_seven_days(agent: User, cloc
 
 
 def test_take_next_gives_the_due_soonest_unassigned_ticket(agent: User, clock: Clock) -> None:
-    colleague = StaffFactory()
+    colleague = StaffFactory.create()
     later = question(subject="Normal, due in two days")
     clock.advance(minutes=1)
     soonest_but_assigned = services.assign(
@@ -399,7 +399,7 @@ def test_take_next_gives_the_due_soonest_unassigned_ticket(agent: User, clock: C
 
 
 def test_take_next_also_gives_an_open_ticket_nobody_has(agent: User) -> None:
-    colleague = StaffFactory()
+    colleague = StaffFactory.create()
     ticket = services.assign(ticket=question(), to=colleague, by=colleague)
     ticket = services.assign(ticket=ticket, to=None, by=colleague)
     assert (ticket.state, ticket.assignee) == (State.OPEN, None)
@@ -408,7 +408,7 @@ def test_take_next_also_gives_an_open_ticket_nobody_has(agent: User) -> None:
 
 def test_take_next_on_an_empty_queue_gives_nothing(agent: User) -> None:
     assert services.take_next(agent=agent) is None
-    services.assign(ticket=question(), to=StaffFactory(), by=agent)
+    services.assign(ticket=question(), to=StaffFactory.create(), by=agent)
     services.change_state(ticket=question(), to=State.WAITING, by=agent)
     services.resolve(ticket=question(), by=agent)
     assert services.take_next(agent=agent) is None
@@ -416,7 +416,7 @@ def test_take_next_on_an_empty_queue_gives_nothing(agent: User) -> None:
 
 
 def test_assigning_tickets_to_someone_who_is_not_staff_is_refused(agent: User) -> None:
-    clinician_user = ClinicianFactory().user
+    clinician_user = ClinicianFactory.create().user
     tickets = [question(), question()]
     for ticket in tickets:
         with pytest.raises(HelpdeskError, match="Only helpdesk staff can be assigned a ticket"):
@@ -425,7 +425,7 @@ def test_assigning_tickets_to_someone_who_is_not_staff_is_refused(agent: User) -
         assert (ticket.assignee, ticket.state) == (None, State.NEW)
         assert [e.action for e in ticket.events.all()] == ["opened"]
     with pytest.raises(HelpdeskError):
-        services.assign(ticket=question(), to=UserFactory(), by=agent)
+        services.assign(ticket=question(), to=UserFactory.create(), by=agent)
 
 
 def test_a_resolved_ticket_cannot_be_assigned(agent: User) -> None:
@@ -438,7 +438,7 @@ def test_a_resolved_ticket_cannot_be_assigned(agent: User) -> None:
 
 
 def test_verifying_a_registration_welcomes_the_clinician_and_resolves_the_ticket(agent: User) -> None:
-    clinician = ClinicianFactory(status="registered", hospital_confirmed=False)
+    clinician = ClinicianFactory.create(status="registered", hospital_confirmed=False)
     ticket = services.open_registration_ticket(clinician=clinician)
 
     verified = services.verify_registration(
@@ -472,7 +472,7 @@ def test_a_registration_cannot_be_verified_while_the_hospital_is_only_proposed(a
 
 
 def test_a_verified_clinician_cannot_be_verified_twice(agent: User) -> None:
-    clinician = ClinicianFactory(status="registered")
+    clinician = ClinicianFactory.create(status="registered")
     ticket = services.open_registration_ticket(clinician=clinician)
     services.verify_registration(ticket=ticket, by=agent, contact_note="Phoned.")
     with pytest.raises(HelpdeskError, match="verified clinician cannot become verified"):
@@ -481,7 +481,7 @@ def test_a_verified_clinician_cannot_be_verified_twice(agent: User) -> None:
 
 
 def test_rejecting_a_registration_tells_the_clinician_why(agent: User) -> None:
-    clinician = ClinicianFactory(status="registered")
+    clinician = ClinicianFactory.create(status="registered")
     ticket = services.open_registration_ticket(clinician=clinician)
 
     services.reject_registration(ticket=ticket, by=agent, reason="The hospital has no record of you.")
@@ -552,10 +552,10 @@ def test_a_hospital_cannot_be_approved_twice(agent: User) -> None:
 
 
 def test_merging_a_proposed_hospital_moves_its_clinicians_and_deletes_it(agent: User) -> None:
-    listed = HospitalFactory(name="AZ Groeninge", city="Kortrijk")
+    listed = HospitalFactory.create(name="AZ Groeninge", city="Kortrijk")
     clinician = registered_at_a_proposed_hospital("AZ Groeninge Kortrijk")
     duplicate = clinician.hospital
-    colleague = ClinicianFactory(status="registered", hospital=duplicate)
+    colleague = ClinicianFactory.create(status="registered", hospital=duplicate)
     registration = services.open_registration_ticket(clinician=clinician)
     proposal = Ticket.objects.get(kind=Ticket.Kind.HOSPITAL_PROPOSAL)
 
@@ -579,7 +579,7 @@ def test_merging_a_proposed_hospital_moves_its_clinicians_and_deletes_it(agent: 
 
 def test_merging_into_a_hospital_that_is_not_listed_is_refused(agent: User) -> None:
     clinician = registered_at_a_proposed_hospital()
-    other = HospitalFactory(approved=False)
+    other = HospitalFactory.create(approved=False)
     services.open_registration_ticket(clinician=clinician)
     proposal = Ticket.objects.get(kind=Ticket.Kind.HOSPITAL_PROPOSAL)
     with pytest.raises(HelpdeskError, match="Merge into a hospital that is in the list"):
@@ -590,9 +590,9 @@ def test_merging_into_a_hospital_that_is_not_listed_is_refused(agent: User) -> N
 
 
 def test_a_coordinator_who_moves_hospital_waits_for_the_helpdesk_to_confirm_it(agent: User) -> None:
-    coordinator = CoordinatorFactory()
+    coordinator = CoordinatorFactory.create()
     assert coordinator.is_coordinator
-    new_hospital = HospitalFactory(name="Rigshospitalet", city="Copenhagen", is_reference_centre=True)
+    new_hospital = HospitalFactory.create(name="Rigshospitalet", city="Copenhagen", is_reference_centre=True)
 
     clinician = clinician_services.update_profile(
         clinician=coordinator, data=profile_data(coordinator, hospital=new_hospital), by=coordinator.user
@@ -619,8 +619,8 @@ def test_a_coordinator_who_moves_hospital_waits_for_the_helpdesk_to_confirm_it(a
 
 
 def test_moving_again_before_the_confirmation_updates_the_same_ticket(agent: User) -> None:
-    coordinator = CoordinatorFactory()
-    first, second = HospitalFactory(), HospitalFactory(name="Second Hospital")
+    coordinator = CoordinatorFactory.create()
+    first, second = HospitalFactory.create(), HospitalFactory.create(name="Second Hospital")
     clinician_services.update_profile(
         clinician=coordinator, data=profile_data(coordinator, hospital=first), by=coordinator.user
     )
@@ -634,7 +634,7 @@ def test_moving_again_before_the_confirmation_updates_the_same_ticket(agent: Use
 
 
 def test_moving_to_an_unlisted_hospital_needs_it_approved_before_the_move_is_confirmed(agent: User) -> None:
-    coordinator = CoordinatorFactory()
+    coordinator = CoordinatorFactory.create()
     data = profile_data(
         coordinator, hospital=None, new_hospital_name="Clinique Saint-Luc", new_hospital_city="Bouge"
     )
@@ -657,9 +657,11 @@ def test_moving_to_an_unlisted_hospital_needs_it_approved_before_the_move_is_con
 
 
 def test_a_registered_clinician_who_moves_hospital_gets_no_hospital_change_ticket() -> None:
-    clinician = ClinicianFactory(status="registered")
+    clinician = ClinicianFactory.create(status="registered")
     clinician_services.update_profile(
-        clinician=clinician, data=profile_data(clinician, hospital=HospitalFactory()), by=clinician.user
+        clinician=clinician,
+        data=profile_data(clinician, hospital=HospitalFactory.create()),
+        by=clinician.user,
     )
     assert not Ticket.objects.filter(kind=Ticket.Kind.HOSPITAL_CHANGE).exists()
 
