@@ -131,9 +131,14 @@ class Hospital(models.Model):
 
 
 def normalise_name(text: str) -> str:
-    """Lower case without accents, single spaces: "  Zsófia HORVÁTH" → "zsofia horvath"."""
+    """Lower case without accents, single spaces: "  Zsófia HORVÁTH" → "zsofia horvath".
+    Invisible control characters (a NUL, which PostgreSQL refuses) are dropped."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
-    stripped = "".join(char for char in decomposed if not unicodedata.combining(char))
+    stripped = "".join(
+        char
+        for char in decomposed
+        if not unicodedata.combining(char) and (char.isspace() or unicodedata.category(char)[0] != "C")
+    )
     return " ".join(stripped.split())
 
 
