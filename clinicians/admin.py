@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.urls import URLPattern, path
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from cmss import audit
 from cmss.csv import csv_lines
@@ -38,17 +40,84 @@ class LanguageAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: object) -> bool:
         return False
 
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        # A fixed list (ISO 639-1), shared with conferences and webinars.
+        return False
+
     def has_delete_permission(self, request: object, obj: object = None) -> bool:
         return False
 
 
+class HospitalAdminForm(forms.ModelForm):
+    class Meta:
+        model = Hospital
+        fields = ["name", "city", "country", "is_reference_centre"]
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        # A new hospital joins the list at once; a listed one may not become a copy of another.
+        if {"name", "city", "country"} <= data.keys() and (
+            self.instance.pk is None or self.instance.approved
+        ):
+            duplicate = services.listed_duplicate(
+                name=data["name"], city=data["city"], country=data["country"], exclude=self.instance
+            )
+            if duplicate is not None:
+                self.add_error("name", _("%(hospital)s is already in the list.") % {"hospital": duplicate})
+        return data
+
+
 @admin.register(Hospital)
 class HospitalAdmin(admin.ModelAdmin):
+    """Supervisors keep the list: adding, correcting and the reference-centre flag go
+    through the clinicians services (duplicates refused, the flag audited); a proposed
+    hospital is approved with the action (or merged from its ticket)."""
+
+    form = HospitalAdminForm
     list_display = ["name", "city", "country", "is_reference_centre", "approved"]
     list_filter = ["approved", "is_reference_centre", "country"]
     search_fields = ["name", "city"]
-    raw_id_fields = ["proposed_by"]
-    readonly_fields = ["created_at"]
+    fields = ["name", "city", "country", "is_reference_centre", "approved", "proposed_by", "created_at"]
+    readonly_fields = ["approved", "proposed_by", "created_at"]
+    actions = ["approve_selected"]
+
+    def save_model(self, request: HttpRequest, obj: Hospital, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        values = {
+            "name": data["name"],
+            "city": data["city"],
+            "country": data["country"],
+            "is_reference_centre": data["is_reference_centre"],
+        }
+        try:
+            if change:
+                services.change_hospital(hospital=obj, by=request.user, request=request, **values)
+            else:
+                obj.pk = services.add_hospital(by=request.user, request=request, **values).pk
+                obj.refresh_from_db()
+                obj._state.adding = False
+        except services.ClinicianError as error:
+            # The form checks the same; this is a race with another supervisor.
+            self.message_user(request, str(error), messages.ERROR)
+            raise PermissionDenied(str(error)) from error
+
+    @admin.action(description=_("Approve the selected proposed hospitals"), permissions=["change"])
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet[Hospital]) -> None:
+        approved = 0
+        for hospital in queryset.filter(approved=False):
+            try:
+                services.approve_hospital(hospital=hospital, by=request.user)
+            except services.ClinicianError as error:
+                self.message_user(request, str(error), messages.WARNING)
+            else:
+                approved += 1
+        self.message_user(
+            request,
+            ngettext("%(count)d hospital approved.", "%(count)d hospitals approved.", approved)
+            % {"count": approved},
+            messages.SUCCESS if approved else messages.WARNING,
+        )
 
 
 @admin.register(Clinician)
@@ -63,9 +132,16 @@ class ClinicianAdmin(SafeAutocompleteAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     actions = ["suspend", "reinstate"]
     change_list_template = "admin/clinicians/clinician/change_list.html"
-    # Status moves go through the helpdesk's verify/reject/suspend actions.
+    # Saving corrects the profile through clinicians.services.correct_profile. Status
+    # moves go through the verify/reject/suspend actions; restriction and the hospital's
+    # confirmation through their ticket actions; directory visibility is the person's choice.
     readonly_fields = [
         "user",
+        "hospital_confirmed",
+        "listed_in_directory",
+        "show_email",
+        "show_phone",
+        "restricted",
         "status",
         "status_changed_at",
         "email_confirmed_at",
@@ -82,6 +158,17 @@ class ClinicianAdmin(SafeAutocompleteAdminMixin, admin.ModelAdmin):
             {"fields": ("status", "status_changed_at", "email_confirmed_at", "created_at", "updated_at")},
         ),
     )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Clinicians register themselves (the registration service).
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Clinician, form: Any, change: bool) -> None:
+        services.correct_profile(clinician=obj, data=form.cleaned_data, by=request.user, request=request)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # Languages and ERNs were saved by correct_profile; there are no inlines.
+        pass
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
@@ -166,7 +253,54 @@ class ClinicianAdmin(SafeAutocompleteAdminMixin, admin.ModelAdmin):
 
 @admin.register(PrivacyStatement)
 class PrivacyStatementAdmin(admin.ModelAdmin):
+    """Drafts are written and published here; a published version is what people
+    accepted, so it is never edited or deleted (a new version replaces it)."""
+
     list_display = ["version", "title", "published_at"]
+    fields = ["version", "title", "body", "published_at"]
+    readonly_fields = ["published_at"]
+    actions = ["publish_selected"]
+
+    def has_change_permission(self, request: HttpRequest, obj: PrivacyStatement | None = None) -> bool:
+        if obj is not None and obj.published_at is not None:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: PrivacyStatement | None = None) -> bool:
+        if obj is not None and obj.published_at is not None:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        # The bulk delete would take published versions with it.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def save_model(self, request: HttpRequest, obj: PrivacyStatement, form: Any, change: bool) -> None:
+        try:
+            services.save_privacy_statement(statement=obj, by=request.user, request=request)
+        except services.ClinicianError as error:
+            # Published by someone else while this draft was open.
+            self.message_user(request, str(error), messages.ERROR)
+            raise PermissionDenied(str(error)) from error
+
+    @admin.action(
+        description=_("Publish the selected draft (everyone accepts it at their next visit)"),
+        permissions=["change"],
+    )
+    def publish_selected(self, request: HttpRequest, queryset: QuerySet[PrivacyStatement]) -> None:
+        for statement in queryset.order_by("version"):
+            try:
+                services.publish_privacy_statement(statement=statement, by=request.user, request=request)
+            except services.ClinicianError as error:
+                self.message_user(request, str(error), messages.WARNING)
+            else:
+                self.message_user(
+                    request,
+                    _("Version %(version)d is published.") % {"version": statement.version},
+                    messages.SUCCESS,
+                )
 
 
 @admin.register(PrivacyAcceptance)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from cmss import audit, personal_data
 from cmss.outbox import queue_templated_email
@@ -63,6 +64,43 @@ def accept_privacy_statement(
 
 
 @transaction.atomic
+def save_privacy_statement(
+    *, statement: PrivacyStatement, by: User, request: HttpRequest | None = None
+) -> PrivacyStatement:
+    """Save a new or edited draft of the privacy statement. A published version
+    is what people accepted: it is never changed (publish a new version)."""
+    if statement.pk is not None:
+        stored = PrivacyStatement.objects.select_for_update().get(pk=statement.pk)
+        if stored.published_at is not None:
+            raise ClinicianError(_("A published privacy statement cannot be changed: write a new version."))
+    statement.published_at = None
+    statement.save()
+    audit.record(action="privacy_statement.saved", actor=by, obj=statement, request=request)
+    return statement
+
+
+@transaction.atomic
+def publish_privacy_statement(
+    *, statement: PrivacyStatement, by: User, request: HttpRequest | None = None, now: Any = None
+) -> PrivacyStatement:
+    """Publish a draft: from now on everyone signed in accepts it before anything else."""
+    now = now or timezone.now()
+    statement = PrivacyStatement.objects.select_for_update().get(pk=statement.pk)
+    if statement.published_at is not None:
+        raise ClinicianError(_("Version %(version)d is already published.") % {"version": statement.version})
+    current = PrivacyStatement.objects.current()
+    if current is not None and current.version >= statement.version:
+        raise ClinicianError(
+            _("Version %(version)d is published already: give the draft a higher version number.")
+            % {"version": current.version}
+        )
+    statement.published_at = now
+    statement.save(update_fields=["published_at"])
+    audit.record(action="privacy_statement.published", actor=by, obj=statement, request=request)
+    return statement
+
+
+@transaction.atomic
 def register_clinician(
     *, user: User, data: Mapping[str, Any], request: HttpRequest | None = None
 ) -> Clinician:
@@ -114,6 +152,40 @@ def confirm_registration(*, user: User) -> Clinician | None:
     return clinician
 
 
+def _apply_profile(clinician: Clinician, values: Mapping[str, Any]) -> list[str]:
+    """Set the profile fields given in values and return the names of those that
+    changed. Keeps the search name in step with the name; a move to another
+    hospital needs the helpdesk to confirm it (the hospital_changed follow-ups)."""
+    changed = []
+    previous_hospital = clinician.hospital
+    for name in ("first_name", "last_name"):
+        if name in values and getattr(clinician, name) != values[name].strip():
+            setattr(clinician, name, values[name].strip())
+            changed.append(name)
+    for name in ("phone", "country", "hospital", "profession", "specialty"):
+        if name in values and getattr(clinician, name) != values[name]:
+            setattr(clinician, name, values[name])
+            changed.append(name)
+    for name in ("listed_in_directory", "show_email", "show_phone"):
+        if name in values and getattr(clinician, name) != bool(values[name]):
+            setattr(clinician, name, bool(values[name]))
+            changed.append(name)
+    hospital_changed = "hospital" in changed
+    if hospital_changed:
+        clinician.hospital_confirmed = False
+    clinician.refresh_search_name()
+    clinician.save()
+    for name in ("languages", "erns"):
+        if name in values:
+            wanted = {item.pk for item in values[name] or []}
+            if wanted != set(getattr(clinician, name).values_list("pk", flat=True)):
+                getattr(clinician, name).set(wanted)
+                changed.append(name)
+    if hospital_changed:
+        followups.run("hospital_changed", clinician=clinician, previous_hospital=previous_hospital)
+    return changed
+
+
 @transaction.atomic
 def update_profile(
     *, clinician: Clinician, data: Mapping[str, Any], by: User, request: HttpRequest | None = None
@@ -123,26 +195,56 @@ def update_profile(
     before coordinator rights return."""
     user = clinician.user
     _apply_preferences(user, data)
-    hospital = _hospital_from(data, by=user)
-    previous_hospital = clinician.hospital
-    hospital_changed = hospital.pk != clinician.hospital_id
-    if hospital_changed:
-        clinician.hospital_confirmed = False
-    clinician.hospital = hospital
-    for name in ("first_name", "last_name"):
-        setattr(clinician, name, data[name].strip())
-    clinician.refresh_search_name()
-    for name in ("phone", "country", "profession", "specialty"):
-        setattr(clinician, name, data[name])
-    for name in ("listed_in_directory", "show_email", "show_phone"):
-        setattr(clinician, name, bool(data.get(name)))
-    clinician.save()
-    clinician.languages.set(data["languages"])
-    clinician.erns.set(data.get("erns") or [])
+    values = {
+        **{
+            name: data[name]
+            for name in ("first_name", "last_name", "phone", "country", "profession", "specialty")
+        },
+        "hospital": _hospital_from(data, by=user),
+        "languages": data["languages"],
+        "erns": data.get("erns") or [],
+        **{name: bool(data.get(name)) for name in ("listed_in_directory", "show_email", "show_phone")},
+    }
+    _apply_profile(clinician, values)
     audit.record(action="clinician.profile_changed", actor=by, obj=clinician, subject=user, request=request)
-    if hospital_changed:
-        followups.run("hospital_changed", clinician=clinician, previous_hospital=previous_hospital)
     return clinician
+
+
+# What the helpdesk may correct for a clinician (the admin's change form). Status,
+# restriction and the hospital's confirmation have their own services behind ticket
+# actions; directory visibility, time zone and language are the person's own choices.
+CORRECTABLE_FIELDS = (
+    "first_name",
+    "last_name",
+    "phone",
+    "country",
+    "hospital",
+    "profession",
+    "specialty",
+    "languages",
+    "erns",
+)
+
+
+@transaction.atomic
+def correct_profile(
+    *, clinician: Clinician, data: Mapping[str, Any], by: User, request: HttpRequest | None = None
+) -> list[str]:
+    """The helpdesk corrects a clinician's profile (a misspelt name, a wrong
+    phone number): the directory and invitee search find the corrected name,
+    a new hospital waits for confirmation, and each changed field is audited by
+    name (never its value). Returns the names of the changed fields."""
+    clinician = Clinician.objects.select_for_update().select_related("user", "hospital").get(pk=clinician.pk)
+    changed = _apply_profile(clinician, {name: data[name] for name in CORRECTABLE_FIELDS if name in data})
+    for name in changed:
+        audit.record(
+            action=f"clinician.corrected.{name}",
+            actor=by,
+            obj=clinician,
+            subject=clinician.user,
+            request=request,
+        )
+    return changed
 
 
 _STATUS_EMAILS = {
@@ -200,16 +302,95 @@ def approve_hospital(*, hospital: Hospital, by: User) -> Hospital:
     """A proposed hospital joins the list."""
     if hospital.approved:
         raise ClinicianError(f"{hospital} is already in the list.")
-    duplicate = (
-        Hospital.objects.approved()
-        .filter(name=hospital.name, city=hospital.city, country=hospital.country)
-        .first()
-    )
+    duplicate = listed_duplicate(name=hospital.name, city=hospital.city, country=hospital.country)
     if duplicate is not None:
         raise ClinicianError(f"{duplicate} is already in the list: merge into it instead.")
     hospital.approved = True
     hospital.save(update_fields=["approved"])
     audit.record(action="hospital.approved", actor=by, obj=hospital)
+    return hospital
+
+
+def listed_duplicate(
+    *, name: str, city: str, country: str, exclude: Hospital | None = None
+) -> Hospital | None:
+    """The listed hospital with this name, city and country, ignoring case and
+    surrounding spaces (how propose_hospital matches too)."""
+    same = Hospital.objects.approved().filter(
+        name__iexact=name.strip(), city__iexact=city.strip(), country=country
+    )
+    if exclude is not None and exclude.pk is not None:
+        same = same.exclude(pk=exclude.pk)
+    return same.first()
+
+
+def _audit_reference_centre(hospital: Hospital, *, by: User, request: HttpRequest | None) -> None:
+    # The flag gives the hospital's confirmed clinicians coordinator rights.
+    action = (
+        "hospital.reference_centre_set"
+        if hospital.is_reference_centre
+        else "hospital.reference_centre_cleared"
+    )
+    audit.record(action=action, actor=by, obj=hospital, request=request)
+
+
+@transaction.atomic
+def add_hospital(
+    *,
+    name: str,
+    city: str,
+    country: str,
+    is_reference_centre: bool,
+    by: User,
+    request: HttpRequest | None = None,
+) -> Hospital:
+    """A supervisor adds a hospital to the list (approved at once), unless it is
+    already there."""
+    duplicate = listed_duplicate(name=name, city=city, country=country)
+    if duplicate is not None:
+        raise ClinicianError(_("%(hospital)s is already in the list.") % {"hospital": duplicate})
+    hospital = Hospital.objects.create(
+        name=name.strip(),
+        city=city.strip(),
+        country=country,
+        is_reference_centre=is_reference_centre,
+        approved=True,
+    )
+    audit.record(action="hospital.added", actor=by, obj=hospital, request=request)
+    if is_reference_centre:
+        _audit_reference_centre(hospital, by=by, request=request)
+    return hospital
+
+
+@transaction.atomic
+def change_hospital(
+    *,
+    hospital: Hospital,
+    name: str,
+    city: str,
+    country: str,
+    is_reference_centre: bool,
+    by: User,
+    request: HttpRequest | None = None,
+) -> Hospital:
+    """Correct a hospital's name or place, or set or clear its reference-centre
+    flag (audited). A listed hospital may not become a duplicate of another."""
+    hospital = Hospital.objects.select_for_update().get(pk=hospital.pk)
+    if hospital.approved:
+        duplicate = listed_duplicate(name=name, city=city, country=country, exclude=hospital)
+        if duplicate is not None:
+            raise ClinicianError(_("%(hospital)s is already in the list.") % {"hospital": duplicate})
+    values = {"name": name.strip(), "city": city.strip(), "country": country}
+    changed = [field for field, value in values.items() if getattr(hospital, field) != value]
+    for field in changed:
+        setattr(hospital, field, values[field])
+    flag_changed = hospital.is_reference_centre != is_reference_centre
+    hospital.is_reference_centre = is_reference_centre
+    hospital.save()
+    if changed:
+        audit.record(action="hospital.changed", actor=by, obj=hospital, request=request)
+    if flag_changed:
+        _audit_reference_centre(hospital, by=by, request=request)
     return hospital
 
 
@@ -241,15 +422,10 @@ def export_personal_data(*, user: User, request: HttpRequest | None = None) -> d
 @transaction.atomic
 def erase_account(*, user: User, request: HttpRequest | None = None) -> str:
     """Delete the account and anonymise the person everywhere; returns the pseudonym
-    that the person's tickets keep."""
-    clinician = Clinician.objects.filter(user=user).first()
-    needles = [user.email]
-    if clinician is not None:
-        needles += [clinician.full_name, clinician.first_name + " " + clinician.last_name]
-        if clinician.phone:
-            needles += [clinician.phone.as_e164, clinician.phone.as_international]
+    that the person's tickets keep. Free text naming them is found as the export
+    finds it (personal_data.needles_for: Clinician.personal_needles adds names and phone)."""
     audit.record(action="personal_data.erased", actor=user, subject=user, request=request)
-    return personal_data.erase(user, needles=needles)
+    return personal_data.erase(user)
 
 
 def _erase_each(clinicians: Any) -> int:
