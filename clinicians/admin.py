@@ -286,7 +286,7 @@ class PrivacyStatementAdmin(admin.ModelAdmin):
             raise PermissionDenied(str(error)) from error
 
     @admin.action(
-        description=_("Publish the selected draft (everyone accepts it at their next visit)"),
+        description=_("Publish the selected drafts (everyone accepts the new version at their next visit)"),
         permissions=["change"],
     )
     def publish_selected(self, request: HttpRequest, queryset: QuerySet[PrivacyStatement]) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 # Imported first so that their registrations exist to be replaced below.
@@ -14,14 +15,11 @@ from django.contrib.auth.models import Group
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, path
-from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import outbox, staff
 from .models import AuditEvent, OutgoingEmail, RetentionPolicy, User
-
-StrOrPromise = str | Promise
 
 
 class StaffInviteForm(forms.ModelForm):
@@ -177,7 +175,7 @@ class UserAdmin(admin.ModelAdmin):
         pass
 
     def _each_staff(
-        self, request: HttpRequest, queryset: QuerySet[User], run: Any, done: StrOrPromise
+        self, request: HttpRequest, queryset: QuerySet[User], run: Any, done: Callable[[int], str]
     ) -> None:
         count = 0
         for user in queryset.filter(is_staff=True):
@@ -187,7 +185,7 @@ class UserAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{user}: {error}", messages.WARNING)
             else:
                 count += 1
-        self.message_user(request, done % {"count": count}, messages.SUCCESS if count else messages.WARNING)
+        self.message_user(request, done(count), messages.SUCCESS if count else messages.WARNING)
 
     @admin.action(description=_("Send the invitation to choose a password again"), permissions=["change"])
     def resend_invitation(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
@@ -201,7 +199,10 @@ class UserAdmin(admin.ModelAdmin):
                 by=request.user,
                 request=request,
             ),
-            _("%(count)d invitations sent again."),
+            lambda count: (
+                ngettext("%(count)d invitation sent again.", "%(count)d invitations sent again.", count)
+                % {"count": count}
+            ),
         )
 
     @admin.action(
@@ -213,7 +214,14 @@ class UserAdmin(admin.ModelAdmin):
             request,
             queryset,
             lambda user: staff.reset_two_factor(user=user, by=request.user, request=request),
-            _("Two-factor sign-in reset for %(count)d staff members."),
+            lambda count: (
+                ngettext(
+                    "Two-factor sign-in reset for %(count)d staff member.",
+                    "Two-factor sign-in reset for %(count)d staff members.",
+                    count,
+                )
+                % {"count": count}
+            ),
         )
 
 

@@ -166,7 +166,12 @@ def change_staff(
     """
     user = User.objects.select_for_update().get(pk=user.pk)
     if not user.is_staff:
-        raise StaffError(_("Clinicians' accounts are changed through the clinician services."))
+        raise StaffError(
+            _(
+                "A clinician’s account is changed on the Clinicians page and their tickets (suspend, reinstate, "
+                "restrict), not here."
+            )
+        )
     check_change(user=user, by=by, role=role, is_active=is_active)
     if role != role_of(user):
         _apply_role(user, role)

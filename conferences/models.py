@@ -207,7 +207,7 @@ class ProviderMeeting(models.Model):
     invitees = models.JSONField(_("invitees"), default=list, blank=True)
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
-    rate_limited = models.PositiveIntegerField(_("rate-limited attempts"), default=0)
+    rate_limited = models.PositiveIntegerField(_("attempts refused for too many requests"), default=0)
     last_error = models.TextField(_("last error"), blank=True)
     tracking_id = models.CharField(_("provider tracking id"), max_length=200, blank=True)
     provider_id = models.CharField(_("provider id"), max_length=200, blank=True)
@@ -232,7 +232,7 @@ class ProviderMeeting(models.Model):
     # Each create sent, noted before sending: {"start": ISO time, "digest": ...}. A
     # retry looks for the meeting around every one of these starts, and updates the
     # meeting it finds unless every create sent the row's current fields.
-    sent_creates = models.JSONField(_("creates sent"), default=list, blank=True, editable=False)
+    sent_creates = models.JSONField(_("create requests sent"), default=list, blank=True, editable=False)
     sync_failed = models.BooleanField(
         _("update failed"),
         default=False,

@@ -334,8 +334,8 @@ class CannedReply(models.Model):
     body = models.TextField(
         _("text"),
         help_text=_(
-            "Write {name} where the requester's name goes. Replies open with “Dear <name>,” by "
-            "themselves: start with what you have to say."
+            "Write {name} where the requester's name goes. Replies open with the greeting (“Dear …,”) "
+            "by themselves: start with what you have to say."
         ),
     )
     active = models.BooleanField(_("offered to agents"), default=True)

@@ -23,11 +23,11 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='providermeeting',
             name='rate_limited',
-            field=models.PositiveIntegerField(default=0, verbose_name='rate-limited attempts'),
+            field=models.PositiveIntegerField(default=0, verbose_name='attempts refused for too many requests'),
         ),
         migrations.AddField(
             model_name='providermeeting',
             name='sent_creates',
-            field=models.JSONField(blank=True, default=list, editable=False, verbose_name='creates sent'),
+            field=models.JSONField(blank=True, default=list, editable=False, verbose_name='create requests sent'),
         ),
     ]

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='cannedreply',
             name='body',
-            field=models.TextField(help_text="Write {name} where the requester's name goes. Replies open with “Dear <name>,” by themselves: start with what you have to say.", verbose_name='text'),
+            field=models.TextField(help_text="Write {name} where the requester's name goes. Replies open with the greeting (“Dear …,”) by themselves: start with what you have to say.", verbose_name='text'),
         ),
     ]

@@ -212,7 +212,7 @@ def test_a_lost_authenticator_is_reset_and_the_staff_member_enrols_again(superus
         {"action": "reset_two_factor", "_selected_action": [agent.pk]},
         follow=True,
     )
-    assert "Two-factor sign-in reset for 1 staff members." in response.content.decode()
+    assert "Two-factor sign-in reset for 1 staff member." in response.content.decode()
     assert not Authenticator.objects.filter(user=agent).exists()
     assert "staff.two_factor_reset" in actions_about(agent)
     agents_browser.logout()
