@@ -31,7 +31,7 @@ def record(
     """Append one audit event: who (actor) did what (action) to which object,
     whose personal data it was (subject), from where, with what outcome."""
     if actor is None and request is not None and request.user.is_authenticated:
-        actor = request.user  # type: ignore[assignment]
+        actor = request.user
     return AuditEvent.objects.create(
         action=action,
         actor_id=actor.pk if actor is not None else None,

@@ -26,8 +26,10 @@ class MultilineTextField(forms.CharField):
         kwargs.setdefault("widget", forms.Textarea(attrs={"rows": rows}))
         super().__init__(**kwargs)
 
-    def to_python(self, value: Any) -> str:
+    def to_python(self, value: Any) -> str | None:
         # Browsers send a text area's line breaks as CR LF: keep one kind, "\n",
         # so that emails, calendar files and the pages show what was typed.
-        text: str = super().to_python(value)
+        text = super().to_python(value)
+        if text is None:  # an empty value with empty_value=None, as CharField
+            return None
         return text.replace("\r\n", "\n").replace("\r", "\n")

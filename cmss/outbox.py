@@ -100,9 +100,9 @@ def queue_message(message: EmailMessage, *, user: User | None = None, dedup_key:
     for content, mimetype in getattr(message, "alternatives", []):
         if mimetype == "text/html":
             html = str(content)
-    text = message.body
+    text = str(message.body)
     if message.content_subtype == "html" and not html:
-        html, text = message.body, ""
+        html, text = text, ""
     for recipient in message.to:
         queue_email(
             to=recipient,

@@ -202,7 +202,7 @@ def export_for(user: Any) -> dict[str, list[dict[str, Any]]]:
         result[label] = exported
     for model, found in _mentioning(needles_for(user)):
         label = model._meta.label_lower
-        pk = model._meta.pk.name  # type: ignore[union-attr]
+        pk = model._meta.pk.name
         exported = result.setdefault(label, [])
         own = {row.get(pk) for row in exported}
         exported += [{pk: key, **hits} for key, hits in found.items() if key not in own]
