@@ -89,6 +89,7 @@ def clinician_session() -> str:
     from clinicians.models import Clinician
 
     viewer = Clinician.objects.filter(status="verified").select_related("user").order_by("pk").first()
+    assert viewer is not None, "the seeded database has verified clinicians"
     return session_cookie(viewer.user, with_mfa=False)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django_countries import Countries
 from django_countries.fields import CountryField
 
@@ -14,5 +16,5 @@ class NetworkCountries(Countries):
     only = list(NETWORK_COUNTRY_CODES)
 
 
-def NetworkCountryField(**kwargs: object) -> CountryField:
-    return CountryField(countries=NetworkCountries, **kwargs)  # type: ignore[arg-type]
+def NetworkCountryField(**kwargs: Any) -> CountryField:
+    return CountryField(countries=NetworkCountries, **kwargs)

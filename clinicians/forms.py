@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import phonenumbers
 from allauth.account.forms import SignupForm
 from django import forms
 from django.conf import settings
 from django.db import transaction
+from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
 from cmss.timezones import time_zone_choices
@@ -19,12 +20,15 @@ from cmss.widgets import FastSelect, NulSafeModelChoiceField, NulSafeModelMultip
 from .countries import NETWORK_COUNTRY_CODES, NetworkCountries
 from .models import ERN, Clinician, Hospital, Language, PrivacyStatement, Specialty
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 # Territories that dial with a network country's code and belong to it.
 # Åland (Finland) and France's outermost regions, which are part of the EU.
 _PHONE_REGION_ALIASES = {"AX": "FI", "GP": "FR", "GF": "FR", "MQ": "FR", "YT": "FR", "RE": "FR", "MF": "FR"}
 
 
-def country_choices() -> list[tuple[str, str]]:
+def country_choices() -> list[tuple[str, StrOrPromise]]:
     return [("", _("Choose your country"))] + [(code, str(name)) for code, name in NetworkCountries()]
 
 
@@ -214,8 +218,9 @@ class RegistrationForm(ClinicianDetailsForm, SignupForm):
         # carries the current one, so that accepting again goes through.
         self.version_read = self.data.get("privacy_version") if self.is_bound else None
         if self.is_bound and current is not None:
-            self.data = self.data.copy()
-            self.data["privacy_version"] = str(current)
+            data = cast(QueryDict, self.data).copy()  # allauth binds the form to request.POST
+            data["privacy_version"] = str(current)
+            self.data = data
         email = self.fields["email"]
         email.label = _("Professional email address")
         email.help_text = _("We send a link to this address to confirm it.")

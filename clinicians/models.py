@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -14,6 +14,9 @@ from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 
 from .countries import NetworkCountryField
+
+if TYPE_CHECKING:
+    from cmss.models import User
 
 
 class ERN(models.Model):
@@ -126,7 +129,7 @@ class Hospital(models.Model):
         return f"{self.name}, {self.city}"
 
     @classmethod
-    def personal_data_of(cls, user: object) -> models.QuerySet[Hospital]:
+    def personal_data_of(cls, user: User) -> models.QuerySet[Hospital]:
         return cls.objects.filter(proposed_by=user)
 
 
@@ -158,11 +161,11 @@ class ClinicianQuerySet(models.QuerySet["Clinician"]):
         *,
         text: str = "",
         country: str = "",
-        hospital: object = None,
+        hospital: Hospital | None = None,
         profession: str = "",
-        specialty: object = None,
-        ern: object = None,
-        language: object = None,
+        specialty: Specialty | None = None,
+        ern: ERN | None = None,
+        language: Language | None = None,
     ) -> ClinicianQuerySet:
         """The directory search, shared with the conference invitee picker.
 
@@ -301,11 +304,11 @@ class Clinician(models.Model):
         return self.full_name
 
     @classmethod
-    def personal_data_of(cls, user: object) -> models.QuerySet[Clinician]:
+    def personal_data_of(cls, user: User) -> models.QuerySet[Clinician]:
         return cls.objects.filter(user=user).prefetch_related("languages", "erns")
 
     @classmethod
-    def personal_needles(cls, user: object) -> list[str]:
+    def personal_needles(cls, user: User) -> list[str]:
         """How free text names the person: full name (also without accents) and phone."""
         needles: list[str] = []
         for clinician in cls.objects.filter(user=user):
@@ -419,5 +422,5 @@ class PrivacyAcceptance(models.Model):
         return f"{self.user_id} accepted v{self.statement_id}"
 
     @classmethod
-    def personal_data_of(cls, user: object) -> models.QuerySet[PrivacyAcceptance]:
+    def personal_data_of(cls, user: User) -> models.QuerySet[PrivacyAcceptance]:
         return cls.objects.filter(user=user).select_related("statement")

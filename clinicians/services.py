@@ -247,7 +247,7 @@ def correct_profile(
     return changed
 
 
-_STATUS_EMAILS = {
+_STATUS_EMAILS: dict[str, str] = {
     Clinician.Status.VERIFIED: "clinician_verified",
     Clinician.Status.REJECTED: "clinician_rejected",
     Clinician.Status.SUSPENDED: "clinician_suspended",

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from cmss import audit
 from cmss import ratelimit as cmss_ratelimit
+from cmss.http import AuthenticatedHttpRequest
 
 from . import services
 from .forms import AcceptPrivacyForm, DeleteAccountForm, DirectorySearchForm, ProfileForm
@@ -33,7 +34,7 @@ def privacy(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
-def profile(request: HttpRequest) -> HttpResponse:
+def profile(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.user.is_staff and not Clinician.objects.filter(user=request.user).exists():
         return redirect("admin:index")
     clinician = Clinician.objects.with_related().filter(user=request.user).first()
@@ -55,13 +56,13 @@ def profile(request: HttpRequest) -> HttpResponse:
 DIRECTORY_PAGE_SIZE = 25
 
 
-def _directory_member(request: HttpRequest) -> Clinician | None:
+def _directory_member(request: AuthenticatedHttpRequest) -> Clinician | None:
     return Clinician.objects.filter(user=request.user).select_related("hospital").first()
 
 
 @never_cache
 @login_required
-def directory(request: HttpRequest) -> HttpResponse:
+def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Verified clinicians find each other. No total count: the next page is
     known by fetching one row more than a page."""
     viewer = _directory_member(request)
@@ -105,7 +106,7 @@ def directory(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @require_http_methods(["POST"])
-def directory_contact(request: HttpRequest, pk: int) -> HttpResponse:
+def directory_contact(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """One entry's shared contact details, on request; every reveal is audited."""
     viewer = _directory_member(request)
     if viewer is None or not viewer.is_verified:
@@ -122,7 +123,7 @@ def directory_contact(request: HttpRequest, pk: int) -> HttpResponse:
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
-def personal_data_export(request: HttpRequest) -> HttpResponse:
+def personal_data_export(request: AuthenticatedHttpRequest) -> HttpResponse:
     """/profile/data/: a page that explains, and a POST that downloads the JSON file."""
     if request.method == "POST":
         data = services.export_personal_data(user=request.user, request=request)
@@ -135,7 +136,7 @@ def personal_data_export(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
-def account_delete(request: HttpRequest) -> HttpResponse:
+def account_delete(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = DeleteAccountForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         user = request.user
@@ -149,7 +150,7 @@ def account_delete(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
-def privacy_accept(request: HttpRequest) -> HttpResponse:
+def privacy_accept(request: AuthenticatedHttpRequest) -> HttpResponse:
     """A new version of the privacy statement: read it, accept it, go on."""
     statement = PrivacyStatement.objects.current()
     if statement is None:

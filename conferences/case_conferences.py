@@ -100,7 +100,7 @@ def request_conference(*, coordinator: Clinician, data: RequestData) -> Conferen
     invitees, and a ticket in the helpdesk queue (urgent when urgent)."""
     if not coordinator.is_coordinator:
         raise ConferenceError(_("Only coordinators of reference centres can request conferences."))
-    conference = Conference.objects.create(
+    conference = Conference.objects.create(  # type: ignore[misc]  # django-countries types a multiple=True field as one code
         hospital=coordinator.hospital,
         requested_by=coordinator.user,
         title=data.title,

@@ -44,7 +44,7 @@ class InviteePicker(forms.SelectMultiple):
         self.candidates: list[Clinician] = []
         self.query = ""
 
-    def id_for_label(self, id_: str) -> str:
+    def id_for_label(self, id_: str, index: str = "0") -> str:
         return f"{id_}_search" if id_ else id_
 
     def render(
@@ -193,10 +193,13 @@ class ConferenceRequestForm(forms.Form):
         for name in ("slot_1", "slot_2", "slot_3"):
             self.fields[name].help_text = _("Your time zone: %(zone)s") % {"zone": zone}
         if requester is not None:
-            self.fields["invitees"].queryset = Clinician.objects.listed().exclude(pk=requester.pk)
+            invitees = self.fields["invitees"]
+            assert isinstance(invitees, forms.ModelMultipleChoiceField)
+            invitees.queryset = Clinician.objects.listed().exclude(pk=requester.pk)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         slots = [data.get(name) for name in ("slot_1", "slot_2", "slot_3") if data.get(name)]
         if len(set(slots)) != len(slots):
             self.add_error(
@@ -232,13 +235,16 @@ class ApproveForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.conference = conference
         self.slots = {str(slot.pk): slot.start for slot in conference.slots.all()}
-        self.fields["slot"].choices = [
+        slot = self.fields["slot"]
+        assert isinstance(slot, forms.ChoiceField)
+        slot.choices = [
             (pk, timezone.localtime(start).strftime("%a %d %b %Y %H:%M %Z"))
             for pk, start in self.slots.items()
         ]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("other"):
             data["start"] = data["other"]
         elif data.get("slot"):
@@ -301,7 +307,9 @@ class RemoveInviteeForm(forms.Form):
 
     def __init__(self, *args: Any, conference: Conference, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["invitation"].choices = [
+        invitation = self.fields["invitation"]
+        assert isinstance(invitation, forms.ChoiceField)
+        invitation.choices = [
             (str(item.pk), item.clinician.full_name)
             for item in conference.invitations.select_related("clinician")
         ]

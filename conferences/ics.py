@@ -75,7 +75,7 @@ def _vevent(event: Event, *, method: str, now: datetime) -> icalendar.Event:
         attendee.params["ROLE"] = icalendar.vText("REQ-PARTICIPANT")
         if method == "REQUEST":
             attendee.params["PARTSTAT"] = icalendar.vText("NEEDS-ACTION")
-        item.add("attendee", attendee, encode=0)
+        item.add("attendee", attendee, encode=False)
     cancelled = event.cancelled or method == "CANCEL"
     item.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     item.add("transp", "OPAQUE")

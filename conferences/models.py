@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, cast
 
 from django.conf import settings
 from django.db import models
@@ -15,6 +15,11 @@ from django.utils.translation import gettext_lazy as _
 
 from clinicians.countries import NetworkCountryField
 from clinicians.models import ERN, Clinician, Hospital, Language, Specialty
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    from cmss.models import User
 
 
 def _address(item: Any) -> str:
@@ -345,13 +350,11 @@ NEEDS_ATTENTION = Q(state=ProviderMeeting.State.FAILED) | Q(sync_failed=True)
 
 
 class ConferenceQuerySet(models.QuerySet["Conference"]):
-    def visible_to(self, user: Any) -> ConferenceQuerySet:
+    def visible_to(self, user: User) -> ConferenceQuerySet:
         """The conferences a person may open: those of the hospital they
         coordinate, and those they are invited to (verified clinicians only).
         Everyone else's answer 404."""
-        clinician = (
-            Clinician.objects.filter(user_id=getattr(user, "pk", None)).select_related("hospital").first()
-        )
+        clinician = Clinician.objects.filter(user=user).select_related("hospital").first()
         if clinician is None or not clinician.is_verified:
             return self.none()
         invited = Invitation.objects.filter(conference=models.OuterRef("pk"), clinician=clinician)
@@ -479,7 +482,7 @@ class Conference(models.Model):
         return self.title
 
     @classmethod
-    def personal_data_of(cls, user: object) -> models.QuerySet[Conference]:
+    def personal_data_of(cls, user: User) -> models.QuerySet[Conference]:
         return cls.objects.filter(requested_by=user)
 
     @classmethod
@@ -805,9 +808,15 @@ class Speaker(models.Model):
 
     @property
     def invite_email(self) -> str:
-        if self.clinician_id is not None:
+        if self.clinician is not None:
             return self.clinician.user.email
         return self.email
+
+
+class WaitlistPosition(TypedDict):
+    """What RegistrationQuerySet.with_position() annotates."""
+
+    waitlist_position: int | None
 
 
 class RegistrationQuerySet(models.QuerySet["Registration"]):
@@ -818,7 +827,7 @@ class RegistrationQuerySet(models.QuerySet["Registration"]):
         """The waitlist, first come first served."""
         return self.filter(status=Registration.Status.WAITLISTED).order_by("registered_at", "pk")
 
-    def with_position(self) -> RegistrationQuerySet:
+    def with_position(self) -> models.QuerySet[WithAnnotations[Registration, WaitlistPosition]]:
         """Annotate `waitlist_position` (1 = next to be promoted) in the same query."""
         from django.db.models.functions import Coalesce
 
@@ -835,7 +844,7 @@ class RegistrationQuerySet(models.QuerySet["Registration"]):
             .annotate(n=models.Count("pk"))
             .values("n")
         )
-        return self.annotate(
+        annotated = self.annotate(
             waitlist_position=models.Case(
                 models.When(
                     status=Registration.Status.WAITLISTED,
@@ -845,6 +854,8 @@ class RegistrationQuerySet(models.QuerySet["Registration"]):
                 output_field=models.IntegerField(),
             )
         )
+        # django-stubs types annotate() with a TypedDict of its own making; this is its shape, named.
+        return cast("models.QuerySet[WithAnnotations[Registration, WaitlistPosition]]", annotated)
 
     def with_related(self) -> RegistrationQuerySet:
         return self.select_related("webinar", "clinician", "clinician__user", "clinician__hospital")
@@ -895,11 +906,11 @@ class Registration(models.Model):
         return f"{self.clinician} → {self.webinar}"
 
     @classmethod
-    def personal_data_of(cls, user: object) -> models.QuerySet[Registration]:
+    def personal_data_of(cls, user: User) -> models.QuerySet[Registration]:
         return cls.objects.filter(clinician__user=user).select_related("webinar", "clinician")
 
     @classmethod
-    def erase_personal_data(cls, user: object, pseudonym: str) -> None:
+    def erase_personal_data(cls, user: User, pseudonym: str) -> None:
         # The rows go with the clinician (CASCADE); first give their seats to
         # the people waiting, as a cancellation would.
         from .webinars import release_seats_of

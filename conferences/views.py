@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from clinicians.models import Clinician
 from cmss import audit
 from cmss import ratelimit as cmss_ratelimit
+from cmss.http import AuthenticatedHttpRequest
 
 from . import case_conferences
 from .forms import CancelForm, ConferenceRequestForm, ResponseForm, invitee_label
@@ -34,13 +35,13 @@ def local_room(request: HttpRequest, provider_id: str) -> HttpResponse:
     return render(request, "conferences/local_room.html", {"meeting": meeting})
 
 
-def _clinician(request: HttpRequest) -> Clinician | None:
+def _clinician(request: AuthenticatedHttpRequest) -> Clinician | None:
     return Clinician.objects.filter(user=request.user).select_related("hospital", "user").first()
 
 
 @never_cache
 @login_required
-def conference_list(request: HttpRequest) -> HttpResponse:
+def conference_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The conferences of the hospital a person coordinates and those they are invited to."""
     clinician = _clinician(request)
     conferences = (
@@ -66,7 +67,7 @@ def conference_list(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
-def conference_request(request: HttpRequest) -> HttpResponse:
+def conference_request(request: AuthenticatedHttpRequest) -> HttpResponse:
     clinician = _clinician(request)
     if clinician is None or not clinician.is_coordinator:
         return render(request, "conferences/request_closed.html", {"clinician": clinician}, status=403)
@@ -111,7 +112,7 @@ def conference_request(request: HttpRequest) -> HttpResponse:
 
 def _unvalidated(form: ConferenceRequestForm) -> ConferenceRequestForm:
     """Show a bound form again without its errors (the person only searched)."""
-    form._errors = {}  # type: ignore[assignment]
+    form._errors = {}  # type: ignore[attr-defined]  # private, not in django-stubs
     return form
 
 
@@ -127,7 +128,7 @@ def _search(query: str, *, exclude: Clinician) -> list[Clinician]:
 
 @never_cache
 @login_required
-def invitee_search(request: HttpRequest) -> JsonResponse:
+def invitee_search(request: AuthenticatedHttpRequest) -> JsonResponse:
     """Search as you type for the invitee picker: coordinators only."""
     clinician = _clinician(request)
     if clinician is None or not clinician.is_coordinator:
@@ -138,13 +139,13 @@ def invitee_search(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"results": [{"id": item.pk, "label": invitee_label(item)} for item in results]})
 
 
-def _visible(request: HttpRequest, pk: int) -> Conference:
+def _visible(request: AuthenticatedHttpRequest, pk: int) -> Conference:
     return get_object_or_404(Conference.objects.visible_to(request.user).with_related(), pk=pk)
 
 
 @never_cache
 @login_required
-def conference_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def conference_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     conference = _visible(request, pk)
     clinician = _clinician(request)
     invitations = list(conference.invitations.select_related("clinician__hospital", "clinician__specialty"))
@@ -172,7 +173,7 @@ def conference_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @never_cache
 @login_required
 @require_POST
-def conference_respond(request: HttpRequest, pk: int) -> HttpResponse:
+def conference_respond(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     conference = _visible(request, pk)
     invitation = get_object_or_404(Invitation, conference=conference, clinician__user=request.user)
     form = ResponseForm(request.POST)
@@ -194,7 +195,7 @@ def conference_respond(request: HttpRequest, pk: int) -> HttpResponse:
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
-def conference_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def conference_cancel(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     conference = _visible(request, pk)
     clinician = _clinician(request)
     if not (clinician and clinician.is_coordinator and clinician.hospital_id == conference.hospital_id):

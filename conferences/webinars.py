@@ -119,7 +119,7 @@ def _tell(
 def _invite(registration: Registration, webinar: Webinar) -> None:
     """A confirmed seat: register the person on the provider webinar (added by the
     worker once the webinar exists there) and send the calendar invitation."""
-    if webinar.meeting_id is not None:
+    if webinar.meeting is not None:
         services.add_meeting_invitee(
             meeting=webinar.meeting,
             invitee=Invitee(
@@ -133,7 +133,7 @@ def _invite(registration: Registration, webinar: Webinar) -> None:
 
 
 def _uninvite(registration: Registration, webinar: Webinar) -> None:
-    if webinar.meeting_id is not None:
+    if webinar.meeting is not None:
         services.remove_meeting_invitee(meeting=webinar.meeting, email=registration.clinician.user.email)
 
 
@@ -533,7 +533,7 @@ def cancel_registration(
     return current
 
 
-def release_seats_of(*, user: object) -> None:
+def release_seats_of(*, user: User) -> None:
     """Before an account is erased: its seats go to the people waiting. The
     person is not emailed (their queued mail is being erased)."""
     for registration in Registration.objects.active().filter(clinician__user=user):

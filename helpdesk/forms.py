@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -13,13 +13,16 @@ from cmss.validators import no_control_characters
 
 from .models import Ticket
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 REQUESTER_KINDS = [
     (Ticket.Kind.QUESTION, _("A question for the helpdesk")),
     (Ticket.Kind.DATA_PROTECTION, _("A data-protection request (access, correction, erasure, restriction)")),
 ]
 
 
-def message_field(label: str) -> forms.CharField:
+def message_field(label: StrOrPromise) -> forms.CharField:
     return MultilineTextField(label=label, max_length=5000, rows=8)
 
 
@@ -102,7 +105,9 @@ class MergeHospitalForm(forms.Form):
     def __init__(self, *args: Any, hospital: Hospital | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if hospital is not None:
-            self.fields["into"].queryset = Hospital.objects.approved().in_country(hospital.country.code)
+            into = self.fields["into"]
+            assert isinstance(into, forms.ModelChoiceField)
+            into.queryset = Hospital.objects.approved().in_country(hospital.country.code)
 
 
 class EmptyForm(forms.Form):

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from cmss.models import User
 
 
 def _only_if_theirs(value: object, user: object) -> object:
@@ -32,7 +35,7 @@ class TicketQuerySet(models.QuerySet["Ticket"]):
         """Open tickets past their due time (the clock is stopped while waiting)."""
         return self.filter(state__in=[Ticket.State.NEW, Ticket.State.OPEN], due_at__lt=now or timezone.now())
 
-    def for_requester(self, user: object) -> TicketQuerySet:
+    def for_requester(self, user: User) -> TicketQuerySet:
         return self.filter(requester=user)
 
     def queue_order(self) -> TicketQuerySet:

@@ -95,7 +95,7 @@ def register_builtin_panels() -> None:
         )
 
     def registered(ticket: Ticket) -> bool:
-        clinician = Clinician.objects.filter(user_id=ticket.requester_id).only("status").first()
+        clinician = Clinician.objects.filter(user=ticket.requester_id).only("status").first()
         return ticket.is_active and clinician is not None and clinician.status == Clinician.Status.REGISTERED
 
     def proposed(ticket: Ticket) -> bool:
@@ -157,7 +157,7 @@ def register_builtin_panels() -> None:
 
     def restricted_is(value: bool) -> Callable[[Ticket], bool]:
         def check(ticket: Ticket) -> bool:
-            clinician = Clinician.objects.filter(user_id=ticket.requester_id).only("restricted").first()
+            clinician = Clinician.objects.filter(user=ticket.requester_id).only("restricted").first()
             return ticket.is_active and clinician is not None and clinician.restricted is value
 
         return check

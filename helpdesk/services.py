@@ -339,7 +339,7 @@ def set_priority(*, ticket: Ticket, priority: str, by: User) -> Ticket:
 
 
 def _requester_address(ticket: Ticket) -> str:
-    return ticket.requester.email if ticket.requester_id else ticket.requester_email
+    return ticket.requester.email if ticket.requester is not None else ticket.requester_email
 
 
 # How replies open in the helpdesk's languages; the reply email greets the
@@ -381,7 +381,7 @@ def reply(*, ticket: Ticket, body: str, by: User, then: str = Ticket.State.WAITI
         "greeted": opens_with_greeting(body),
     }
     key = f"ticket-reply:{message.pk}"
-    if ticket.requester_id is not None:
+    if ticket.requester is not None:
         queue_templated_email(user=ticket.requester, template="ticket_reply", context=context, dedup_key=key)
     else:
         subject, text, html = render_email("ticket_reply", context)
@@ -434,9 +434,7 @@ def canned_replies() -> list[CannedReply]:
 
 
 def _clinician_of(ticket: Ticket) -> Clinician:
-    clinician = (
-        Clinician.objects.select_related("user", "hospital").filter(user_id=ticket.requester_id).first()
-    )
+    clinician = Clinician.objects.select_related("user", "hospital").filter(user=ticket.requester_id).first()
     if clinician is None:
         raise HelpdeskError("The requester has no clinician profile (any more).")
     return clinician

@@ -13,6 +13,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from cmss.http import AuthenticatedHttpRequest
+
 from . import services
 from .forms import ContactForm, MessageForm, QuestionForm
 from .models import Ticket, TicketMessage
@@ -24,7 +26,7 @@ def _public_messages(ticket: Ticket) -> list[TicketMessage]:
 
 @never_cache
 @login_required
-def ticket_list(request: HttpRequest) -> HttpResponse:
+def ticket_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     tickets = Ticket.objects.for_requester(request.user).order_by("-updated_at", "-pk")
     page = Paginator(tickets, 25).get_page(request.GET.get("page"))
     return render(request, "helpdesk/ticket_list.html", {"page": page})
@@ -33,7 +35,7 @@ def ticket_list(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
-def ticket_new(request: HttpRequest) -> HttpResponse:
+def ticket_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = QuestionForm(request.POST or None)
     if request.method == "POST":
         if not ratelimit.consume(request, action="helpdesk_message", user=request.user):
@@ -85,7 +87,7 @@ def _thread(request: HttpRequest, ticket: Ticket, *, action_url: str) -> HttpRes
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
-def ticket_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def ticket_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     ticket = get_object_or_404(Ticket.objects.for_requester(request.user), pk=pk)
     return _thread(request, ticket, action_url=request.path)
 

@@ -53,7 +53,10 @@ class ProviderMeeting:
 
 
 class VideoError(Exception):
-    """A provider call failed. `tracking_id` is the provider's id of the call, for support."""
+    """A provider call failed. `tracking_id` is the provider's id of the call, for support;
+    `status` the HTTP status the provider answered with, if it answered."""
+
+    status: int | None = None
 
     def __init__(self, message: str, *, tracking_id: str = "") -> None:
         super().__init__(message)

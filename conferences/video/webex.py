@@ -533,12 +533,12 @@ class WebexBackend(VideoBackend):
             # 400/401/403/404/409/410 and the rest: retrying the same call will not help.
             # (A 401 with OAuth was already refreshed and retried once by request().)
             error = PermanentVideoError(text, tracking_id=tracking_id)
-        error.status = status  # type: ignore[attr-defined]
+        error.status = status
         return error
 
     def _fail(self, kind: type[VideoError], method: str, path: str, text: str) -> VideoError:
         error = kind(f"Webex {method} {path}: {text}")
-        error.status = None  # type: ignore[attr-defined]
+        error.status = None
         return self._log(error, method, path)
 
     @staticmethod
