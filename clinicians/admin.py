@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -13,10 +13,14 @@ from django.utils.translation import ngettext
 
 from cmss import audit
 from cmss.csv import csv_lines
+from cmss.http import signed_in_user
 from cmss.widgets import SafeAutocompleteAdminMixin
 
 from . import services
 from .models import ERN, Clinician, Hospital, Language, PrivacyAcceptance, PrivacyStatement, Specialty
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 @admin.register(ERN)
@@ -92,9 +96,9 @@ class HospitalAdmin(admin.ModelAdmin):
         }
         try:
             if change:
-                services.change_hospital(hospital=obj, by=request.user, request=request, **values)
+                services.change_hospital(hospital=obj, by=signed_in_user(request), request=request, **values)
             else:
-                obj.pk = services.add_hospital(by=request.user, request=request, **values).pk
+                obj.pk = services.add_hospital(by=signed_in_user(request), request=request, **values).pk
                 obj.refresh_from_db()
                 obj._state.adding = False
         except services.ClinicianError as error:
@@ -107,7 +111,7 @@ class HospitalAdmin(admin.ModelAdmin):
         approved = 0
         for hospital in queryset.filter(approved=False):
             try:
-                services.approve_hospital(hospital=hospital, by=request.user)
+                services.approve_hospital(hospital=hospital, by=signed_in_user(request))
             except services.ClinicianError as error:
                 self.message_user(request, str(error), messages.WARNING)
             else:
@@ -164,7 +168,9 @@ class ClinicianAdmin(SafeAutocompleteAdminMixin, admin.ModelAdmin):
         return False
 
     def save_model(self, request: HttpRequest, obj: Clinician, form: Any, change: bool) -> None:
-        services.correct_profile(clinician=obj, data=form.cleaned_data, by=request.user, request=request)
+        services.correct_profile(
+            clinician=obj, data=form.cleaned_data, by=signed_in_user(request), request=request
+        )
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         # Languages and ERNs were saved by correct_profile; there are no inlines.
@@ -191,7 +197,7 @@ class ClinicianAdmin(SafeAutocompleteAdminMixin, admin.ModelAdmin):
         )
         return [export, *super().get_urls()]
 
-    def export_directory_view(self, request: HttpRequest) -> HttpResponse:
+    def export_directory_view(self, request: HttpRequest) -> StreamingHttpResponse:
         """The directory as CSV, for supervisors; every export is audited."""
         if not request.user.has_perm("clinicians.export_directory"):
             raise PermissionDenied
@@ -226,11 +232,11 @@ class ClinicianAdmin(SafeAutocompleteAdminMixin, admin.ModelAdmin):
         response["Content-Disposition"] = 'attachment; filename="cmss-directory.csv"'
         return response
 
-    def _move(self, request: HttpRequest, queryset: QuerySet[Clinician], to: str, done: str) -> None:
+    def _move(self, request: HttpRequest, queryset: QuerySet[Clinician], to: str, done: StrOrPromise) -> None:
         moved = 0
         for clinician in queryset.select_related("user", "hospital"):
             try:
-                services.change_status(clinician=clinician, to=to, by=request.user)
+                services.change_status(clinician=clinician, to=to, by=signed_in_user(request))
             except services.ClinicianError as error:
                 self.message_user(request, f"{clinician}: {error}", messages.WARNING)
             else:
@@ -279,7 +285,7 @@ class PrivacyStatementAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: PrivacyStatement, form: Any, change: bool) -> None:
         try:
-            services.save_privacy_statement(statement=obj, by=request.user, request=request)
+            services.save_privacy_statement(statement=obj, by=signed_in_user(request), request=request)
         except services.ClinicianError as error:
             # Published by someone else while this draft was open.
             self.message_user(request, str(error), messages.ERROR)
@@ -292,7 +298,9 @@ class PrivacyStatementAdmin(admin.ModelAdmin):
     def publish_selected(self, request: HttpRequest, queryset: QuerySet[PrivacyStatement]) -> None:
         for statement in queryset.order_by("version"):
             try:
-                services.publish_privacy_statement(statement=statement, by=request.user, request=request)
+                services.publish_privacy_statement(
+                    statement=statement, by=signed_in_user(request), request=request
+                )
             except services.ClinicianError as error:
                 self.message_user(request, str(error), messages.WARNING)
             else:

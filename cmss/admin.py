@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import outbox, staff
+from .http import signed_in_user
 from .models import AuditEvent, OutgoingEmail, RetentionPolicy, User
 
 
@@ -148,7 +149,7 @@ class UserAdmin(admin.ModelAdmin):
                 email=data["email"],
                 name=data["display_name"],
                 role=data["role"],
-                by=request.user,
+                by=signed_in_user(request),
                 request=request,
             )
             obj.pk = user.pk
@@ -161,7 +162,7 @@ class UserAdmin(admin.ModelAdmin):
             return
         staff.change_staff(
             user=obj,
-            by=request.user,
+            by=signed_in_user(request),
             display_name=data["display_name"],
             role=data["role"],
             is_active=data["is_active"],
@@ -196,7 +197,7 @@ class UserAdmin(admin.ModelAdmin):
                 email=user.email,
                 name=user.display_name,
                 role=staff.role_of(user) or staff.Role.AGENT,
-                by=request.user,
+                by=signed_in_user(request),
                 request=request,
             ),
             lambda count: (
@@ -213,7 +214,7 @@ class UserAdmin(admin.ModelAdmin):
         self._each_staff(
             request,
             queryset,
-            lambda user: staff.reset_two_factor(user=user, by=request.user, request=request),
+            lambda user: staff.reset_two_factor(user=user, by=signed_in_user(request), request=request),
             lambda count: (
                 ngettext(
                     "Two-factor sign-in reset for %(count)d staff member.",

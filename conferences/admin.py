@@ -7,7 +7,7 @@ ones that failed first, each with its error and a retry action.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.contrib import admin, messages
 from django.db.models import Case, QuerySet, Value, When
@@ -22,12 +22,15 @@ from helpdesk.admin import BoundedCountPaginator
 from . import services
 from .models import NEEDS_ATTENTION, Conference, ProviderMeeting
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 
 class AttentionFilter(admin.SimpleListFilter):
     title = _("needs attention")
     parameter_name = "attention"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, StrOrPromise]]:
         return [("yes", _("failed or not updated")), ("no", _("working"))]
 
     def queryset(
@@ -48,7 +51,7 @@ class ProviderMeetingAdmin(admin.ModelAdmin):
     actions = ["retry_selected"]
     paginator = BoundedCountPaginator
     show_full_result_count = False
-    fields = [
+    fields: ClassVar[tuple[str, ...]] = (
         "key",
         "kind",
         "title",
@@ -69,7 +72,7 @@ class ProviderMeetingAdmin(admin.ModelAdmin):
         "sync_failed",
         "created_at",
         "updated_at",
-    ]
+    )
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ProviderMeeting]:
@@ -112,7 +115,7 @@ class ConferenceAdmin(admin.ModelAdmin):
     date_hierarchy = "start"
     paginator = BoundedCountPaginator
     show_full_result_count = False
-    fields = [
+    fields: ClassVar[tuple[str, ...]] = (
         "title",
         "hospital",
         "requested_by",
@@ -128,7 +131,7 @@ class ConferenceAdmin(admin.ModelAdmin):
         "outcome",
         "created_at",
         "updated_at",
-    ]
+    )
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Conference]:

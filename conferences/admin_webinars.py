@@ -7,7 +7,7 @@ post to the small views below, which report with message_user.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -23,12 +23,16 @@ from django.utils.translation import ngettext
 
 from cmss import audit
 from cmss.csv import csv_lines
+from cmss.http import signed_in_user
 from cmss.widgets import SafeAutocompleteAdminMixin
 from helpdesk.admin import BoundedCountPaginator
 
 from . import webinars
-from .models import Registration, Speaker, Webinar, WebinarEvent
+from .models import Registration, RegistrationQuerySet, Speaker, Webinar, WebinarEvent, WebinarQuerySet
 from .webinar_forms import CancelWebinarForm, HeldForm, WebinarAdminForm
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 class SpeakerInline(SafeAutocompleteAdminMixin, admin.TabularInline):
@@ -45,7 +49,7 @@ class WebinarEventInline(admin.TabularInline):
     model = WebinarEvent
     extra = 0
     can_delete = False
-    fields = ["at", "actor", "action", "note"]
+    fields: ClassVar[tuple[str, ...]] = ("at", "actor", "action", "note")
     readonly_fields = fields
     verbose_name_plural = _("history")
 
@@ -112,7 +116,9 @@ class WebinarAdmin(admin.ModelAdmin):
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Webinar]:
-        return super().get_queryset(request).with_seats()
+        queryset = super().get_queryset(request)
+        assert isinstance(queryset, WebinarQuerySet)  # from Webinar.objects
+        return queryset.with_seats()
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
@@ -164,9 +170,9 @@ class WebinarAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Webinar, form: Any, change: bool) -> None:
         try:
             if change:
-                webinars.change_webinar(webinar=obj, by=request.user)
+                webinars.change_webinar(webinar=obj, by=signed_in_user(request))
             else:
-                webinars.create_webinar(webinar=obj, by=request.user)
+                webinars.create_webinar(webinar=obj, by=signed_in_user(request))
         except webinars.WebinarError as error:
             # The form checks the same rules; this is a race with another agent.
             self.message_user(request, str(error), messages.ERROR)
@@ -186,7 +192,9 @@ class WebinarAdmin(admin.ModelAdmin):
             (f.instance, f.changed_data) for f in kept if f.instance.pk and f.has_changed()
         ]
         formset.deleted_objects = [f.instance for f in deleted if f.instance.pk is not None]
-        webinars.save_speakers(webinar=form.instance, speakers=[f.instance for f in kept], by=request.user)
+        webinars.save_speakers(
+            webinar=form.instance, speakers=[f.instance for f in kept], by=signed_in_user(request)
+        )
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Only a draft nobody could register for may go; the rest is cancelled.
@@ -201,7 +209,7 @@ class WebinarAdmin(admin.ModelAdmin):
         published = 0
         for webinar in queryset:
             try:
-                webinars.publish_webinar(webinar=webinar, by=request.user)
+                webinars.publish_webinar(webinar=webinar, by=signed_in_user(request))
             except webinars.WebinarError as error:
                 self.message_user(request, f"{webinar}: {error}", messages.WARNING)
             else:
@@ -241,7 +249,7 @@ class WebinarAdmin(admin.ModelAdmin):
         if request.method != "POST":
             return self._back(webinar)
         try:
-            webinars.publish_webinar(webinar=webinar, by=request.user)
+            webinars.publish_webinar(webinar=webinar, by=signed_in_user(request))
         except webinars.WebinarError as error:
             self.message_user(request, str(error), messages.ERROR)
         else:
@@ -253,7 +261,14 @@ class WebinarAdmin(admin.ModelAdmin):
         return self._back(webinar)
 
     def _form_page(
-        self, request: HttpRequest, webinar: Webinar, form: Any, *, title: str, intro: str, button: str
+        self,
+        request: HttpRequest,
+        webinar: Webinar,
+        form: Any,
+        *,
+        title: str,
+        intro: StrOrPromise,
+        button: StrOrPromise,
     ) -> TemplateResponse:
         context = {
             **self.admin_site.each_context(request),
@@ -272,7 +287,9 @@ class WebinarAdmin(admin.ModelAdmin):
         form = CancelWebinarForm(request.POST if request.method == "POST" else None)
         if form.is_bound and form.is_valid():
             try:
-                webinars.cancel_webinar(webinar=webinar, by=request.user, reason=form.cleaned_data["reason"])
+                webinars.cancel_webinar(
+                    webinar=webinar, by=signed_in_user(request), reason=form.cleaned_data["reason"]
+                )
             except webinars.WebinarError as error:
                 self.message_user(request, str(error), messages.ERROR)
             else:
@@ -300,7 +317,9 @@ class WebinarAdmin(admin.ModelAdmin):
         if form.is_bound and form.is_valid():
             try:
                 webinars.mark_held(
-                    webinar=webinar, by=request.user, recording_url=form.cleaned_data["recording_url"]
+                    webinar=webinar,
+                    by=signed_in_user(request),
+                    recording_url=form.cleaned_data["recording_url"],
                 )
             except webinars.WebinarError as error:
                 self.message_user(request, str(error), messages.ERROR)
@@ -319,7 +338,7 @@ class WebinarAdmin(admin.ModelAdmin):
             button=_("Mark held"),
         )
 
-    def attendees_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def attendees_view(self, request: HttpRequest, pk: int) -> StreamingHttpResponse:
         """The attendee list (seats, then the waitlist in order) as formula-safe CSV; audited."""
         if not request.user.has_perm("conferences.export_attendees"):
             raise PermissionDenied
@@ -348,7 +367,7 @@ class WebinarAdmin(admin.ModelAdmin):
         lines = (
             [
                 registration.status,
-                registration.waitlist_position or "",  # type: ignore[attr-defined]
+                registration.waitlist_position or "",
                 registration.clinician.first_name,
                 registration.clinician.last_name,
                 registration.clinician.user.email,
@@ -417,7 +436,9 @@ class RegistrationAdmin(admin.ModelAdmin):
     actions = ["cancel_selected"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Registration]:
-        return super().get_queryset(request).with_position()
+        queryset = super().get_queryset(request)
+        assert isinstance(queryset, RegistrationQuerySet)  # from Registration.objects
+        return queryset.with_position()
 
     def get_ordering(self, request: HttpRequest) -> list[str]:
         # Seats first, then the waitlist in the order it is served.
@@ -474,9 +495,10 @@ class RegistrationAdmin(admin.ModelAdmin):
     )
     def cancel_selected(self, request: HttpRequest, queryset: QuerySet[Registration]) -> None:
         cancelled = 0
+        assert isinstance(queryset, RegistrationQuerySet)  # from get_queryset()
         for registration in queryset.active():
             try:
-                webinars.cancel_registration(registration=registration, by=request.user)
+                webinars.cancel_registration(registration=registration, by=signed_in_user(request))
             except webinars.WebinarError as error:
                 self.message_user(request, f"{registration}: {error}", messages.WARNING)
             else:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import F, Prefetch, QuerySet
+from django.forms import ChoiceField
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -16,17 +17,21 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from clinicians.countries import NetworkCountries
 from clinicians.models import Clinician
 from cmss import audit
+from cmss.http import signed_in_user
 from cmss.models import User
 
 from . import forms, services
-from .models import CannedReply, Holiday, Ticket, TicketEvent, TicketMessage
+from .models import CannedReply, Holiday, Ticket, TicketEvent, TicketMessage, TicketQuerySet
 from .panels import panel_for
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 class BoundedCountPaginator(Paginator):
@@ -37,6 +42,7 @@ class BoundedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
+        assert isinstance(self.object_list, QuerySet)  # the admin pages querysets
         return self.object_list.order_by()[: self.LIMIT + 1].count()
 
 
@@ -44,7 +50,7 @@ class QueueFilter(admin.SimpleListFilter):
     title = _("state")
     parameter_name = "queue"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, StrOrPromise]]:
         return [("active", _("Active (new, open, waiting)")), *Ticket.State.choices, ("all", _("All"))]
 
     def value(self) -> str:
@@ -71,12 +77,12 @@ class AssigneeFilter(admin.SimpleListFilter):
     title = _("assignee")
     parameter_name = "assignee"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, StrOrPromise]]:
         return [("mine", _("Mine")), ("unassigned", _("Unassigned"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
         if self.value() == "mine":
-            return queryset.filter(assignee=request.user)
+            return queryset.filter(assignee=signed_in_user(request))
         if self.value() == "unassigned":
             return queryset.filter(assignee__isnull=True)
         return queryset
@@ -86,11 +92,12 @@ class OverdueFilter(admin.SimpleListFilter):
     title = _("service level")
     parameter_name = "overdue"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, StrOrPromise]]:
         return [("yes", _("Overdue"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
         if self.value() == "yes":
+            assert isinstance(queryset, TicketQuerySet)  # the admin's, from Ticket.objects
             return queryset.overdue()
         return queryset
 
@@ -112,7 +119,7 @@ class TicketEventInline(admin.TabularInline):
     model = TicketEvent
     extra = 0
     can_delete = False
-    fields = ["at", "actor", "action", "from_value", "to_value", "note"]
+    fields: ClassVar[tuple[str, ...]] = ("at", "actor", "action", "from_value", "to_value", "note")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
@@ -176,7 +183,7 @@ class TicketAdmin(admin.ModelAdmin):
     @admin.display(
         description=mark_safe('<input type="checkbox" id="action-toggle" aria-label="Select all">')
     )
-    def action_checkbox(self, ticket: Ticket) -> str:
+    def action_checkbox(self, ticket: Ticket) -> SafeString:
         return format_html(
             '<input type="checkbox" name="_selected_action" value="{}" class="action-select" aria-label="{} {}">',
             ticket.pk,
@@ -216,7 +223,7 @@ class TicketAdmin(admin.ModelAdmin):
 
     # --- Bulk actions ---------------------------------------------------------------
 
-    def _each(self, request: HttpRequest, queryset: QuerySet[Ticket], run: Any, done: str) -> None:
+    def _each(self, request: HttpRequest, queryset: QuerySet[Ticket], run: Any, done: StrOrPromise) -> None:
         count, errors = 0, []
         for ticket in queryset:
             try:
@@ -226,15 +233,16 @@ class TicketAdmin(admin.ModelAdmin):
             else:
                 count += 1
         self.message_user(request, done % {"count": count}, messages.SUCCESS)
-        for error in errors:
-            self.message_user(request, error, messages.WARNING)
+        for message in errors:
+            self.message_user(request, message, messages.WARNING)
 
     @admin.action(description=_("Assign to me"), permissions=["change"])
     def assign_to_me(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
+        agent = signed_in_user(request)
         self._each(
             request,
             queryset,
-            lambda t: services.assign(ticket=t, to=request.user, by=request.user),
+            lambda t: services.assign(ticket=t, to=agent, by=agent),
             _("%(count)d tickets assigned to you."),
         )
 
@@ -243,7 +251,7 @@ class TicketAdmin(admin.ModelAdmin):
         self._each(
             request,
             queryset,
-            lambda t: services.set_priority(ticket=t, priority="urgent", by=request.user),
+            lambda t: services.set_priority(ticket=t, priority="urgent", by=signed_in_user(request)),
             _("%(count)d tickets made urgent."),
         )
 
@@ -252,7 +260,7 @@ class TicketAdmin(admin.ModelAdmin):
         self._each(
             request,
             queryset,
-            lambda t: services.set_priority(ticket=t, priority="normal", by=request.user),
+            lambda t: services.set_priority(ticket=t, priority="normal", by=signed_in_user(request)),
             _("%(count)d tickets set to normal priority."),
         )
 
@@ -261,7 +269,7 @@ class TicketAdmin(admin.ModelAdmin):
         self._each(
             request,
             queryset,
-            lambda t: services.resolve(ticket=t, by=request.user),
+            lambda t: services.resolve(ticket=t, by=signed_in_user(request)),
             _("%(count)d tickets resolved."),
         )
 
@@ -285,7 +293,7 @@ class TicketAdmin(admin.ModelAdmin):
     def take_next_view(self, request: HttpRequest) -> HttpResponse:
         if request.method != "POST" or not self.has_change_permission(request):
             raise PermissionDenied
-        ticket = services.take_next(agent=request.user)
+        ticket = services.take_next(agent=signed_in_user(request))
         if ticket is None:
             self.message_user(
                 request, _("The queue is empty: no unassigned ticket is waiting."), messages.INFO
@@ -331,9 +339,9 @@ class TicketAdmin(admin.ModelAdmin):
                 initial = {"priority": ticket.priority}
             elif name == "state":
                 form = form_class(data if bound == name else None, initial=initial, prefix=name)
-                form.fields["state"].choices = [
-                    (s, label) for s, label in Ticket.State.choices if ticket.can_move_to(s)
-                ]
+                state = form.fields["state"]
+                assert isinstance(state, ChoiceField)
+                state.choices = [(s, label) for s, label in Ticket.State.choices if ticket.can_move_to(s)]
                 result[name] = form
                 continue
             result[name] = form_class(data if bound == name else None, initial=initial, prefix=name)
@@ -401,7 +409,7 @@ class TicketAdmin(admin.ModelAdmin):
         ticket = self._ticket(request, pk)
         if not self.has_change_permission(request, ticket):
             raise PermissionDenied
-        by = request.user
+        by = signed_in_user(request)
         page = reverse("admin:helpdesk_ticket_change", args=[ticket.pk])
         simple = {
             "reply": (
@@ -441,7 +449,9 @@ class TicketAdmin(admin.ModelAdmin):
                 request.POST, prefix=action if action in {"reply", "note", "state", "priority"} else None
             )
             if action == "state":
-                form.fields["state"].choices = Ticket.State.choices
+                state = form.fields["state"]
+                assert isinstance(state, ChoiceField)
+                state.choices = Ticket.State.choices
             if not form.is_valid():
                 return self._render(request, ticket, bound=action, data=request.POST)
             try:
