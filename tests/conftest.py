@@ -73,7 +73,8 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not config.getoption("--clock"):
         return
-    kept, moved_out = [], []
+    kept: list[pytest.Item] = []
+    moved_out: list[pytest.Item] = []
     for item in items:
         (
             moved_out if item.get_closest_marker("browser") or item.get_closest_marker("deployed") else kept

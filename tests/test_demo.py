@@ -20,5 +20,6 @@ def test_the_demo_has_a_coordinator_and_a_scheduled_conference(settings: object)
     scheduled = Conference.objects.get(state=Conference.State.SCHEDULED)
     assert scheduled.hospital == coordinator.hospital
     assert scheduled.invitations.filter(clinician__user__email="verified@cmss.example.org").exists()
+    assert scheduled.meeting is not None
     assert scheduled.meeting.state == ProviderMeeting.State.PENDING  # the worker of `make run` creates it
     assert Conference.objects.filter(state=Conference.State.REQUESTED, ticket__isnull=False).count() == 1

@@ -193,18 +193,20 @@ def test_every_parameter_and_field_of_every_page_survives_hostile_values(
             defaults: dict[str, list[str]] = {}
             for key, default in form.fields:
                 defaults.setdefault(key, []).append(default)
-            names = sorted(form.names - {"csrfmiddlewaretoken"})
+            field_names = sorted(form.names - {"csrfmiddlewaretoken"})
             # The form with the NUL byte in every field, then each field in turn with another value.
-            attempts = [(f"POST {target} every field NUL", {**defaults, **{name: [NUL] for name in names}})]
+            posts = [
+                (f"POST {target} every field NUL", {**defaults, **{name: [NUL] for name in field_names}})
+            ]
             # A named button can take the view down another path (the invitee picker's "Find").
-            attempts += [
-                (f"POST {target} {button}= with every field NUL", {**attempts[0][1], button: [value]})
+            posts += [
+                (f"POST {target} {button}= with every field NUL", {**posts[0][1], button: [value]})
                 for button, value in form.buttons
             ]
-            for name in names:
+            for name in field_names:
                 value = next(others)
-                attempts.append((f"POST {target} {name}={value[:30]!r}", {**defaults, name: [value]}))
-            for what, data in attempts:
+                posts.append((f"POST {target} {name}={value[:30]!r}", {**defaults, name: [value]}))
+            for what, data in posts:
                 cookies = client.cookies
                 client.cookies = cookies.__class__(cookies)
                 cache.clear()
@@ -218,7 +220,7 @@ def test_every_parameter_and_field_of_every_page_survives_hostile_values(
                     client.cookies = cookies
                 if problem:
                     problems.append(problem)
-            fields_tried += len(names)
+            fields_tried += len(field_names)
 
     assert problems == [], "\n" + "\n".join(problems)
     assert parameters_tried >= 2 and fields_tried > 10, (parameters_tried, fields_tried)

@@ -54,7 +54,8 @@ def project_form_classes() -> list[type[forms.BaseForm]]:
 def textareas(form_class: type[forms.BaseForm]) -> list[tuple[str, forms.Field]]:
     return [
         (name, field)
-        for name, field in form_class.base_fields.items()
+        # django-stubs declares base_fields on Form and ModelForm; BaseForm reads it too.
+        for name, field in form_class.base_fields.items()  # type: ignore[attr-defined]
         if isinstance(field.widget, forms.Textarea)
     ]
 

@@ -48,7 +48,7 @@ def email_to(address: str, subject_part: str, timeout: float = 20.0) -> mail.Ema
 
 def confirm_email(page: Any, address: str) -> None:
     message = email_to(address, "Confirm your email address")
-    link = re.search(r"https?://\S+/accounts/confirm-email/\S+/", message.body)
+    link = re.search(r"https?://\S+/accounts/confirm-email/\S+/", str(message.body))
     assert link is not None, message.body
     page.goto(link.group(0))
     page.get_by_role("button", name="Confirm").click()

@@ -82,14 +82,15 @@ def test_each_filter_narrows_the_directory(viewer_client: Client) -> None:
     )
     target.erns.add(lung)
     ClinicianFactory.create(status="verified", last_name="Other")
-    for params in [
+    filters: list[dict[str, str | int]] = [
         {"country": "DE"},
         {"hospital": charite.pk},
         {"specialty": infectious.pk},
         {"profession": "nurse"},
         {"ern": lung.pk},
         {"language": "de"},
-    ]:
+    ]
+    for params in filters:
         assert names(viewer_client.get("/directory/", params)) == [target.full_name], params
 
 
@@ -137,8 +138,10 @@ def test_the_directory_pages_by_25_without_counting_everything(viewer_client: Cl
 
 def test_the_directory_keeps_the_same_number_of_queries_at_2_and_50_entries(viewer_client: Client) -> None:
     def add(count: int) -> None:
+        ern = ERN.objects.first()
+        assert ern is not None
         for clinician in ClinicianFactory.create_batch(count, status="verified"):
-            clinician.erns.add(ERN.objects.first())
+            clinician.erns.add(ern)
 
     add(2)
     viewer_client.get("/directory/")
@@ -201,7 +204,7 @@ def test_supervisors_export_the_directory_as_safe_csv_and_it_is_audited(client: 
     response = client.get("/admin/clinicians/clinician/export-directory/")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
-    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    body = response.getvalue().decode("utf-8-sig")
     assert "'=HYPERLINK(1)" in body and "\n=HYPERLINK" not in body
     assert "Marta,Rossi" in body and "Not,Listed" not in body
     assert AuditEvent.objects.filter(action="directory.exported", actor_id=supervisor.pk).exists()

@@ -106,7 +106,9 @@ def person(client: Client) -> Clinician:
     send_email(sent.pk)
     outbox.queue_email(to=EMAIL, subject="Still waiting, Xanthippe", text="Queued", user=user)
     propose_hospital(name="Groeninge Clinic", city="Kortrijk", country="BE", by=user)
-    accept_privacy_statement(user=user, statement=PrivacyStatement.objects.current())
+    statement = PrivacyStatement.objects.current()
+    assert statement is not None
+    accept_privacy_statement(user=user, statement=statement)
     audit.record(
         action="directory.contact_revealed", actor=StaffFactory.create(), obj=clinician, subject=user
     )
@@ -150,6 +152,7 @@ def person(client: Client) -> Clinician:
     )
     case_conferences.approve(conference=invited, start=start + timedelta(days=3), by=agent)
     invited.refresh_from_db()
+    assert invited.meeting_id is not None
     meetings.realise_meeting(meeting_id=invited.meeting_id)
     Conference.objects.filter(pk=invited.pk).update(start=start - timedelta(hours=2))
     case_conferences.mark_held(
@@ -421,7 +424,9 @@ def test_a_clinician_cannot_attach_someone_elses_address_to_their_account(client
 
 def test_an_account_without_an_address_row_gets_its_own_address_and_no_other(client: Client) -> None:
     user = User.objects.create_user("no-row@hospital.example.org", PASSWORD)  # as createsuperuser does
-    accept_privacy_statement(user=user, statement=PrivacyStatement.objects.current())
+    statement = PrivacyStatement.objects.current()
+    assert statement is not None
+    accept_privacy_statement(user=user, statement=statement)
     client.force_login(user)
     client.post("/accounts/email/", {"action_add": "", "email": "someone@hospital.example.org"})
     assert list(EmailAddress.objects.filter(user=user).values_list("email", flat=True)) == [user.email]
@@ -455,7 +460,8 @@ def test_my_sessions_are_in_my_export_without_their_keys(client: Client, person:
     [session] = data["usersessions.usersession"]
     assert session["user"] == EMAIL and "ip" in session and "user_agent" in session
     assert "session_key" not in session
-    assert client.session.session_key not in json.dumps(data)
+    session_key = client.session.session_key
+    assert session_key is not None and session_key not in json.dumps(data)
 
 
 def test_expired_sessions_and_ended_user_sessions_are_cleared_every_day(settings: Any) -> None:

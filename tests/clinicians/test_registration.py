@@ -49,7 +49,7 @@ def send_all_queued() -> None:
 
 
 def confirmation_link(message: mail.EmailMessage) -> str:
-    match = re.search(r"https?://testserver(/accounts/confirm-email/[^\s]+/)", message.body)
+    match = re.search(r"https?://testserver(/accounts/confirm-email/[^\s]+/)", str(message.body))
     assert match, message.body
     return match.group(1)
 
@@ -147,6 +147,7 @@ def test_confirming_the_email_opens_one_ticket_and_shows_the_profile(client: Cli
     assert welcome.to == ["ana.novak@uzleuven.example.org"]
     assert "+32 16 33 22 11" in welcome.body
     assert "http://testserver/profile/" in welcome.body
+    assert isinstance(welcome, mail.EmailMultiAlternatives)
     assert welcome.alternatives and "text/html" in welcome.alternatives[0][1]
 
     # Confirming again opens no second ticket and sends nothing more.
@@ -218,7 +219,7 @@ def test_signing_up_again_with_a_registered_address_does_the_same_work(client: C
     Argon2). Measured here as work, not time: password hashes and SQL queries."""
     from unittest import mock
 
-    from django.contrib.auth import base_user
+    from django.contrib.auth import base_user, hashers
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -227,7 +228,7 @@ def test_signing_up_again_with_a_registered_address_does_the_same_work(client: C
 
     def sign_up(email: str) -> tuple[int, int]:
         with (
-            mock.patch.object(base_user, "make_password", wraps=base_user.make_password) as hashing,
+            mock.patch.object(base_user, "make_password", wraps=hashers.make_password) as hashing,
             CaptureQueriesContext(connection) as queries,
         ):
             response = Client().post("/register/", registration_data(email=email))

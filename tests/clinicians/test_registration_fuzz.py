@@ -176,6 +176,7 @@ def assert_registered_by_the_rules(response: Any, clinicians_before: int) -> Non
     number = phonenumbers.parse(phone)
     assert phonenumbers.is_valid_number(number)
     region = phonenumbers.region_code_for_number(number)
+    assert region is not None
     assert _PHONE_REGION_ALIASES.get(region, region) in NETWORK_COUNTRY_CODES, (
         region
     )  # same territories as the form

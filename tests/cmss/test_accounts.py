@@ -154,7 +154,8 @@ def test_visitors_see_brussels_time_and_english(client: Client) -> None:
 def test_email_url_covers_console_and_smtp_with_tls() -> None:
     from cmss.settings import parse_email_url
 
-    assert parse_email_url("console://")["EMAIL_BACKEND"].endswith("console.EmailBackend")
+    backend = parse_email_url("console://")["EMAIL_BACKEND"]
+    assert isinstance(backend, str) and backend.endswith("console.EmailBackend")
     smtp = parse_email_url("smtp+tls://mailer%40example.org:s%3Acret@smtp.example.org:587")
     assert smtp["EMAIL_HOST"] == "smtp.example.org"
     assert smtp["EMAIL_PORT"] == 587

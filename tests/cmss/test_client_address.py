@@ -4,6 +4,8 @@ allauth's limits, the user sessions and the audit log all use it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import Client, RequestFactory, override_settings
 
@@ -16,7 +18,7 @@ PROXY = "10.0.0.5"
 
 
 def address(remote: str = PROXY, forwarded: str | None = None) -> str | None:
-    headers = {"HTTP_X_FORWARDED_FOR": forwarded} if forwarded is not None else {}
+    headers: dict[str, Any] = {"HTTP_X_FORWARDED_FOR": forwarded} if forwarded is not None else {}
     return client_ip(RequestFactory().get("/", REMOTE_ADDR=remote, **headers))
 
 

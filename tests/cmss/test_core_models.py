@@ -7,6 +7,7 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, models
+from django.test import Client
 
 from clinicians.models import ERN, Clinician, Hospital, Language, PrivacyStatement, Specialty
 from clinicians.reference import ERNS, HOSPITALS, load_reference_data
@@ -90,7 +91,8 @@ def test_reference_data_is_loaded_and_reloading_keeps_supervisor_edits() -> None
     assert Hospital.objects.approved().count() >= len(HOSPITALS)
     assert Specialty.objects.filter(kind="nursing").exists()
     assert Language.objects.filter(code="ga").exists()
-    assert PrivacyStatement.objects.current().version == 1
+    current = PrivacyStatement.objects.current()
+    assert current is not None and current.version == 1
     ERN.objects.filter(code="ern-eye").update(full_name="Edited by a supervisor")
     load_reference_data()
     load_reference_data()
@@ -154,7 +156,7 @@ def test_the_audit_log_is_append_only_and_holds_no_personal_data() -> None:
 
 
 @pytest.mark.django_db
-def test_supervisors_read_the_audit_log_filtered_by_actor_and_nobody_edits_it(client: object) -> None:
+def test_supervisors_read_the_audit_log_filtered_by_actor_and_nobody_edits_it(client: Client) -> None:
     from tests.conftest import sign_in_staff
     from tests.factories import StaffFactory
 

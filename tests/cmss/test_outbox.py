@@ -37,6 +37,7 @@ def test_a_queued_email_is_sent_by_the_task_with_its_stable_message_id() -> None
     email.refresh_from_db()
     assert email.state == "sent" and email.sent_at is not None and email.attempts == 1
     [message] = mail.outbox
+    assert isinstance(message, mail.EmailMultiAlternatives)
     assert message.to == ["ana@hospital.example.org"]
     assert message.extra_headers["Message-ID"] == email.message_id
     assert message.alternatives[0] == ("<p>Hi</p>", "text/html")

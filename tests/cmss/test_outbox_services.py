@@ -26,15 +26,17 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @contextmanager
 def broker_unreachable() -> Iterator[None]:
     """Point the Celery app's publisher at a port where nothing listens."""
-    saved_url, saved_pool, saved_producers = app.conf.broker_url, app._pool, app.amqp._producer_pool
-    app.conf.broker_url = "redis://127.0.0.1:1/0"
-    app._pool = None
-    app.amqp._producer_pool = None
+    # The cached connection pools are Celery internals, which celery-types does not describe.
+    celery: Any = app
+    saved_url, saved_pool, saved_producers = celery.conf.broker_url, celery._pool, celery.amqp._producer_pool
+    celery.conf.broker_url = "redis://127.0.0.1:1/0"
+    celery._pool = None
+    celery.amqp._producer_pool = None
     try:
         yield
     finally:
-        app.conf.broker_url = saved_url
-        app._pool, app.amqp._producer_pool = saved_pool, saved_producers
+        celery.conf.broker_url = saved_url
+        celery._pool, celery.amqp._producer_pool = saved_pool, saved_producers
 
 
 @contextmanager

@@ -260,6 +260,7 @@ class FakeWebex:
         if routed is None:
             return reply(404, {"message": "The requested resource could not be found."})
         match, template = routed
+        assert match is not None
         operation = self.openapi.document["paths"][template].get(method.lower())
         if operation is None:
             return reply(405, {"message": "Method not allowed."})
@@ -304,7 +305,7 @@ class FakeWebex:
         status, answer = getattr(self, handler_name)(body, query, *(match.groups() or (None,)))
         if status == 200 and method == "POST" and template == "/meetings" and self._take_stall():
             self.release.wait(timeout=30)
-        headers = {}
+        headers: dict[str, str] = {}
         if isinstance(answer, Page):
             answer, headers = self._page(answer, handler.path)
         return reply(status, answer, headers)

@@ -118,6 +118,7 @@ def test_with_the_broker_down_at_commit_the_sweeper_creates_the_meeting_later(
     start = timezone.now() + timedelta(days=2)
     with mock.patch("conferences.tasks.realise_meeting.apply_async", side_effect=ConnectionError("down")):
         conference = request_and_approve(people, start)
+    assert conference.meeting is not None
     assert conference.meeting.state == ProviderMeeting.State.PENDING
     assert webex.meetings == {}
 
@@ -139,9 +140,9 @@ def test_a_change_webex_refuses_is_shown_to_the_agent_with_a_retry(
     with transaction.atomic():
         case_conferences.move(conference=conference, start=start + timedelta(hours=1), by=people["agent"])
 
-    meeting = wait_for(
-        lambda: ProviderMeeting.objects.filter(pk=conference.meeting_id, sync_failed=True).first()
-    )
+    meeting_id = conference.meeting_id
+    assert meeting_id is not None
+    meeting = wait_for(lambda: ProviderMeeting.objects.filter(pk=meeting_id, sync_failed=True).first())
     assert "400" in meeting.last_error
     client = sign_in_staff(Client(), people["agent"])
     changelist = client.get(reverse("admin:conferences_providermeeting_changelist"), {"attention": "yes"})

@@ -157,6 +157,7 @@ def test_seats_given_on_a_published_webinar_add_registrants_without_patching_the
 ) -> None:
     agent = factories.StaffFactory.create(role="agents")
     webinar = webinars.publish_webinar(webinar=factories.WebinarFactory.create(capacity=20), by=agent)
+    assert webinar.meeting_id is not None
     meeting = ProviderMeeting.objects.get(pk=webinar.meeting_id)
     assert run(meeting) == "created"
     provider_id = fresh(meeting).provider_id
@@ -203,8 +204,10 @@ def conference_on_webex(webex: FakeWebex) -> tuple[Conference, Any, Any]:
     )
     case_conferences.approve(conference=conference, start=start, by=agent)
     conference.refresh_from_db()
+    assert conference.meeting is not None
     assert run(conference.meeting) == "created"
     conference.refresh_from_db()
+    assert conference.meeting is not None
     assert webex.invitees_of(conference.meeting.provider_id) == sorted(
         [expert.user.email, colleague.user.email]
     )
@@ -218,6 +221,7 @@ def test_an_invitee_an_agent_removes_is_taken_off_the_webex_meeting(
     invitation = Invitation.objects.get(conference=conference, clinician=expert)
     case_conferences.remove_invitee(conference=conference, invitation=invitation, by=agent)
 
+    assert conference.meeting is not None
     run(conference.meeting)
     provider_id = conference.meeting.provider_id
     assert expert.user.email not in webex.invitees_of(provider_id)
@@ -233,6 +237,7 @@ def test_an_invitee_an_agent_removes_is_taken_off_the_webex_meeting(
 def webinar_on_webex(webex: FakeWebex) -> tuple[Webinar, ProviderMeeting]:
     agent = factories.StaffFactory.create(role="agents")
     webinar = webinars.publish_webinar(webinar=factories.WebinarFactory.create(capacity=5), by=agent)
+    assert webinar.meeting_id is not None
     meeting = ProviderMeeting.objects.get(pk=webinar.meeting_id)
     assert run(meeting) == "created"
     return webinar, fresh(meeting)
@@ -268,6 +273,7 @@ def test_a_person_who_erases_their_account_is_taken_off_every_webex_meeting(
     assert webex.registrants_of(webinar_meeting.provider_id) == [email]
 
     erase_account(user=expert.user)
+    assert conference.meeting is not None
     run(conference.meeting)
     run(webinar_meeting)
 

@@ -35,7 +35,7 @@ SCRIPTED = "tests.conferences.test_provider_meetings.ScriptedBackend"
 class ScriptedBackend(LocalBackend):
     """The local backend, with failures scripted per create call."""
 
-    script: ClassVar[list[Exception | str | Callable[[], None]]] = []
+    script: ClassVar[list[Exception | str | Callable[[], object]]] = []
     calls: ClassVar[list[str]] = []
     # Run after the next add_registrant calls (something else happening meanwhile).
     after_registrant: ClassVar[list[Callable[[], None]]] = []
@@ -292,7 +292,8 @@ def test_backoff_never_goes_beyond_the_visibility_timeout_and_gives_up_after_eig
     scripted: type[ScriptedBackend], settings: Any, apply_async: mock.MagicMock
 ) -> None:
     settings.CELERY_VISIBILITY_TIMEOUT = 600
-    scripted.script = [TransientVideoError("503")] * 7 + [
+    scripted.script = [
+        *[TransientVideoError("503")] * 7,
         RateLimitedVideoError("429", retry_after=7200),
         TransientVideoError("503"),
     ]

@@ -38,6 +38,7 @@ def published_with_speaker(agent: Any) -> Webinar:
 
 
 def panelists(webinar: Webinar) -> set[str]:
+    assert webinar.meeting is not None
     webinar.meeting.refresh_from_db()
     return {item["email"] for item in webinar.meeting.invitees if item.get("panelist")}
 

@@ -90,7 +90,7 @@ def test_a_second_401_after_refreshing_is_permanent(oauth: FakeWebex) -> None:
     backend._refresh = lambda rejected="": (original(rejected), "still-wrong")[1]  # type: ignore[method-assign]
     with pytest.raises(PermanentVideoError) as caught:
         backend.create(spec())
-    assert caught.value.status == 401  # type: ignore[attr-defined]
+    assert caught.value.status == 401
     assert len(refreshes(oauth)) == 1
     assert [r.status for r in oauth.requests_to("POST", "/meetings")] == [401, 401]
     assert oauth.meetings == {}
@@ -150,7 +150,7 @@ def test_a_static_access_token_is_never_refreshed(oauth: FakeWebex, settings: An
     oauth.access_token = "rotated-elsewhere"
     with pytest.raises(PermanentVideoError) as caught:
         backend.find_by_key("conference:1:v1", **WINDOW)
-    assert caught.value.status == 401  # type: ignore[attr-defined]
+    assert caught.value.status == 401
     assert refreshes(oauth) == []
     assert not WebexToken.objects.exists()
 

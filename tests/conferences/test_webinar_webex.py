@@ -29,7 +29,9 @@ def webex(fake_webex: FakeWebex, settings: Any) -> FakeWebex:
 
 
 def meeting_of(webinar: Webinar) -> ProviderMeeting:
-    return ProviderMeeting.objects.get(pk=Webinar.objects.get(pk=webinar.pk).meeting_id)
+    meeting_id = Webinar.objects.get(pk=webinar.pk).meeting_id
+    assert meeting_id is not None
+    return ProviderMeeting.objects.get(pk=meeting_id)
 
 
 def test_a_published_webinar_is_made_on_webex_with_panelists_and_registrants(

@@ -246,6 +246,7 @@ def test_an_agent_replies_and_the_requester_is_emailed(agent_client: Client, age
     ticket.refresh_from_db()
     assert ticket.state == "waiting" and ticket.assignee == agent
     email = OutgoingEmail.objects.get(dedup_key__startswith="ticket-reply:")
+    assert ticket.requester is not None
     assert email.to_address == ticket.requester.email
     assert "It opens once you are verified." in email.text_body
     assert f"/helpdesk/{ticket.pk}/" in email.text_body

@@ -307,6 +307,7 @@ def test_replying_reopens_a_waiting_ticket_and_tells_the_assignee(registered: An
     ticket.refresh_from_db()
     assert ticket.state == Ticket.State.OPEN
     latest = ticket.messages.last()
+    assert latest is not None
     assert latest.kind == TicketMessage.Kind.REQUESTER
     assert latest.author == registered.user
     assert latest.body == "UZ Gent, since March."
@@ -501,6 +502,7 @@ def test_replying_through_the_link_adds_a_message_and_reopens_the_ticket(client:
     ticket.refresh_from_db()
     assert ticket.state == Ticket.State.OPEN
     latest = ticket.messages.last()
+    assert latest is not None
     assert latest.kind == TicketMessage.Kind.REQUESTER
     assert latest.author is None
     assert latest.body == "A specialised ICU nurse."

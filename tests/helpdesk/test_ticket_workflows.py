@@ -29,7 +29,7 @@ FORBIDDEN = sorted(
     (old, new) for old in State.values for new in State.values if new != old and (old, new) not in ALLOWED
 )
 # How to bring a new ticket to each state through the services.
-PATH_TO = {
+PATH_TO: dict[str, list[State]] = {
     State.NEW: [],
     State.OPEN: [State.OPEN],
     State.WAITING: [State.WAITING],
@@ -249,6 +249,7 @@ def test_a_reply_moves_the_ticket_to_the_chosen_state(agent: User, then: str) ->
     services.reply(ticket=ticket, body="We are on it.", by=agent, then=then)
     ticket.refresh_from_db()
     assert ticket.state == then
+    assert ticket.requester is not None
     assert OutgoingEmail.objects.filter(to_address=ticket.requester.email).count() == 1
 
 
@@ -296,7 +297,8 @@ def test_an_internal_note_is_never_emailed(agent: User) -> None:
     assert not note.is_public
     ticket.refresh_from_db()
     assert ticket.state == State.OPEN
-    assert ticket.events.last().action == "note"
+    last = ticket.events.last()
+    assert last is not None and last.action == "note"
     assert not OutgoingEmail.objects.exists()
 
 
@@ -316,6 +318,7 @@ def test_the_requester_writing_back_reopens_the_ticket_and_tells_the_assignee(
     assert ticket.state == State.OPEN
     assert ticket.resolved_at is None
     reopened = ticket.events.last()
+    assert reopened is not None
     assert (reopened.from_value, reopened.to_value, reopened.actor) == (state, "open", requester)
     assert reopened.note == "The requester replied."
     [email] = OutgoingEmail.objects.all()
@@ -352,6 +355,7 @@ def test_resolved_tickets_idle_for_more_than_seven_days_close_themselves(agent: 
     assert six_days.state == State.RESOLVED
     assert still_open.state == State.OPEN
     closing = eight_days.events.last()
+    assert closing is not None
     assert (closing.from_value, closing.to_value, closing.actor) == ("resolved", "closed", None)
     assert closing.note == "Closed after 7 days without activity."
     assert services.close_stale_resolved() == 0
@@ -382,6 +386,7 @@ def test_take_next_gives_the_due_soonest_unassigned_ticket(agent: User, clock: C
     wanted = question(subject="Urgent", priority="urgent")
     clock.advance(minutes=1)
     question(subject="Urgent but younger", priority="urgent")
+    assert soonest_but_assigned.due_at and soonest_but_waiting.due_at and wanted.due_at and later.due_at
     assert soonest_but_assigned.due_at <= wanted.due_at
     assert soonest_but_waiting.due_at <= wanted.due_at < later.due_at
 
@@ -643,6 +648,7 @@ def test_moving_to_an_unlisted_hospital_needs_it_approved_before_the_move_is_con
     change = Ticket.objects.get(kind=Ticket.Kind.HOSPITAL_CHANGE)
     proposal = Ticket.objects.get(kind=Ticket.Kind.HOSPITAL_PROPOSAL)
     assert change.hospital == proposal.hospital
+    assert proposal.hospital is not None
     assert proposal.hospital.name == "Clinique Saint-Luc"
     assert not proposal.hospital.approved
     with pytest.raises(HelpdeskError, match="Approve or merge the hospital first"):
