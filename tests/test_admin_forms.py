@@ -98,19 +98,19 @@ People = dict[str, Any]
 
 
 def _registration(people: People) -> Any:
-    webinar = factories.WebinarFactory(state="published")
+    webinar = factories.WebinarFactory.create(state="published")
     return webinars.register(webinar=webinar, clinician=people["clinician"])
 
 
 def _webinar_with_speaker(people: People) -> Any:
-    return factories.SpeakerFactory().webinar
+    return factories.SpeakerFactory.create().webinar
 
 
 # label (and variant after ":") → the object whose change page is opened.
 SAMPLES: dict[str, Callable[[People], Any]] = {
     "auth.group": lambda people: Group.objects.first(),
     "cmss.user": lambda people: people["clinician"].user,
-    "cmss.user:staff": lambda people: factories.StaffFactory(role="agents"),
+    "cmss.user:staff": lambda people: factories.StaffFactory.create(role="agents"),
     "cmss.outgoingemail": lambda people: outbox.queue_email(to="a@example.org", subject="Hi", text="Hi"),
     "cmss.auditevent": lambda people: audit.record(action="test", actor=people["clinician"].user),
     "cmss.retentionpolicy": lambda people: RetentionPolicy.load(),
@@ -118,7 +118,7 @@ SAMPLES: dict[str, Callable[[People], Any]] = {
     "clinicians.specialty": lambda people: Specialty.objects.first(),
     "clinicians.language": lambda people: Language.objects.first(),
     "clinicians.hospital": lambda people: Hospital.objects.filter(approved=True).first(),
-    "clinicians.hospital:proposed": lambda people: factories.HospitalFactory(
+    "clinicians.hospital:proposed": lambda people: factories.HospitalFactory.create(
         approved=False, proposed_by=people["clinician"].user
     ),
     "clinicians.clinician": lambda people: people["clinician"],
@@ -156,7 +156,7 @@ def _conference(people: People) -> Any:
     from conferences import case_conferences
 
     return case_conferences.request_conference(
-        coordinator=factories.CoordinatorFactory(),
+        coordinator=factories.CoordinatorFactory.create(),
         data=case_conferences.RequestData(
             title="Case",
             question="Question",
@@ -173,15 +173,19 @@ def _conference(people: People) -> Any:
 @pytest.fixture
 def people(db: None) -> People:
     return {
-        "clinician": factories.ClinicianFactory(status="verified"),
-        "agent": factories.StaffFactory(role="agents"),
-        "supervisor": factories.StaffFactory(role="supervisors"),
-        "superuser": factories.StaffFactory(role="supervisors", is_superuser=True),
+        "clinician": factories.ClinicianFactory.create(status="verified"),
+        "agent": factories.StaffFactory.create(role="agents"),
+        "supervisor": factories.StaffFactory.create(role="supervisors"),
+        "superuser": factories.StaffFactory.create(role="supervisors", is_superuser=True),
     }
 
 
 def _registered() -> list[tuple[str, str]]:
-    return sorted((model._meta.label_lower, model._meta.model_name) for model in admin.site._registry)
+    found = []
+    for model in admin.site._registry:
+        assert model._meta.model_name is not None  # None only on an abstract model
+        found.append((model._meta.label_lower, model._meta.model_name))
+    return sorted(found)
 
 
 # --- The spec: who may edit what -----------------------------------------------------------------

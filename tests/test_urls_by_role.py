@@ -237,11 +237,11 @@ ALL_ROUTES = sorted(set(walk(get_resolver().url_patterns)))
 
 @pytest.fixture
 def people(db: None) -> dict[str, Any]:
-    registered = factories.ClinicianFactory(status="registered")
-    verified = factories.ClinicianFactory(status="verified")
-    coordinator = factories.CoordinatorFactory()
-    agent = factories.StaffFactory(role="agents")
-    supervisor = factories.StaffFactory(role="supervisors")
+    registered = factories.ClinicianFactory.create(status="registered")
+    verified = factories.ClinicianFactory.create(status="verified")
+    coordinator = factories.CoordinatorFactory.create()
+    agent = factories.StaffFactory.create(role="agents")
+    supervisor = factories.StaffFactory.create(role="supervisors")
     return {
         "registered": registered.user,
         "verified": verified.user,
@@ -278,12 +278,12 @@ def sample_object(label: str, people: dict[str, Any]) -> Any:
             key="test-meeting", title="Case", start=timezone.now(), end=timezone.now(), time_zone="UTC"
         ),
         "mfa.authenticator": lambda: Authenticator.objects.create(
-            user=factories.UserFactory(), type="totp", data={"secret": "x"}
+            user=factories.UserFactory.create(), type="totp", data={"secret": "x"}
         ),
         # Webinars: a draft for the admin pages (a supervisor may delete it), a
         # published one for the public pages, a registration to it.
-        "conferences.webinar": lambda: factories.WebinarFactory(),
-        "conferences.webinar:published": lambda: factories.WebinarFactory(state="published"),
+        "conferences.webinar": lambda: factories.WebinarFactory.create(),
+        "conferences.webinar:published": lambda: factories.WebinarFactory.create(state="published"),
         "conferences.registration": lambda: webinars.register(
             webinar=sample_object("conferences.webinar:published", people), clinician=user.clinician
         ),
@@ -348,6 +348,7 @@ def path_for(route: str, people: dict[str, Any]) -> str:
         path = re.sub(r"<[^>]+>", str(obj.pk), path)
     elif route.startswith("admin/r/"):
         hospital = Hospital.objects.first()
+        assert hospital is not None
         from django.contrib.contenttypes.models import ContentType
 
         path = f"/admin/r/{ContentType.objects.get_for_model(Hospital).pk}/{hospital.pk}/"

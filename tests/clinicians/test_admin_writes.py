@@ -39,7 +39,9 @@ def audited(obj: Any) -> set[str]:
 def test_an_agent_corrects_a_last_name_and_the_directory_finds_the_new_one(
     agent_client: Client, agent: Any
 ) -> None:
-    clinician = ClinicianFactory(status="verified", first_name="Maria", last_name="Szmitt", country="BE")
+    clinician = ClinicianFactory.create(
+        status="verified", first_name="Maria", last_name="Szmitt", country="BE"
+    )
     clinician.user.time_zone, clinician.user.language = "Europe/Lisbon", "fr"
     clinician.user.save()
     url = f"/admin/clinicians/clinician/{clinician.pk}/change/"
@@ -47,7 +49,7 @@ def test_an_agent_corrects_a_last_name_and_the_directory_finds_the_new_one(
     assert agent_client.post(url, data).status_code == 302
 
     viewer = Client()
-    viewer.force_login(ClinicianFactory(status="verified").user)
+    viewer.force_login(ClinicianFactory.create(status="verified").user)
     found = [entry.full_name for entry in viewer.get("/directory/", {"q": "schmitt"}).context["entries"]]
     assert found == ["Maria Schmitt"]
     assert viewer.get("/directory/", {"q": "szmitt"}).context["entries"] == []
@@ -63,7 +65,7 @@ def test_an_agent_corrects_a_last_name_and_the_directory_finds_the_new_one(
 
 
 def test_the_admin_form_cannot_lift_a_restriction_or_confirm_a_hospital(agent_client: Client) -> None:
-    clinician = ClinicianFactory(status="verified", restricted=True, hospital_confirmed=False)
+    clinician = ClinicianFactory.create(status="verified", restricted=True, hospital_confirmed=False)
     url = f"/admin/clinicians/clinician/{clinician.pk}/change/"
     data = form_data(agent_client, url)
     data.pop("restricted", None)
@@ -73,8 +75,8 @@ def test_the_admin_form_cannot_lift_a_restriction_or_confirm_a_hospital(agent_cl
 
 
 def test_a_hospital_corrected_by_an_agent_waits_for_confirmation(agent_client: Client) -> None:
-    clinician = ClinicianFactory(status="verified", hospital_confirmed=True)
-    other = HospitalFactory(is_reference_centre=True)
+    clinician = ClinicianFactory.create(status="verified", hospital_confirmed=True)
+    other = HospitalFactory.create(is_reference_centre=True)
     url = f"/admin/clinicians/clinician/{clinician.pk}/change/"
     agent_client.post(url, {**form_data(agent_client, url), "hospital": other.pk})
     clinician.refresh_from_db()
@@ -84,7 +86,7 @@ def test_a_hospital_corrected_by_an_agent_waits_for_confirmation(agent_client: C
 
 
 def test_nobody_adds_a_clinician_in_the_admin(client: Client) -> None:
-    sign_in_staff(client, StaffFactory(role="supervisors", is_superuser=True))
+    sign_in_staff(client, StaffFactory.create(role="supervisors", is_superuser=True))
     assert client.get("/admin/clinicians/clinician/add/").status_code == 403
 
 
@@ -123,11 +125,11 @@ def test_a_supervisor_adds_a_reference_centre_and_the_flag_is_audited(supervisor
 
 
 def test_approved_is_not_a_checkbox_and_approving_checks_for_duplicates(supervisor_client: Client) -> None:
-    proposer = ClinicianFactory().user
-    copy = HospitalFactory(
+    proposer = ClinicianFactory.create().user
+    copy = HospitalFactory.create(
         name="CHARITÉ – UNIVERSITÄTSMEDIZIN BERLIN", city="BERLIN", country="DE", approved=False
     )
-    new = HospitalFactory(
+    new = HospitalFactory.create(
         name="Klinikum Nord", city="Hamburg", country="DE", approved=False, proposed_by=proposer
     )
     url = f"/admin/clinicians/hospital/{copy.pk}/change/"
@@ -150,7 +152,7 @@ def test_approved_is_not_a_checkbox_and_approving_checks_for_duplicates(supervis
 
 
 def test_approving_ignores_case_when_it_looks_for_a_listed_copy(supervisor: Any) -> None:
-    copy = HospitalFactory(name="hospital de santa maria", city="LISBON", country="PT", approved=False)
+    copy = HospitalFactory.create(name="hospital de santa maria", city="LISBON", country="PT", approved=False)
     with pytest.raises(services.ClinicianError):
         services.approve_hospital(hospital=copy, by=supervisor)
 
@@ -161,7 +163,7 @@ def test_approving_ignores_case_when_it_looks_for_a_listed_copy(supervisor: Any)
 def test_a_published_privacy_statement_cannot_be_edited_or_deleted(client: Client) -> None:
     current = PrivacyStatement.objects.current()
     assert current is not None
-    sign_in_staff(client, StaffFactory(role="supervisors", is_superuser=True))
+    sign_in_staff(client, StaffFactory.create(role="supervisors", is_superuser=True))
     url = f"/admin/clinicians/privacystatement/{current.pk}/change/"
     response = client.post(url, {"version": current.version, "title": "Changed", "body": "Nothing."})
     assert response.status_code == 403
