@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.urls import URLPattern, path
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, ngettext_lazy
 
 from cmss import audit
 from cmss.csv import csv_lines
@@ -245,7 +245,12 @@ class ClinicianAdmin(SafeAutocompleteAdminMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Suspend the selected clinicians (they are emailed)"), permissions=["change"])
     def suspend(self, request: HttpRequest, queryset: QuerySet[Clinician]) -> None:
-        self._move(request, queryset, Clinician.Status.SUSPENDED, _("%(count)d clinicians suspended."))
+        self._move(
+            request,
+            queryset,
+            Clinician.Status.SUSPENDED,
+            ngettext_lazy("%(count)d clinician suspended.", "%(count)d clinicians suspended.", "count"),
+        )
 
     @admin.action(
         description=_("Reinstate the selected suspended clinicians (they are emailed)"),
@@ -254,7 +259,12 @@ class ClinicianAdmin(SafeAutocompleteAdminMixin, admin.ModelAdmin):
     def reinstate(self, request: HttpRequest, queryset: QuerySet[Clinician]) -> None:
         # Only suspended clinicians: a registered one is verified from their ticket.
         suspended = queryset.filter(status=Clinician.Status.SUSPENDED)
-        self._move(request, suspended, Clinician.Status.VERIFIED, _("%(count)d clinicians reinstated."))
+        self._move(
+            request,
+            suspended,
+            Clinician.Status.VERIFIED,
+            ngettext_lazy("%(count)d clinician reinstated.", "%(count)d clinicians reinstated.", "count"),
+        )
 
 
 @admin.register(PrivacyStatement)

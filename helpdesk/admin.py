@@ -19,6 +19,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
 from clinicians.countries import NetworkCountries
 from clinicians.models import Clinician
@@ -243,7 +244,7 @@ class TicketAdmin(admin.ModelAdmin):
             request,
             queryset,
             lambda t: services.assign(ticket=t, to=agent, by=agent),
-            _("%(count)d tickets assigned to you."),
+            ngettext_lazy("%(count)d ticket assigned to you.", "%(count)d tickets assigned to you.", "count"),
         )
 
     @admin.action(description=_("Make urgent"), permissions=["change"])
@@ -252,7 +253,7 @@ class TicketAdmin(admin.ModelAdmin):
             request,
             queryset,
             lambda t: services.set_priority(ticket=t, priority="urgent", by=signed_in_user(request)),
-            _("%(count)d tickets made urgent."),
+            ngettext_lazy("%(count)d ticket made urgent.", "%(count)d tickets made urgent.", "count"),
         )
 
     @admin.action(description=_("Make normal priority"), permissions=["change"])
@@ -261,7 +262,11 @@ class TicketAdmin(admin.ModelAdmin):
             request,
             queryset,
             lambda t: services.set_priority(ticket=t, priority="normal", by=signed_in_user(request)),
-            _("%(count)d tickets set to normal priority."),
+            ngettext_lazy(
+                "%(count)d ticket set to normal priority.",
+                "%(count)d tickets set to normal priority.",
+                "count",
+            ),
         )
 
     @admin.action(description=_("Resolve"), permissions=["change"])
@@ -270,7 +275,7 @@ class TicketAdmin(admin.ModelAdmin):
             request,
             queryset,
             lambda t: services.resolve(ticket=t, by=signed_in_user(request)),
-            _("%(count)d tickets resolved."),
+            ngettext_lazy("%(count)d ticket resolved.", "%(count)d tickets resolved.", "count"),
         )
 
     # --- The ticket page -----------------------------------------------------------
