@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 from typing import Any
 
 import factory
@@ -138,3 +139,34 @@ class SpeakerFactory(factory.django.DjangoModelFactory[Speaker]):
     name = factory.Sequence(lambda n: f"Dr Speaker {n}")
     affiliation = "Hôpital Necker-Enfants malades, Paris"
     email = factory.Sequence(lambda n: f"speaker{n}@ern.example.org")
+
+
+def requested_conference(
+    coordinator: Clinician | None = None,
+    *,
+    invitees: Sequence[Clinician] = (),
+    start: datetime.datetime | None = None,
+    title: str = "Fabry and COVID-19",
+    question: str = "What now?",
+    case_summary: str = "Anonymised summary.",
+    urgency: str = "routine",
+    duration_minutes: int = 60,
+    time_zone: str = "Europe/Brussels",
+) -> Any:
+    """A conference requested through the coordinator's service, proposing `start`
+    (default: in two days) as its one time."""
+    from conferences import case_conferences
+
+    return case_conferences.request_conference(
+        coordinator=coordinator or CoordinatorFactory.create(),
+        data=case_conferences.RequestData(
+            title=title,
+            question=question,
+            case_summary=case_summary,
+            urgency=urgency,
+            slots=[start or timezone.now() + datetime.timedelta(days=2)],
+            duration_minutes=duration_minutes,
+            time_zone=time_zone,
+            invitees=list(invitees),
+        ),
+    )

@@ -151,23 +151,8 @@ SAMPLES: dict[str, Callable[[People], Any]] = {
 
 
 def _conference(people: People) -> Any:
-    from datetime import timedelta
 
-    from conferences import case_conferences
-
-    return case_conferences.request_conference(
-        coordinator=factories.CoordinatorFactory.create(),
-        data=case_conferences.RequestData(
-            title="Case",
-            question="Question",
-            case_summary="Summary",
-            urgency="routine",
-            slots=[timezone.now() + timedelta(days=2)],
-            duration_minutes=60,
-            time_zone="Europe/Brussels",
-            invitees=[],
-        ),
-    )
+    return factories.requested_conference()
 
 
 @pytest.fixture

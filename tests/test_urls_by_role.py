@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -295,20 +294,8 @@ def sample_object(label: str, people: dict[str, Any]) -> Any:
 
 
 def sample_conference(people: dict[str, Any]) -> Any:
-    from conferences import case_conferences
-
-    return case_conferences.request_conference(
-        coordinator=people["coordinator"].clinician,
-        data=case_conferences.RequestData(
-            title="Case",
-            question="Question",
-            case_summary="Summary",
-            urgency="routine",
-            slots=[timezone.now() + timedelta(days=2)],
-            duration_minutes=60,
-            time_zone="Europe/Brussels",
-            invitees=[people["verified"].clinician],
-        ),
+    return factories.requested_conference(
+        people["coordinator"].clinician, invitees=[people["verified"].clinician], title="Case"
     )
 
 

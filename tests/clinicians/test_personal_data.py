@@ -32,11 +32,11 @@ from helpdesk.models import Ticket, TicketMessage
 from tests.factories import (
     PASSWORD,
     ClinicianFactory,
-    CoordinatorFactory,
     SpeakerFactory,
     StaffFactory,
     UserFactory,
     WebinarFactory,
+    requested_conference,
 )
 
 pytestmark = pytest.mark.django_db
@@ -137,19 +137,7 @@ def person(client: Client) -> Clinician:
     Invitation.objects.create(conference=asked, clinician=clinician)
     # A colleague's conference with this person and another invited: a meeting
     # on the video provider, held, with an outcome that names them.
-    invited = case_conferences.request_conference(
-        coordinator=CoordinatorFactory.create(),
-        data=case_conferences.RequestData(
-            title="Fabry and COVID-19",
-            question="What now?",
-            case_summary="Anonymised summary.",
-            urgency="routine",
-            slots=[start + timedelta(days=3)],
-            duration_minutes=60,
-            time_zone="Europe/Brussels",
-            invitees=[clinician, other],
-        ),
-    )
+    invited = requested_conference(invitees=[clinician, other], start=start + timedelta(days=3))
     case_conferences.approve(conference=invited, start=start + timedelta(days=3), by=agent)
     invited.refresh_from_db()
     assert invited.meeting_id is not None

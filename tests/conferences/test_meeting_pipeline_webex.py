@@ -189,18 +189,8 @@ def conference_on_webex(webex: FakeWebex) -> tuple[Conference, Any, Any]:
     expert, colleague = factories.ClinicianFactory.create_batch(2, status="verified")
     agent = factories.StaffFactory.create(role="agents")
     start = soon()
-    conference = case_conferences.request_conference(
-        coordinator=coordinator,
-        data=case_conferences.RequestData(
-            title="Fabry and COVID-19",
-            question="What now?",
-            case_summary="Anonymised summary.",
-            urgency="routine",
-            slots=[start],
-            duration_minutes=60,
-            time_zone="Europe/Lisbon",
-            invitees=[expert, colleague],
-        ),
+    conference = factories.requested_conference(
+        coordinator, invitees=[expert, colleague], start=start, time_zone="Europe/Lisbon"
     )
     case_conferences.approve(conference=conference, start=start, by=agent)
     conference.refresh_from_db()

@@ -365,7 +365,7 @@ def test_the_ticket_page_speaks_the_agents_language_panels_included(client: Clie
     # Panels are registered once when the process starts; their titles and
     # buttons must still follow each agent's language, not the first one's.
     from tests.conftest import sign_in_staff
-    from tests.factories import CoordinatorFactory
+    from tests.factories import requested_conference
 
     french = StaffFactory.create(language="fr")
     sign_in_staff(client, french)
@@ -374,21 +374,7 @@ def test_the_ticket_page_speaks_the_agents_language_panels_included(client: Clie
     assert "Vérifier" in page and "Refuser" in page and "Inscription" in page
     assert ">Verify<" not in page and ">Reject<" not in page
 
-    from conferences import case_conferences
-
-    conference = case_conferences.request_conference(
-        coordinator=CoordinatorFactory.create(),
-        data=case_conferences.RequestData(
-            title="Cas",
-            question="Question ?",
-            case_summary="Résumé.",
-            urgency="routine",
-            slots=[timezone.now() + timedelta(days=3)],
-            duration_minutes=60,
-            time_zone="Europe/Paris",
-            invitees=[],
-        ),
-    )
+    conference = requested_conference(title="Cas", question="Question ?", case_summary="Résumé.")
     page = client.get(f"/admin/helpdesk/ticket/{conference.ticket_id}/change/").content.decode()
     assert "Demande de conférence" in page and "Approuver et planifier" in page
     assert "Approve and schedule" not in page
