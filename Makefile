@@ -47,7 +47,7 @@ typecheck: install
 	$(BIN)/mypy
 
 migrations-check: install
-	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
+	DATABASE_URL= DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
 
 # What CI runs before the tests.
 check: lint typecheck migrations-check
