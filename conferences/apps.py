@@ -12,16 +12,18 @@ class ConferencesConfig(AppConfig):
         # Registries of the apps below (they never import conferences).
         from cmss import retention
 
-        from . import case_conferences, panels, reminders, services
+        from .calendar import reminders
+        from .cases import panels
+        from .cases import services as cases
+        from .meetings import pipeline
+        from .webinars import services as webinars
 
         panels.register_conference_panel()
-        services.on_created("conference", case_conferences.on_meeting_created)
-        reminders.register("conferences", case_conferences.reminders_due)
-        retention.register("conference case summaries", case_conferences.purge_case_summaries)
-        retention.register("provider meetings", services.purge_meeting_invitees)
+        pipeline.on_created("conference", cases.on_meeting_created)
+        reminders.register("conferences", cases.reminders_due)
+        retention.register("conference case summaries", cases.purge_case_summaries)
+        retention.register("provider meetings", pipeline.purge_meeting_invitees)
 
         # Webinars: reminders 24 h and 1 h before, and the provider webinar's creation.
-        from . import webinars
-
         reminders.register("webinars", webinars.reminders_due)
-        services.on_created("webinar", webinars.on_meeting_created)
+        pipeline.on_created("webinar", webinars.on_meeting_created)

@@ -1,25 +1,26 @@
-"""Thin tasks: load by primary key, call one service."""
+"""Thin tasks: load by primary key, call one service. Their names
+(conferences.tasks.*) are held by queued messages and beat: keep them."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from . import services
+from .meetings import pipeline
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def realise_meeting(meeting_id: int) -> str | None:
-    state = services.realise_meeting(meeting_id=meeting_id)
+    state = pipeline.realise_meeting(meeting_id=meeting_id)
     return str(state) if state else None
 
 
 @shared_task(ignore_result=True)
 def sweep_meetings() -> int:
-    return services.sweep_meetings()
+    return pipeline.sweep_meetings()
 
 
 @shared_task(ignore_result=True)
 def send_reminders() -> int:
-    from . import reminders
+    from .calendar import reminders
 
     return reminders.sweep()

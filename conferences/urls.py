@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views, webinar_views
+from .cases import views
+from .meetings import views as meeting_views
+from .webinars import views as webinar_views
 
 app_name = "conferences"
 
@@ -13,7 +15,7 @@ urlpatterns = [
     path("conferences/<int:pk>/", views.conference_detail, name="detail"),
     path("conferences/<int:pk>/respond/", views.conference_respond, name="respond"),
     path("conferences/<int:pk>/cancel/", views.conference_cancel, name="cancel"),
-    path("video/local/<uuid:provider_id>/", views.local_room, name="local_room"),
+    path("video/local/<uuid:provider_id>/", meeting_views.local_room, name="local_room"),
     # Webinars: the public programme, a webinar's page, registration, the calendar feed.
     path("webinars/", webinar_views.programme, name="webinar_list"),
     path("webinars/feed.ics", webinar_views.feed, name="webinar_feed"),

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from clinicians.models import ERN, Clinician, Language
 from cmss.models import User
-from conferences import webinars
 from conferences.models import Speaker, Webinar
+from conferences.webinars import services as webinars
 
 # (title, ERN names, language, days from now, hour (Brussels), minutes, seats, recorded, speakers)
 UPCOMING = [

@@ -109,7 +109,7 @@ class CoordinatorFactory(ClinicianFactory):
 
 class WebinarFactory(factory.django.DjangoModelFactory[Webinar]):
     """A draft webinar a week ahead; WebinarFactory.create(state="published") skips the provider
-    (use conferences.webinars.publish_webinar for a real publication)."""
+    (use conferences.webinars.services.publish_webinar for a real publication)."""
 
     class Meta:
         model = Webinar
@@ -155,7 +155,7 @@ def requested_conference(
 ) -> Any:
     """A conference requested through the coordinator's service, proposing `start`
     (default: in two days) as its one time."""
-    from conferences import case_conferences
+    from conferences.cases import services as case_conferences
 
     return case_conferences.request_conference(
         coordinator=coordinator or CoordinatorFactory.create(),

@@ -56,7 +56,7 @@ def make_provider_meetings(n: int) -> None:
 
     from django.utils import timezone
 
-    from conferences import services as meetings
+    from conferences.meetings import pipeline as meetings
 
     start = timezone.now() + timedelta(days=2)
     for _ in range(n):

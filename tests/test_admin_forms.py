@@ -25,8 +25,8 @@ from django.utils import timezone
 from clinicians.models import ERN, Hospital, Language, PrivacyAcceptance, PrivacyStatement, Specialty
 from cmss import audit, outbox
 from cmss.models import RetentionPolicy
-from conferences import services as conference_services
-from conferences import webinars
+from conferences.meetings import pipeline
+from conferences.webinars import services as webinars
 from helpdesk import services as helpdesk
 from helpdesk.models import CannedReply, Holiday
 from tests import factories
@@ -142,7 +142,7 @@ SAMPLES: dict[str, Callable[[People], Any]] = {
         user=people["agent"], type=Authenticator.Type.TOTP, defaults={"data": {"secret": "JBSWY3DPEHPK3PXP"}}
     )[0],
     "conferences.conference": lambda people: _conference(people),
-    "conferences.providermeeting": lambda people: conference_services.request_meeting(
+    "conferences.providermeeting": lambda people: pipeline.request_meeting(
         key="test-meeting", title="Case", start=timezone.now(), end=timezone.now(), time_zone="UTC"
     ),
     "conferences.webinar": _webinar_with_speaker,
@@ -212,7 +212,7 @@ PRIVACY_DRAFT = frozenset({"version", "title", "body"})
 # The staff accounts, for superusers only (cmss.staff.invite_staff / change_staff). No passwords.
 STAFF_INVITE = frozenset({"email", "display_name", "role"})
 STAFF_CHANGE = frozenset({"display_name", "role", "is_active", "time_zone", "language"})
-# Webinars: conferences.webinars.create_webinar / change_webinar, speakers through save_speakers.
+# Webinars: conferences.webinars.services.create_webinar / change_webinar, speakers through save_speakers.
 SPEAKERS = frozenset(
     {f"speakers.{name}" for name in ("position", "name", "affiliation", "clinician", "email")}
 )

@@ -107,7 +107,7 @@ def test_every_text_area_of_every_admin_form_keeps_pasted_paragraphs() -> None:
 
 @pytest.mark.parametrize("control", ["\x00", "\x07", "\u202e", "\u200b"])
 def test_invisible_control_characters_are_still_refused_in_text_areas(control: str) -> None:
-    from conferences.forms import ConferenceRequestForm
+    from conferences.cases.forms import ConferenceRequestForm
 
     field: Any = ConferenceRequestForm.base_fields["case_summary"]
     with pytest.raises(forms.ValidationError):

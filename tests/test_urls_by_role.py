@@ -23,8 +23,8 @@ from django.utils import timezone
 from clinicians.models import ERN, Hospital, Language, PrivacyAcceptance, PrivacyStatement, Specialty
 from cmss import audit, outbox
 from cmss.models import RetentionPolicy
-from conferences import services as conference_services
-from conferences import webinars
+from conferences.meetings import pipeline
+from conferences.webinars import services as webinars
 from helpdesk import services
 from helpdesk.models import CannedReply, Holiday
 from helpdesk.services import open_registration_ticket
@@ -273,7 +273,7 @@ def sample_object(label: str, people: dict[str, Any]) -> Any:
         "helpdesk.holiday": lambda: Holiday.objects.first(),
         "account.emailaddress": lambda: EmailAddress.objects.filter(user=user).first(),
         "conferences.conference": lambda: sample_conference(people),
-        "conferences.providermeeting": lambda: conference_services.request_meeting(
+        "conferences.providermeeting": lambda: pipeline.request_meeting(
             key="test-meeting", title="Case", start=timezone.now(), end=timezone.now(), time_zone="UTC"
         ),
         "mfa.authenticator": lambda: Authenticator.objects.create(

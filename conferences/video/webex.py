@@ -112,7 +112,7 @@ class WebexBackend(VideoBackend):
     other 4xx -> PermanentVideoError.
 
     No retries or back-off here: the caller (the ProviderMeeting pipeline in
-    conferences.services) decides, from the error class, whether and when to retry.
+    conferences.meetings.pipeline) decides, from the error class, whether and when to retry.
     update() changes title, agenda and times only; the pipeline adds and removes
     invitees and registrants one by one (add_invitee/remove_invitee, POST and DELETE
     /meetingInvitees; add_registrant/remove_registrant, POST /meetings/{id}/registrants,

@@ -22,8 +22,8 @@ from cmss import audit, outbox
 from cmss.models import AuditEvent, OutgoingEmail, User
 from cmss.personal_data import _owned, declared_fields, models_with_personal_data
 from cmss.tasks import send_email
-from conferences import case_conferences
-from conferences import services as meetings
+from conferences.cases import services as case_conferences
+from conferences.meetings import pipeline as meetings
 from conferences.models import Conference, Invitation, ProviderMeeting
 from conferences.video import Invitee, MeetingSpec
 from conferences.video.local import LocalBackend
@@ -147,7 +147,7 @@ def person(client: Client) -> Clinician:
         conference=invited, outcome="Xanthippe Quarkwood advised a lower dose.", by=agent
     )
     # Webinars: a seat, and a talk given, announced with the speaker's name.
-    from conferences import webinars
+    from conferences.webinars import services as webinars
 
     talk = WebinarFactory.create(
         state="published", description="Xanthippe Quarkwood on ventilation in ERN LUNG."

@@ -16,7 +16,9 @@ from django.utils import timezone
 
 from clinicians.models import ERN
 from cmss.models import OutgoingEmail, RetentionPolicy
-from conferences import case_conferences, reminders, services
+from conferences.calendar import reminders
+from conferences.cases import services as case_conferences
+from conferences.meetings import pipeline
 from conferences.models import Conference, Invitation, LocalVideoMeeting, ProviderMeeting
 from helpdesk.models import Ticket, TicketMessage
 from tests import factories
@@ -120,7 +122,7 @@ def meeting_id_of(conference: Conference) -> int:
 
 def realise(conference: Conference) -> Conference:
     conference.refresh_from_db()
-    services.realise_meeting(meeting_id=meeting_id_of(conference))
+    pipeline.realise_meeting(meeting_id=meeting_id_of(conference))
     conference.refresh_from_db()
     return conference
 
@@ -306,7 +308,7 @@ def test_the_agent_approves_a_slot_and_everyone_gets_an_invitation_with_the_link
     assert len(requester_mails) == 1
 
     # The task again (a duplicate delivery): nothing more is sent.
-    services.realise_meeting(meeting_id=meeting_id_of(conference))
+    pipeline.realise_meeting(meeting_id=meeting_id_of(conference))
     assert len(emails_to(expert.user.email)) == 1
 
 
@@ -365,7 +367,7 @@ def test_moving_sends_an_update_with_the_same_uid_and_a_higher_sequence(
     later = soon(5, hour=14)
 
     case_conferences.move(conference=conference, start=later, by=agent)
-    services.realise_meeting(meeting_id=meeting_id_of(conference))  # the worker pushes the change
+    pipeline.realise_meeting(meeting_id=meeting_id_of(conference))  # the worker pushes the change
 
     first, update = emails_to(expert.user.email)
     assert "Moved:" in update.subject
@@ -399,7 +401,7 @@ def test_cancel_by_the_agent_sends_method_cancel_and_cancels_the_meeting(
     conference = realise(scheduled(coordinator, expert, agent))
 
     case_conferences.cancel(conference=conference, by=agent, reason="The patient was transferred.")
-    services.realise_meeting(meeting_id=meeting_id_of(conference))
+    pipeline.realise_meeting(meeting_id=meeting_id_of(conference))
 
     invitation, cancellation = emails_to(expert.user.email)
     assert calendar_of(cancellation)["METHOD"] == "CANCEL"
@@ -447,7 +449,7 @@ def test_invitees_added_and_removed_by_the_agent(
 
     [invitation] = emails_to(newcomer.user.email)
     assert conference.join_url in invitation.text_body
-    services.realise_meeting(meeting_id=meeting_id_of(conference))
+    pipeline.realise_meeting(meeting_id=meeting_id_of(conference))
     assert newcomer.user.email in LocalVideoMeeting.objects.get().invitees
 
     removed = Invitation.objects.get(clinician=expert)

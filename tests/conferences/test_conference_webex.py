@@ -16,7 +16,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cmss.models import OutgoingEmail
-from conferences import case_conferences, services
+from conferences.cases import services as case_conferences
+from conferences.meetings import pipeline
 from conferences.models import Conference, ProviderMeeting
 from tests import factories
 from tests.conferences.fake_webex import FakeWebex
@@ -122,7 +123,7 @@ def test_with_the_broker_down_at_commit_the_sweeper_creates_the_meeting_later(
     assert conference.meeting.state == ProviderMeeting.State.PENDING
     assert webex.meetings == {}
 
-    services.sweep_meetings(now=timezone.now() + timedelta(minutes=5))
+    pipeline.sweep_meetings(now=timezone.now() + timedelta(minutes=5))
 
     wait_for(lambda: sent_to(people["expert"].user.email))
     assert len(webex.meetings) == 1

@@ -1,6 +1,6 @@
 """The provider-meeting pipeline against the fake Webex server (every request checked
 against Cisco's OpenAPI file), one worker run at a time: each run is a call to
-services.realise_meeting with the clock given, and nothing is enqueued."""
+pipeline.realise_meeting with the clock given, and nothing is enqueued."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ import pytest
 from django.utils import timezone
 
 from clinicians.services import erase_account
-from conferences import case_conferences, services, webinars
+from conferences.cases import services as case_conferences
+from conferences.meetings import pipeline
 from conferences.models import Conference, Invitation, ProviderMeeting, Webinar
 from conferences.video import Invitee, _backend_class
+from conferences.webinars import services as webinars
 from tests import factories
 from tests.conferences.fake_webex import FakeWebex
 
@@ -53,7 +55,7 @@ def parsed(value: str) -> datetime:
 
 
 def request(start: datetime, *, kind: str = "meeting") -> ProviderMeeting:
-    return services.request_meeting(
+    return pipeline.request_meeting(
         key="conference-1",
         title="Fabry and COVID-19",
         start=start,
@@ -65,7 +67,7 @@ def request(start: datetime, *, kind: str = "meeting") -> ProviderMeeting:
 
 
 def run(meeting: ProviderMeeting, now: datetime | None = None) -> str | None:
-    return services.realise_meeting(meeting_id=meeting.pk, now=now)
+    return pipeline.realise_meeting(meeting_id=meeting.pk, now=now)
 
 
 def fresh(meeting: ProviderMeeting) -> ProviderMeeting:
@@ -86,7 +88,7 @@ def test_a_move_between_a_timed_out_create_and_its_retry_leaves_one_meeting_at_t
     assert len(webex.meetings) == 1
 
     later = start + timedelta(days=5)
-    services.update_meeting(meeting=meeting, start=later, end=later + timedelta(hours=1))
+    pipeline.update_meeting(meeting=meeting, start=later, end=later + timedelta(hours=1))
     assert run(meeting, now + timedelta(minutes=5)) == "created"
 
     [stored] = webex.meetings.values()
@@ -95,7 +97,7 @@ def test_a_move_between_a_timed_out_create_and_its_retry_leaves_one_meeting_at_t
     assert meeting.provider_id == stored["id"] and meeting.join_url == stored["webLink"]
     assert len(webex.requests_to("POST", "/meetings")) == 1
 
-    services.cancel_meeting(meeting=meeting)
+    pipeline.cancel_meeting(meeting=meeting)
     assert run(meeting, now + timedelta(minutes=6)) == "cancelled"
     assert webex.meetings == {}
 
@@ -109,9 +111,9 @@ def test_cancelling_after_a_timed_out_create_and_a_move_takes_the_first_meeting_
     now = timezone.now()
     run(meeting, now)
     later = start + timedelta(days=5)
-    services.update_meeting(meeting=meeting, start=later, end=later + timedelta(hours=1))
+    pipeline.update_meeting(meeting=meeting, start=later, end=later + timedelta(hours=1))
 
-    assert services.cancel_meeting(meeting=fresh(meeting)) == "pending"
+    assert pipeline.cancel_meeting(meeting=fresh(meeting)) == "pending"
     assert run(meeting, now + timedelta(minutes=5)) == "cancelled"
     assert webex.meetings == {}
     assert webex.requests_to("POST", "/meetings")[1:] == []
@@ -130,7 +132,7 @@ def test_a_run_of_429s_on_an_update_waits_the_backoff_and_then_moves_the_meeting
     storm = ProviderMeeting.MAX_ATTEMPTS + 2
     webex.answer_next(429, times=storm, headers={"Retry-After": "1"})
     later = start + timedelta(hours=2)
-    services.update_meeting(meeting=meeting, start=later, end=later + timedelta(hours=1))
+    pipeline.update_meeting(meeting=meeting, start=later, end=later + timedelta(hours=1))
 
     now = timezone.now()
     waits = []

@@ -11,7 +11,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from conferences import services
+from conferences.meetings import pipeline
 from conferences.models import LocalVideoMeeting, ProviderMeeting
 from conferences.tasks import realise_meeting, sweep_meetings
 from conferences.video import (
@@ -91,7 +91,7 @@ def apply_async() -> Iterator[mock.MagicMock]:
 
 
 def request(key: str = "conference:1:v1") -> ProviderMeeting:
-    return services.request_meeting(
+    return pipeline.request_meeting(
         key=key,
         title="Case discussion: ECMO and MetabERN",
         start=START,
@@ -141,15 +141,15 @@ def test_a_transient_error_puts_the_row_back_for_later_and_the_next_attempt_succ
     scripted.script = [TransientVideoError("503 Service Unavailable", tracking_id="ROUTER_1")]
     meeting = request()
     now = timezone.now()
-    assert services.realise_meeting(meeting_id=meeting.pk, now=now) == "pending"
+    assert pipeline.realise_meeting(meeting_id=meeting.pk, now=now) == "pending"
     meeting.refresh_from_db()
     assert meeting.state == "pending" and meeting.attempts == 1
     assert meeting.next_attempt_at == now + timedelta(seconds=30)
     assert "503" in meeting.last_error and meeting.tracking_id == "ROUTER_1"
     apply_async.assert_called_once_with((meeting.pk,), countdown=30.0)
     # Not due yet: nothing is asked of the provider.
-    assert services.realise_meeting(meeting_id=meeting.pk, now=now + timedelta(seconds=10)) is None
-    assert services.realise_meeting(meeting_id=meeting.pk, now=now + timedelta(seconds=30)) == "created"
+    assert pipeline.realise_meeting(meeting_id=meeting.pk, now=now + timedelta(seconds=10)) is None
+    assert pipeline.realise_meeting(meeting_id=meeting.pk, now=now + timedelta(seconds=30)) == "created"
     meeting.refresh_from_db()
     assert meeting.state == "created" and meeting.attempts == 2 and meeting.last_error == ""
     assert live_on_provider() == 1
@@ -161,7 +161,7 @@ def test_a_rate_limited_call_waits_as_long_as_the_provider_asks(
     scripted.script = [RateLimitedVideoError("429 Too Many Requests", retry_after=30)]
     meeting = request()
     now = timezone.now()
-    services.realise_meeting(meeting_id=meeting.pk, now=now)
+    pipeline.realise_meeting(meeting_id=meeting.pk, now=now)
     meeting.refresh_from_db()
     assert meeting.state == "pending"
     assert meeting.next_attempt_at == now + timedelta(seconds=30)
@@ -181,12 +181,12 @@ def test_a_permanent_error_fails_the_row_visibly_and_a_retry_puts_it_back(
     apply_async.assert_not_called()
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.retry_meeting(meeting=meeting)
+        assert pipeline.retry_meeting(meeting=meeting)
     apply_async.assert_called_once_with((meeting.pk,))
     assert realise_meeting(meeting.pk) == "created"
     meeting.refresh_from_db()
     assert meeting.state == "created" and live_on_provider() == 1
-    assert not services.retry_meeting(meeting=meeting)
+    assert not pipeline.retry_meeting(meeting=meeting)
 
 
 def test_after_an_ambiguous_error_the_retry_adopts_the_meeting_it_already_made(
@@ -195,9 +195,9 @@ def test_after_an_ambiguous_error_the_retry_adopts_the_meeting_it_already_made(
     scripted.script = ["made-then-timeout"]
     meeting = request()
     now = timezone.now()
-    assert services.realise_meeting(meeting_id=meeting.pk, now=now) == "pending"
+    assert pipeline.realise_meeting(meeting_id=meeting.pk, now=now) == "pending"
     assert live_on_provider() == 1
-    assert services.realise_meeting(meeting_id=meeting.pk, now=now + timedelta(minutes=1)) == "created"
+    assert pipeline.realise_meeting(meeting_id=meeting.pk, now=now + timedelta(minutes=1)) == "created"
     assert scripted.calls == ["create", "find_by_key"]
     meeting.refresh_from_db()
     assert LocalVideoMeeting.objects.count() == 1
@@ -208,7 +208,7 @@ def test_cancelling_while_the_worker_creates_leaves_nothing_on_the_provider(
     scripted: type[ScriptedBackend],
 ) -> None:
     meeting = request()
-    scripted.script = [lambda: services.cancel_meeting(meeting=meeting)]
+    scripted.script = [lambda: pipeline.cancel_meeting(meeting=meeting)]
     assert realise_meeting(meeting.pk) == "cancelled"
     meeting.refresh_from_db()
     assert meeting.state == "cancelled" and meeting.join_url == ""
@@ -219,7 +219,7 @@ def test_cancelling_a_pending_meeting_that_was_never_sent_needs_no_provider_call
     scripted: type[ScriptedBackend],
 ) -> None:
     meeting = request()
-    assert services.cancel_meeting(meeting=meeting) == "cancelled"
+    assert pipeline.cancel_meeting(meeting=meeting) == "cancelled"
     assert realise_meeting(meeting.pk) is None
     assert scripted.calls == [] and LocalVideoMeeting.objects.count() == 0
 
@@ -230,7 +230,7 @@ def test_cancelling_a_created_meeting_takes_it_off_the_provider(
     meeting = request()
     realise_meeting(meeting.pk)
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.cancel_meeting(meeting=meeting) == "created"
+        assert pipeline.cancel_meeting(meeting=meeting) == "created"
     apply_async.assert_called_with((meeting.pk,))
     assert live_on_provider() == 1
     assert realise_meeting(meeting.pk) == "cancelled"
@@ -244,9 +244,9 @@ def test_cancelling_after_an_ambiguous_error_finds_and_cancels_what_was_made(
     scripted.script = ["made-then-timeout"]
     meeting = request()
     now = timezone.now()
-    services.realise_meeting(meeting_id=meeting.pk, now=now)
-    assert services.cancel_meeting(meeting=meeting) == "pending"
-    assert services.realise_meeting(meeting_id=meeting.pk, now=now + timedelta(seconds=1)) == "cancelled"
+    pipeline.realise_meeting(meeting_id=meeting.pk, now=now)
+    assert pipeline.cancel_meeting(meeting=meeting) == "pending"
+    assert pipeline.realise_meeting(meeting_id=meeting.pk, now=now + timedelta(seconds=1)) == "cancelled"
     assert LocalVideoMeeting.objects.count() == 1 and live_on_provider() == 0
 
 
@@ -272,7 +272,7 @@ def test_the_sweeper_enqueues_a_row_whose_task_never_ran_and_frees_an_expired_le
     fresh.refresh_from_db()
     assert fresh.state == "pending"
     # The freed row is created, looking first for what the dead worker made.
-    assert services.realise_meeting(meeting_id=stuck.pk, now=now) == "created"
+    assert pipeline.realise_meeting(meeting_id=stuck.pk, now=now) == "created"
     assert live_on_provider() == 1
 
 
@@ -282,8 +282,8 @@ def test_a_worker_may_take_over_a_row_whose_lease_expired() -> None:
     ProviderMeeting.objects.filter(pk=meeting.pk).update(
         state="creating", attempts=1, lease_expires_at=now + timedelta(minutes=1)
     )
-    assert services.realise_meeting(meeting_id=meeting.pk, now=now) is None
-    assert services.realise_meeting(meeting_id=meeting.pk, now=now + timedelta(minutes=2)) == "created"
+    assert pipeline.realise_meeting(meeting_id=meeting.pk, now=now) is None
+    assert pipeline.realise_meeting(meeting_id=meeting.pk, now=now + timedelta(minutes=2)) == "created"
     meeting.refresh_from_db()
     assert meeting.attempts == 2
 
@@ -301,14 +301,14 @@ def test_backoff_never_goes_beyond_the_visibility_timeout_and_gives_up_after_eig
     now = timezone.now()
     delays = []
     for _ in range(8):
-        assert services.realise_meeting(meeting_id=meeting.pk, now=now) == "pending"
+        assert pipeline.realise_meeting(meeting_id=meeting.pk, now=now) == "pending"
         meeting.refresh_from_db()
         delays.append((meeting.next_attempt_at - now).total_seconds())
         now = meeting.next_attempt_at
     assert delays == [30, 60, 120, 240, 480, 600, 600, 600]
     assert all(call.kwargs["countdown"] <= 600 for call in apply_async.call_args_list)
     # The 429 did not count: the eighth real failure is the last.
-    assert services.realise_meeting(meeting_id=meeting.pk, now=now) == "failed"
+    assert pipeline.realise_meeting(meeting_id=meeting.pk, now=now) == "failed"
     meeting.refresh_from_db()
     assert meeting.state == "failed" and meeting.attempts == 8
     assert ProviderMeeting(attempts=1).backoff(retry_after=7200) == timedelta(seconds=600)
@@ -324,12 +324,12 @@ def test_a_short_run_of_429s_waits_at_least_the_backoff_and_does_not_fail_the_me
     now = timezone.now()
     waits = []
     for _ in range(storm):
-        assert services.realise_meeting(meeting_id=meeting.pk, now=now) == "pending"
+        assert pipeline.realise_meeting(meeting_id=meeting.pk, now=now) == "pending"
         meeting.refresh_from_db()
         waits.append((meeting.next_attempt_at - now).total_seconds())
         now = meeting.next_attempt_at
     assert waits == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]
-    assert services.realise_meeting(meeting_id=meeting.pk, now=now) == "created"
+    assert pipeline.realise_meeting(meeting_id=meeting.pk, now=now) == "created"
     assert live_on_provider() == 1
 
 
@@ -340,7 +340,7 @@ def test_an_endless_429_storm_still_fails_the_meeting_after_a_larger_cap_of_its_
     meeting = request()
     now = timezone.now()
     states = []
-    while (state := services.realise_meeting(meeting_id=meeting.pk, now=now)) == "pending":
+    while (state := pipeline.realise_meeting(meeting_id=meeting.pk, now=now)) == "pending":
         states.append(state)
         now = ProviderMeeting.objects.get(pk=meeting.pk).next_attempt_at
     assert state == "failed"
@@ -366,7 +366,7 @@ def test_a_key_longer_than_webex_allows_is_refused() -> None:
 
 
 def webinar_meeting() -> ProviderMeeting:
-    return services.request_meeting(
+    return pipeline.request_meeting(
         key="webinar-1",
         title="ERN LUNG webinar",
         start=START,
@@ -381,19 +381,19 @@ def test_a_registrant_added_while_a_sync_runs_reaches_the_provider_at_once(
 ) -> None:
     meeting = webinar_meeting()
     assert realise_meeting(meeting.pk) == "created"
-    services.add_meeting_invitee(
+    pipeline.add_meeting_invitee(
         meeting=meeting, invitee=Invitee(email="first@hospital.example.org", registrant=True)
     )
     second = Invitee(email="second@hospital.example.org", registrant=True)
-    scripted.after_registrant = [lambda: services.add_meeting_invitee(meeting=meeting, invitee=second)]
+    scripted.after_registrant = [lambda: pipeline.add_meeting_invitee(meeting=meeting, invitee=second)]
     apply_async.reset_mock()
 
     now = timezone.now()
-    assert services.realise_meeting(meeting_id=meeting.pk, now=now) == "created"
+    assert pipeline.realise_meeting(meeting_id=meeting.pk, now=now) == "created"
     # The second registration came in while the worker held the row: queued again at once,
     # and the next run may take the row (no five-minute lease left behind).
     apply_async.assert_called_once_with((meeting.pk,))
-    assert services.realise_meeting(meeting_id=meeting.pk, now=now) == "created"
+    assert pipeline.realise_meeting(meeting_id=meeting.pk, now=now) == "created"
     assert set(LocalVideoMeeting.objects.get().invitees) == {
         "first@hospital.example.org",
         "second@hospital.example.org",
@@ -407,7 +407,7 @@ def test_every_change_to_a_provider_meeting_moves_its_updated_at() -> None:
     seen = [meeting.updated_at]
     realise_meeting(meeting.pk)
     seen.append(ProviderMeeting.objects.get(pk=meeting.pk).updated_at)
-    services.update_meeting(meeting=meeting, title="Renamed")
+    pipeline.update_meeting(meeting=meeting, title="Renamed")
     seen.append(ProviderMeeting.objects.get(pk=meeting.pk).updated_at)
     assert seen == sorted(seen) and len(set(seen)) == 3
 
@@ -445,7 +445,7 @@ def test_an_invitee_removed_from_a_created_meeting_is_removed_on_the_provider_by
     meeting = request()
     realise_meeting(meeting.pk)
     with django_capture_on_commit_callbacks(execute=True):
-        services.remove_meeting_invitee(meeting=meeting, email="ANA@hospital.example.org")
+        pipeline.remove_meeting_invitee(meeting=meeting, email="ANA@hospital.example.org")
     apply_async.assert_called_with((meeting.pk,))
     meeting.refresh_from_db()
     assert meeting.invitees == [] and meeting.provider_invitees == ["ana@hospital.example.org"]
@@ -499,7 +499,7 @@ def test_provider_meetings_over_for_longer_than_the_retention_period_lose_invite
 
     def held(key: str, days_ago: int) -> tuple[ProviderMeeting, LocalVideoMeeting]:
         start = now - timedelta(days=days_ago)
-        meeting = services.request_meeting(
+        meeting = pipeline.request_meeting(
             key=key,
             title="Case",
             agenda="https://cmss.example.org/conferences/1/",

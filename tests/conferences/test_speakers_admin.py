@@ -1,4 +1,4 @@
-"""Speakers edited on the webinar's admin page are saved through conferences.webinars:
+"""Speakers edited on the webinar's admin page are saved through conferences.webinars.services:
 the webinar's history records it and the provider webinar's panelists follow."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from unittest import mock
 import pytest
 from django.test import Client
 
-from conferences import webinars
 from conferences.models import Webinar, WebinarEvent
 from conferences.video import _backend_class
+from conferences.webinars import services as webinars
 from tests.factories import SpeakerFactory, WebinarFactory
 from tests.forms import form_as_posted
 

@@ -14,9 +14,9 @@ import pytest
 from django.db import connection, connections
 from django.test import Client
 
-from conferences import webinars
 from conferences.models import ProviderMeeting, Registration, Webinar
 from conferences.video import _backend_class
+from conferences.webinars import services as webinars
 from tests.factories import ClinicianFactory, StaffFactory, WebinarFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -11,8 +11,8 @@ import pytest
 from django.core import mail
 from django.db import transaction
 
-from conferences import webinars
 from conferences.models import ProviderMeeting, Webinar
+from conferences.webinars import services as webinars
 from tests import factories
 from tests.conferences.fake_webex import FakeWebex
 from tests.conftest import wait_for

@@ -20,10 +20,11 @@ from django.utils import timezone
 
 from clinicians.models import ERN, Clinician, Language
 from cmss.models import AuditEvent, OutgoingEmail
-from conferences import reminders, webinars
+from conferences.calendar import reminders
 from conferences.models import LocalVideoMeeting, ProviderMeeting, Registration, Webinar
 from conferences.tasks import realise_meeting
 from conferences.video import _backend_class
+from conferences.webinars import services as webinars
 from tests.conftest import sign_in_staff
 from tests.factories import PASSWORD, ClinicianFactory, SpeakerFactory, StaffFactory, WebinarFactory
 

@@ -286,7 +286,7 @@ class Command(BaseCommand):
         """A scheduled conference of the coordinator's hospital (Victor Verified
         invited; the worker creates its meeting on the local video backend and
         sends the invitations) and a request waiting in the queue."""
-        from conferences import case_conferences
+        from conferences.cases import services as case_conferences
         from conferences.models import Conference
 
         coordinator = Clinician.objects.select_related("hospital").get(

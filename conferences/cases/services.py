@@ -2,9 +2,9 @@
 
 Every change locks the conference row, so that an agent and a coordinator
 acting at once apply one after the other. The meeting on the video provider is
-a ProviderMeeting row (see services.py): this module says what it should be,
+a ProviderMeeting row (see conferences/meetings/pipeline.py): this module says what it should be,
 a worker makes it so. Invitations go out once the meeting exists (they carry
-its join link), from the hook services.py calls in the transaction that
+its join link), from the hook the pipeline calls in the transaction that
 records it; each email has a dedup key naming the invitation and the calendar
 SEQUENCE, so a task run twice sends nothing more.
 """
@@ -30,9 +30,10 @@ from cmss.outbox import queue_templated_email
 from helpdesk import services as helpdesk
 from helpdesk.models import Ticket
 
-from . import ics, reminders, services
-from .models import Conference, Invitation, ProposedSlot, ProviderMeeting
-from .video import Invitee
+from ..calendar import ics, reminders
+from ..meetings import pipeline
+from ..models import Conference, Invitation, ProposedSlot, ProviderMeeting
+from ..video import Invitee
 
 if TYPE_CHECKING:
     from cmss.models import User
@@ -193,7 +194,7 @@ def approve(*, conference: Conference, start: datetime, by: User) -> Conference:
     conference.start = start
     conference.save(update_fields=["state", "start", "updated_at"])
     invitations = list(conference.invitations.select_related("clinician__user"))
-    conference.meeting = services.request_meeting(
+    conference.meeting = pipeline.request_meeting(
         key=conference.meeting_key,
         title=conference.title,
         agenda=_agenda(conference),
@@ -247,7 +248,7 @@ def move(*, conference: Conference, start: datetime, by: User) -> Conference:
     conference.sequence += 1
     conference.save(update_fields=["start", "sequence", "updated_at"])
     if conference.meeting is not None:
-        services.update_meeting(
+        pipeline.update_meeting(
             meeting=conference.meeting,
             start=start,
             end=start + timedelta(minutes=conference.duration_minutes),
@@ -276,7 +277,7 @@ def cancel(*, conference: Conference, by: User, reason: str = "") -> Conference:
     conference.sequence += 1
     conference.save(update_fields=["state", "cancel_reason", "sequence", "updated_at"])
     if conference.meeting is not None:
-        services.cancel_meeting(meeting=conference.meeting)
+        pipeline.cancel_meeting(meeting=conference.meeting)
     if was_scheduled:
         for invitation in conference.invitations.filter(sent_sequence__isnull=False).select_related(
             "clinician__user"
@@ -331,7 +332,7 @@ def add_invitee(*, conference: Conference, clinician: Clinician, by: User) -> In
     if not created:
         raise ConferenceError(_("%(name)s is already invited.") % {"name": clinician.full_name})
     if conference.meeting is not None:
-        services.add_meeting_invitee(meeting=conference.meeting, invitee=_invitee(clinician))
+        pipeline.add_meeting_invitee(meeting=conference.meeting, invitee=_invitee(clinician))
     send_invitations(conference)
     return invitation
 
@@ -345,7 +346,7 @@ def remove_invitee(*, conference: Conference, invitation: Invitation, by: User) 
         pk=invitation.pk, conference=conference
     )
     if conference.meeting is not None:
-        services.remove_meeting_invitee(meeting=conference.meeting, email=invitation.clinician.user.email)
+        pipeline.remove_meeting_invitee(meeting=conference.meeting, email=invitation.clinician.user.email)
     if invitation.sent_sequence is not None:
         _send_cancellation(
             conference, invitation.clinician.user, key=f"invitation-{invitation.pk}", removed=True

@@ -34,8 +34,8 @@ from django.utils import timezone
 
 from cmss.models import RetentionPolicy
 
-from .models import LocalVideoMeeting, ProviderMeeting
-from .video import (
+from ..models import LocalVideoMeeting, ProviderMeeting
+from ..video import (
     Invitee,
     MeetingSpec,
     PermanentVideoError,
@@ -45,7 +45,7 @@ from .video import (
     VideoError,
     get_backend,
 )
-from .video import ProviderMeeting as RemoteMeeting
+from ..video import ProviderMeeting as RemoteMeeting
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def _cap(delay: timedelta) -> timedelta:
 def enqueue(meeting_id: int, *, countdown: float | None = None) -> bool:
     """Hand the row to the broker; if the broker is down, leave it to the sweeper.
     Never further ahead than the visibility timeout, or Redis would run it twice."""
-    from .tasks import realise_meeting as task
+    from ..tasks import realise_meeting as task
 
     options: dict[str, Any] = {}
     if countdown:

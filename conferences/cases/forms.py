@@ -19,7 +19,7 @@ from cmss.fields import MultilineTextField
 from cmss.validators import no_control_characters
 from cmss.widgets import FastSelect, NulSafeModelChoiceField, NulSafeModelMultipleChoiceField
 
-from .models import Conference
+from ..models import Conference
 
 LOCAL_INPUT_FORMAT = "%Y-%m-%dT%H:%M"
 # How far ahead a conference may be asked for.

@@ -1,7 +1,7 @@
 """The agents' side of webinars: create and edit, publish, cancel, mark held,
 registrations and waitlist, and the attendee list as CSV (audited).
 
-Every move goes through conferences.webinars; the buttons on the change page
+Every move goes through conferences.webinars.services; the buttons on the change page
 post to the small views below, which report with message_user.
 """
 
@@ -27,9 +27,9 @@ from cmss.http import signed_in_user
 from cmss.widgets import SafeAutocompleteAdminMixin
 from helpdesk.admin import BoundedCountPaginator
 
-from . import webinars
-from .models import Registration, RegistrationQuerySet, Speaker, Webinar, WebinarEvent, WebinarQuerySet
-from .webinar_forms import CancelWebinarForm, HeldForm, WebinarAdminForm
+from ..models import Registration, RegistrationQuerySet, Speaker, Webinar, WebinarEvent, WebinarQuerySet
+from . import services as webinars
+from .forms import CancelWebinarForm, HeldForm, WebinarAdminForm
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise

@@ -12,7 +12,7 @@ from clinicians.models import ERN, Language
 from cmss.fields import MultilineTextField
 from cmss.timezones import time_zone_choices, validate_time_zone
 
-from .models import Registration, Webinar
+from ..models import Registration, Webinar
 
 
 class ProgrammeFilterForm(forms.Form):

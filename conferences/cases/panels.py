@@ -13,8 +13,9 @@ from django.utils.translation import gettext_lazy
 from helpdesk import panels
 from helpdesk.models import Ticket
 
-from . import case_conferences, forms
-from .models import Conference
+from ..models import Conference
+from . import forms
+from . import services as case_conferences
 
 if TYPE_CHECKING:
     from cmss.models import User

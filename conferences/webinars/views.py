@@ -17,9 +17,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from clinicians.models import Clinician
 
-from . import ics, webinars
-from .models import Registration, Webinar
-from .webinar_forms import ProgrammeFilterForm
+from ..calendar import ics
+from ..models import Registration, Webinar
+from . import services as webinars
+from .forms import ProgrammeFilterForm
 
 PAST_PAGE_SIZE = 10
 UPCOMING_LIMIT = 100

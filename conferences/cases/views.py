@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -21,18 +21,11 @@ from cmss import audit
 from cmss import ratelimit as cmss_ratelimit
 from cmss.http import AuthenticatedHttpRequest
 
-from . import case_conferences
+from ..models import Conference, Invitation
+from . import services as case_conferences
 from .forms import CancelForm, ConferenceRequestForm, ResponseForm, invitee_label
-from .models import Conference, Invitation, LocalVideoMeeting
 
 PAGE_SIZE = 25
-
-
-def local_room(request: HttpRequest, provider_id: str) -> HttpResponse:
-    """Where a join link of the local video backend leads (like a provider's link,
-    it opens for whoever has it)."""
-    meeting = get_object_or_404(LocalVideoMeeting, provider_id=provider_id)
-    return render(request, "conferences/local_room.html", {"meeting": meeting})
 
 
 def _clinician(request: AuthenticatedHttpRequest) -> Clinician | None:

@@ -30,9 +30,10 @@ from django.utils.translation import gettext as _
 from clinicians.models import Clinician
 from cmss.outbox import Attachment, queue_templated_email
 
-from . import ics, reminders, services
-from .models import ProviderMeeting, Registration, Speaker, Webinar, WebinarEvent
-from .video import Invitee
+from ..calendar import ics, reminders
+from ..meetings import pipeline
+from ..models import ProviderMeeting, Registration, Speaker, Webinar, WebinarEvent
+from ..video import Invitee
 
 if TYPE_CHECKING:
     from cmss.models import User
@@ -120,7 +121,7 @@ def _invite(registration: Registration, webinar: Webinar) -> None:
     """A confirmed seat: register the person on the provider webinar (added by the
     worker once the webinar exists there) and send the calendar invitation."""
     if webinar.meeting is not None:
-        services.add_meeting_invitee(
+        pipeline.add_meeting_invitee(
             meeting=webinar.meeting,
             invitee=Invitee(
                 email=registration.clinician.user.email,
@@ -134,7 +135,7 @@ def _invite(registration: Registration, webinar: Webinar) -> None:
 
 def _uninvite(registration: Registration, webinar: Webinar) -> None:
     if webinar.meeting is not None:
-        services.remove_meeting_invitee(meeting=webinar.meeting, email=registration.clinician.user.email)
+        pipeline.remove_meeting_invitee(meeting=webinar.meeting, email=registration.clinician.user.email)
 
 
 def _confirmed_count(webinar: Webinar) -> int:
@@ -240,7 +241,7 @@ def change_webinar(*, webinar: Webinar, by: User, now: datetime | None = None) -
         webinar.save()
         _event(webinar, "changed", by=by)
         if webinar.state == State.PUBLISHED and webinar.meeting is not None and (moved or retitled):
-            services.update_meeting(
+            pipeline.update_meeting(
                 meeting=webinar.meeting,
                 title=webinar.title,
                 agenda=webinar.description,
@@ -309,14 +310,14 @@ def save_speakers(*, webinar: Webinar, speakers: Sequence[Speaker], by: User) ->
         if locked.state == State.PUBLISHED and locked.meeting is not None:
             panel = _panelists(locked)
             for invitee in panel:
-                services.add_meeting_invitee(meeting=locked.meeting, invitee=invitee)
+                pipeline.add_meeting_invitee(meeting=locked.meeting, invitee=invitee)
             still = {invitee.email.lower() for invitee in panel}
             for address in addresses_before - still:
                 seated = Registration.objects.filter(
                     webinar=locked, status=Status.CONFIRMED, clinician__user__email__iexact=address
                 ).exists()
                 if not seated:
-                    services.remove_meeting_invitee(meeting=locked.meeting, email=address)
+                    pipeline.remove_meeting_invitee(meeting=locked.meeting, email=address)
     return list(speakers)
 
 
@@ -335,7 +336,7 @@ def publish_webinar(*, webinar: Webinar, by: User, now: datetime | None = None) 
             raise WebinarError(_("This webinar's start time has passed: move it before publishing."))
         if not locked.erns.exists():
             raise WebinarError(_("Choose at least one European Reference Network before publishing."))
-        locked.meeting = services.request_meeting(
+        locked.meeting = pipeline.request_meeting(
             key=locked.meeting_key,
             kind=ProviderMeeting.Kind.WEBINAR,
             title=locked.title,
@@ -370,7 +371,7 @@ def cancel_webinar(*, webinar: Webinar, by: User, reason: str = "", now: datetim
         locked.sequence += 1 if was_public else 0
         locked.save(update_fields=["state", "cancelled_at", "cancel_reason", "sequence", "updated_at"])
         if locked.meeting is not None:
-            services.cancel_meeting(meeting=locked.meeting)
+            pipeline.cancel_meeting(meeting=locked.meeting)
         for registration in _registrations(locked, Status.CONFIRMED, Status.WAITLISTED):
             attachments = []
             if registration.status == Status.CONFIRMED and registration.sent_sequence is not None:

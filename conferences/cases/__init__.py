@@ -1,0 +1,4 @@
+"""Case-discussion conferences: a coordinator's request, the helpdesk's moves on
+its ticket, invitations, answers and reminders (services.py); the request form
+and the helpdesk's forms (forms.py); the coordinators' and invitees' pages
+(views.py); the ticket panel (panels.py); the read-only admin list (admin.py)."""

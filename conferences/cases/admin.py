@@ -1,0 +1,72 @@
+"""Conferences in the admin: a read-only list; they are worked from their helpdesk
+ticket (the panel in cases/panels.py)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from helpdesk.admin import BoundedCountPaginator
+
+from ..models import Conference
+
+if TYPE_CHECKING:
+    pass
+
+
+@admin.register(Conference)
+class ConferenceAdmin(admin.ModelAdmin):
+    list_display = ["title", "hospital", "state", "urgency", "start", "meeting_state", "ticket_link"]
+    list_filter = ["state", "urgency"]
+    list_select_related = ["hospital", "meeting", "ticket"]
+    search_fields = ["title", "hospital__name"]
+    date_hierarchy = "start"
+    paginator = BoundedCountPaginator
+    show_full_result_count = False
+    fields: ClassVar[tuple[str, ...]] = (
+        "title",
+        "hospital",
+        "requested_by",
+        "state",
+        "urgency",
+        "start",
+        "duration_minutes",
+        "time_zone",
+        "ticket_link",
+        "meeting",
+        "decline_reason",
+        "cancel_reason",
+        "outcome",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Conference]:
+        return super().get_queryset(request).defer("question", "case_summary", "outcome")
+
+    @admin.display(description=_("video meeting"))
+    def meeting_state(self, conference: Conference) -> str:
+        return conference.meeting.get_state_display() if conference.meeting else "—"
+
+    @admin.display(description=_("ticket"))
+    def ticket_link(self, conference: Conference) -> str:
+        if conference.ticket is None:
+            return "—"
+        url = reverse("admin:helpdesk_ticket_change", args=[conference.ticket.pk])
+        return format_html('<a href="{}">{}</a>', url, conference.ticket.number)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,4 @@
+"""Webinars of the ERN expert programme: publishing, registration with capacity
+and a waitlist, cancellation and holding (services.py); the public programme,
+a webinar's page, the calendar feed and registration (views.py); the agents'
+pages in the admin (admin.py) and their forms (forms.py)."""
