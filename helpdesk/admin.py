@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import F, Prefetch, QuerySet
 from django.forms import ChoiceField
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -26,6 +25,7 @@ from clinicians.models import Clinician
 from cmss import audit
 from cmss.http import signed_in_user
 from cmss.models import User
+from cmss.pagination import BoundedCountPaginator
 
 from . import forms, services
 from .models import CannedReply, Holiday, Ticket, TicketEvent, TicketMessage, TicketQuerySet
@@ -33,18 +33,6 @@ from .panels import panel_for
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
-
-
-class BoundedCountPaginator(Paginator):
-    """Counts at most 1,001 rows: a full count of a 100,000-row queue on every
-    page costs more than the page itself, and nobody pages that far."""
-
-    LIMIT = 1_000
-
-    @cached_property
-    def count(self) -> int:
-        assert isinstance(self.object_list, QuerySet)  # the admin pages querysets
-        return self.object_list.order_by()[: self.LIMIT + 1].count()
 
 
 class QueueFilter(admin.SimpleListFilter):

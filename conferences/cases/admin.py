@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from helpdesk.admin import BoundedCountPaginator
+from cmss.pagination import BoundedCountPaginator
 
 from ..models import Conference
 

@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from helpdesk.admin import BoundedCountPaginator
+from cmss.pagination import BoundedCountPaginator
 
 from ..models import NEEDS_ATTENTION, ProviderMeeting
 from . import pipeline

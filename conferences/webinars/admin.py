@@ -24,8 +24,8 @@ from django.utils.translation import ngettext
 from cmss import audit
 from cmss.csv import csv_lines
 from cmss.http import signed_in_user
+from cmss.pagination import BoundedCountPaginator
 from cmss.widgets import SafeAutocompleteAdminMixin
-from helpdesk.admin import BoundedCountPaginator
 
 from ..models import Registration, RegistrationQuerySet, Speaker, Webinar, WebinarEvent, WebinarQuerySet
 from . import services as webinars
