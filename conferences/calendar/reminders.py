@@ -14,7 +14,7 @@ last minute does not get a "tomorrow" reminder right after its invitation
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.utils import timezone
 
+from cmss.models import OutgoingEmail
 from cmss.outbox import Attachment, queue_templated_email
 
 if TYPE_CHECKING:
@@ -71,25 +72,48 @@ def dedup_key(reminder: Reminder, kind: Kind) -> str:
 
 
 def sweep(*, now: datetime | None = None) -> int:
-    """Queue the reminders now due. Returns how many rows were looked at."""
+    """Queue the reminders now due that were not queued yet. Returns how many
+    were queued. A reminder stays in its window for hours and the sweep runs
+    every few minutes: the keys already in the outbox are looked up in bulk, so
+    each email is rendered once, not on every sweep."""
     now = now or timezone.now()
-    count = 0
+    queued = 0
     for kind in KINDS:
         window_start = now + kind.lead - kind.grace
         window_end = now + kind.lead
         for source in _SOURCES.values():
-            for reminder in source(window_start, window_end):
-                if not (window_start <= reminder.start <= window_end):
-                    continue
-                if reminder.since is not None and reminder.since > reminder.start - kind.lead:
-                    continue
-                with transaction.atomic():
-                    queue_templated_email(
-                        user=reminder.user,
-                        template=reminder.template,
-                        context={**reminder.context, "reminder": kind.name},
-                        dedup_key=dedup_key(reminder, kind),
-                        attachments=reminder.attachments,
-                    )
-                count += 1
-    return count
+            due = (
+                reminder
+                for reminder in source(window_start, window_end)
+                if window_start <= reminder.start <= window_end
+                and (reminder.since is None or reminder.since <= reminder.start - kind.lead)
+            )
+            for batch in _batches(due, 500):
+                keys = {dedup_key(reminder, kind): reminder for reminder in batch}
+                sent = set(
+                    OutgoingEmail.objects.filter(dedup_key__in=list(keys)).values_list("dedup_key", flat=True)
+                )
+                for key, reminder in keys.items():
+                    if key in sent:
+                        continue
+                    with transaction.atomic():
+                        queue_templated_email(
+                            user=reminder.user,
+                            template=reminder.template,
+                            context={**reminder.context, "reminder": kind.name},
+                            dedup_key=key,
+                            attachments=reminder.attachments,
+                        )
+                    queued += 1
+    return queued
+
+
+def _batches(items: Iterable[Reminder], size: int) -> Iterator[list[Reminder]]:
+    batch: list[Reminder] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

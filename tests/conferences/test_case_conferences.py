@@ -706,3 +706,26 @@ def test_case_summaries_are_purged_after_the_retention_period(
     recent.refresh_from_db()
     assert conference.question == "" and conference.case_summary == "" and conference.summary_purged_at
     assert recent.question == "What now?"
+
+
+def test_a_sweep_renders_only_the_reminders_not_queued_yet(
+    coordinator: Any, expert: Any, agent: Any, time_machine: Any
+) -> None:
+    # A reminder stays due for hours and the sweep runs every five minutes: a
+    # 10,000-seat webinar must not render 10,000 emails on each of 72 sweeps.
+    from unittest import mock
+
+    from cmss import outbox
+
+    time_machine.move_to(datetime(2027, 5, 3, 8, 0, tzinfo=UTC), tick=False)
+    start = soon(3)
+    conference = realise(scheduled(coordinator, expert, agent, start=start))
+    Invitation.objects.update(invited_at=start - timedelta(days=3))
+    Conference.objects.filter(pk=conference.pk).update(requester_invited_at=start - timedelta(days=3))
+
+    with mock.patch.object(outbox, "render_email", wraps=outbox.render_email) as rendering:
+        assert reminders.sweep(now=start - timedelta(hours=24)) == 2  # the expert and the requester
+        assert rendering.call_count == 2
+        for minutes in range(5, 60, 5):
+            assert reminders.sweep(now=start - timedelta(hours=24) + timedelta(minutes=minutes)) == 0
+        assert rendering.call_count == 2
