@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Concat
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -181,8 +182,9 @@ class Ticket(models.Model):
 
     @classmethod
     def erase_personal_data(cls, user: object, pseudonym: str) -> None:
-        """The person's tickets stay, under a pseudonym, with their text scrubbed."""
-        tickets = list(cls.personal_data_of(user))
+        """The person's tickets stay, under a pseudonym, with their text scrubbed:
+        a few UPDATEs however many tickets they have."""
+        tickets = list(cls.personal_data_of(user).values_list("pk", flat=True))
         TicketMessage.objects.filter(models.Q(ticket__in=tickets) | models.Q(author=user)).update(
             body="[erased]"
         )
@@ -190,10 +192,23 @@ class Ticket(models.Model):
             action__in=["opened", "state", "priority"]
         ).update(from_value="", to_value="")
         TicketEvent.objects.filter(models.Q(ticket__in=tickets) | models.Q(actor=user)).update(note="")
-        for ticket in tickets:
-            cls.objects.filter(pk=ticket.pk).update(
-                requester_name=pseudonym, requester_email="", subject=f"[erased] {ticket.get_kind_display()}"
-            )
+        cls.objects.filter(pk__in=tickets).update(
+            requester_name=pseudonym, requester_email="", subject=cls.erased_subject()
+        )
+
+    @classmethod
+    def erased_subject(cls) -> models.Case:
+        """The subject an erased ticket keeps, "[erased] <kind>", for a bulk UPDATE:
+        the kind's label in the active language, as get_kind_display() gave it when
+        tickets were scrubbed one by one."""
+        return models.Case(
+            *(
+                models.When(kind=value, then=models.Value(f"[erased] {label}"))
+                for value, label in cls.Kind.choices
+            ),
+            default=Concat(models.Value("[erased] "), F("kind")),
+            output_field=models.CharField(),
+        )
 
     @property
     def number(self) -> str:

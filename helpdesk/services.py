@@ -575,8 +575,7 @@ def purge_closed_ticket_text(policy: Any, now: datetime) -> int:
     TicketEvent.objects.filter(ticket_id__in=ids).exclude(action__in=["opened", "state", "priority"]).update(
         from_value="", to_value=""
     )
-    for ticket in Ticket.objects.filter(pk__in=ids):
-        Ticket.objects.filter(pk=ticket.pk).update(
-            subject=f"[erased] {ticket.get_kind_display()}", requester_name="", requester_email=""
-        )
+    Ticket.objects.filter(pk__in=ids).update(
+        subject=Ticket.erased_subject(), requester_name="", requester_email=""
+    )
     return len(ids)

@@ -141,3 +141,25 @@ def test_an_agent_restricts_processing_on_a_data_protection_request(client: Clie
     ).exists()
     agent_client.post(f"/admin/helpdesk/ticket/{ticket.pk}/act/lift_restriction/")
     assert "Restrictme" in client.get("/directory/").content.decode()
+
+
+def test_the_ticket_text_purge_scrubs_ticket_rows_in_one_update_however_many_there_are() -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    agent = StaffFactory.create()
+
+    def closed(count: int) -> int:
+        for _ in range(count):
+            ticket = helpdesk.open_question(
+                requester=ClinicianFactory.create().user, subject="About patient care", body="Details"
+            )
+            helpdesk.resolve(ticket=ticket, by=agent)
+            helpdesk.change_state(ticket=ticket, to="closed", by=agent)
+        Ticket.objects.filter(state="closed").update(updated_at=days_ago(731))
+        with CaptureQueriesContext(connection) as queries:
+            assert helpdesk.purge_closed_ticket_text(RetentionPolicy.load(), NOW) == count
+        return sum(1 for query in queries if query["sql"].startswith('UPDATE "helpdesk_ticket"'))
+
+    assert closed(2) == closed(10) == 1
+    assert set(Ticket.objects.values_list("subject", flat=True)) == {"[erased] Question"}

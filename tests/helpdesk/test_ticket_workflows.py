@@ -680,3 +680,31 @@ def test_model_defaults_follow_the_moved_clock(agent: User, clock: Clock) -> Non
     note = services.add_note(ticket=ticket, body="Called back.", by=agent)
     assert ticket.created_at == note.created_at == datetime(2028, 2, 29, 16, 45, tzinfo=UTC)
     assert note.ticket.events.get(action="note").at == note.created_at
+
+
+# --- Erasure ---------------------------------------------------------------------------------
+
+
+def erasure_queries(tickets: int) -> tuple[int, list[str]]:
+    """The queries Ticket.erase_personal_data makes for a person with that many tickets,
+    and the subjects their tickets keep."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    person = ClinicianFactory.create().user
+    for number in range(tickets):
+        services.open_question(requester=person, subject=f"Question {number} from me", body="Hello")
+    services.open_registration_ticket(clinician=person.clinician)
+    with CaptureQueriesContext(connection) as queries:
+        Ticket.erase_personal_data(person, "erased-x")
+    subjects = sorted(Ticket.objects.filter(requester=person).values_list("subject", flat=True))
+    return len(queries), subjects
+
+
+def test_erasure_scrubs_a_persons_tickets_in_as_many_queries_for_2_tickets_as_for_20() -> None:
+    few, subjects = erasure_queries(2)
+    many, _ = erasure_queries(20)
+    assert few == many
+    assert subjects == ["[erased] Question", "[erased] Question", "[erased] Registration: contact and verify"]
+    assert not Ticket.objects.filter(subject__contains="from me").exists()
+    assert set(Ticket.objects.values_list("requester_name", flat=True)) == {"erased-x"}
