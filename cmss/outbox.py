@@ -15,7 +15,7 @@ import smtplib
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.utils import make_msgid
 from typing import TYPE_CHECKING
 
@@ -27,16 +27,13 @@ from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
+from . import jobs
 from .models import OutgoingEmail
 
 if TYPE_CHECKING:
     from .models import User
 
 logger = logging.getLogger(__name__)
-
-# How long a freshly queued row waits for its own task before the sweeper
-# enqueues it again.
-SWEEP_GRACE = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -154,16 +151,11 @@ def queue_templated_email(
     )
 
 
-def enqueue(email_id: int) -> bool:
+def enqueue(email_id: int, *, countdown: float | None = None) -> bool:
     """Hand the row to the broker; if the broker is down, leave it to the sweeper."""
     from .tasks import send_email
 
-    try:
-        send_email.apply_async((email_id,))
-    except Exception:
-        logger.exception("Could not enqueue outgoing email %s; the sweeper will retry", email_id)
-        return False
-    return True
+    return jobs.enqueue(send_email, email_id, countdown=countdown, what="outgoing email")
 
 
 def _build_message(email: OutgoingEmail) -> EmailMultiAlternatives:
@@ -199,7 +191,7 @@ def deliver(*, email_id: int, now: datetime | None = None) -> OutgoingEmail.Stat
     ).update(
         state=OutgoingEmail.State.SENDING,
         attempts=F("attempts") + 1,
-        lease_expires_at=now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS),
+        lease_expires_at=now + jobs.policy().lease,
     )
     if not claimed:
         return None
@@ -216,39 +208,42 @@ def deliver(*, email_id: int, now: datetime | None = None) -> OutgoingEmail.Stat
 
 def _record_failure(email: OutgoingEmail, exc: Exception, *, now: datetime) -> OutgoingEmail.State:
     error = f"{type(exc).__name__}: {exc}"[:2000]
-    if _is_permanent(exc) or email.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
+    if _is_permanent(exc) or jobs.exhausted(email.attempts):
         logger.error("Outgoing email %s failed for good: %s", email.pk, error)
         OutgoingEmail.objects.filter(pk=email.pk).update(
             state=OutgoingEmail.State.FAILED, last_error=error, lease_expires_at=None
         )
         return OutgoingEmail.State.FAILED
-    delay = email.backoff()
+    delay = jobs.backoff(email.attempts)
     logger.warning(
         "Outgoing email %s failed (attempt %s), retrying in %s: %s", email.pk, email.attempts, delay, error
     )
     OutgoingEmail.objects.filter(pk=email.pk).update(
         state=OutgoingEmail.State.QUEUED, last_error=error, lease_expires_at=None, next_attempt_at=now + delay
     )
-    from .tasks import send_email
-
-    try:
-        send_email.apply_async((email.pk,), countdown=delay.total_seconds())
-    except Exception:
-        logger.exception("Could not schedule the retry of email %s; the sweeper will", email.pk)
+    enqueue(email.pk, countdown=delay.total_seconds())
     return OutgoingEmail.State.QUEUED
 
 
 def sweep(*, now: datetime | None = None, limit: int = 500) -> int:
     """Free rows whose lease expired and enqueue queued rows that are overdue.
     Returns how many rows were enqueued."""
-    now = now or timezone.now()
-    OutgoingEmail.objects.filter(state=OutgoingEmail.State.SENDING, lease_expires_at__lt=now).update(
-        state=OutgoingEmail.State.QUEUED, lease_expires_at=None, last_error="Worker lease expired; retrying."
-    )
-    due: Iterable[int] = OutgoingEmail.objects.filter(
-        state=OutgoingEmail.State.QUEUED, next_attempt_at__lte=now - SWEEP_GRACE
-    ).values_list("pk", flat=True)[:limit]
-    return sum(1 for pk in list(due) if enqueue(pk))
+
+    def free_expired(at: datetime) -> int:
+        return OutgoingEmail.objects.filter(
+            state=OutgoingEmail.State.SENDING, lease_expires_at__lt=at
+        ).update(
+            state=OutgoingEmail.State.QUEUED,
+            lease_expires_at=None,
+            last_error="Worker lease expired; retrying.",
+        )
+
+    def due(before: datetime) -> Iterable[int]:
+        return OutgoingEmail.objects.filter(
+            state=OutgoingEmail.State.QUEUED, next_attempt_at__lte=before
+        ).values_list("pk", flat=True)[:limit]
+
+    return jobs.sweep(free_expired=free_expired, due=due, enqueue_one=enqueue, now=now or timezone.now())
 
 
 def retry(*, email: OutgoingEmail) -> bool:

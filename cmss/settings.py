@@ -146,6 +146,8 @@ if REDIS_URL:
         }
     }
     CELERY_BROKER_URL = REDIS_URL
+    # How long a task may sit unacknowledged before Redis hands it to another
+    # worker: cmss/jobs.py never schedules further ahead than this.
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"visibility_timeout": 3600}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -165,8 +167,9 @@ else:
     for _folder in (_queue_dir, _processed_dir, _control_dir):
         _folder.mkdir(parents=True, exist_ok=True)
 
-# How long a task may sit unacknowledged before Redis hands it to another
-# worker; nothing is scheduled further ahead than this.
+# Celery ignores this name: the visibility timeout is the broker transport
+# option above. Kept only until the provider-meeting pipeline reads it from
+# cmss.jobs like the outbox does.
 CELERY_VISIBILITY_TIMEOUT = 3600
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -222,10 +225,15 @@ globals().update(parse_email_url(os.environ.get("EMAIL_URL", "console://")))
 EMAIL_TIMEOUT = 15
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "CMSS Helpdesk <helpdesk@cmss.example.org>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-# Outbox: attempts before a row is marked failed, and how long a worker may
-# hold a row in "sending" before the sweeper gives it to another worker.
-OUTBOX_MAX_ATTEMPTS = 8
-OUTBOX_LEASE_SECONDS = 300
+# Row-first background work (the outbox, provider meetings; cmss/jobs.py):
+# attempts before a row fails for good, how long a worker may hold a claimed
+# row before the sweeper gives it to another, the first and the longest wait
+# between attempts, and how long a fresh row waits for its own task.
+JOBS_MAX_ATTEMPTS = 8
+JOBS_LEASE_SECONDS = 300
+JOBS_BACKOFF_SECONDS = 30
+JOBS_BACKOFF_CAP_SECONDS = 1800
+JOBS_SWEEP_GRACE_SECONDS = 120
 
 # --- Video ----------------------------------------------------------------------
 VIDEO_BACKEND = os.environ.get("VIDEO_BACKEND", "conferences.video.local.LocalBackend")

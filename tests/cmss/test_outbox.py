@@ -108,7 +108,7 @@ def test_a_transient_smtp_failure_is_retried_later_with_backoff() -> None:
 
 
 def test_an_email_that_keeps_failing_stops_at_the_cap_and_shows_as_failed(settings: Any) -> None:
-    settings.OUTBOX_MAX_ATTEMPTS = 3
+    settings.JOBS_MAX_ATTEMPTS = 3
     email = queue()
     error = smtplib.SMTPServerDisconnected("connection lost")
     with (
