@@ -1,4 +1,4 @@
-"""Core models: the user, the outgoing-mail table and the audit log."""
+"""Core models: the user, the outgoing-mail table, the audit log and the shape of every history."""
 
 from __future__ import annotations
 
@@ -172,7 +172,6 @@ class OutgoingEmail(models.Model):
         )
 
 
-
 class AuditEvent(models.Model):
     """Append-only record of access to and changes of personal data.
 
@@ -230,6 +229,57 @@ class AuditEvent(models.Model):
     def erase_personal_data(cls, user: User, pseudonym: str) -> None:
         # The events stay (who did what, by id); the address they came from goes.
         cls.objects.filter(actor_id=user.pk).update(ip_address=None)
+
+
+class Event(models.Model):
+    """One line of an object's history: when, who, what, and a short note.
+
+    The shape every history shares (tickets, webinars, conferences). Each
+    concrete event adds the foreign key to what it is the history of, and
+    declares its own personal data (PERSONAL_DATA_FIELDS, PERSONAL_DATA_MENTIONS,
+    personal_data_of...): cmss.personal_data reads those on the concrete class
+    only, so that a new history never inherits a declaration by accident.
+    Written only by the services of its app.
+    """
+
+    at = models.DateTimeField(_("when"), default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    action = models.CharField(_("what"), max_length=40)
+    note = models.TextField(_("note"), blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.action} at {self.at:%Y-%m-%d %H:%M}"
+
+    @property
+    def actor_label(self) -> str:
+        """Who acted, as the helpdesk reads it (a pending account or an erased one: "system")."""
+        if self.actor is None:
+            return str(_("system"))
+        return self.actor.display_name or self.actor.email
+
+
+class ChangeEvent(Event):
+    """An event that moves a value: from → to (a state, an assignee, a start time)."""
+
+    from_value = models.CharField(_("from"), max_length=200, blank=True)
+    to_value = models.CharField(_("to"), max_length=200, blank=True)
+
+    class Meta(Event.Meta):
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.action}: {self.from_value} → {self.to_value}"
 
 
 class RetentionPolicy(models.Model):
