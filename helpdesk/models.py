@@ -12,6 +12,8 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from cmss.models import ChangeEvent
+
 if TYPE_CHECKING:
     from cmss.models import User
 
@@ -233,37 +235,20 @@ class Ticket(models.Model):
         )
 
 
-class TicketEvent(models.Model):
+class TicketEvent(ChangeEvent):
     """One change of a ticket: who, when, what, from → to."""
 
     ticket = models.ForeignKey(
         Ticket, verbose_name=_("ticket"), on_delete=models.CASCADE, related_name="events"
     )
-    at = models.DateTimeField(_("when"), default=timezone.now)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("by"),
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
-    action = models.CharField(_("what"), max_length=40)
-    from_value = models.CharField(_("from"), max_length=200, blank=True)
-    to_value = models.CharField(_("to"), max_length=200, blank=True)
-    note = models.TextField(_("note"), blank=True)
 
     PERSONAL_DATA_FIELDS = ("actor", "note")
     # "verified: <name>", a note with a phone number, on anyone's ticket.
     PERSONAL_DATA_MENTIONS = ("from_value", "to_value", "note")
 
-    class Meta:
+    class Meta(ChangeEvent.Meta):
         verbose_name = _("ticket event")
         verbose_name_plural = _("ticket events")
-        ordering = ["at", "pk"]
-
-    def __str__(self) -> str:
-        return f"{self.action}: {self.from_value} → {self.to_value}"
 
     @classmethod
     def personal_data_of(cls, user: object) -> models.QuerySet[TicketEvent]:
@@ -278,12 +263,6 @@ class TicketEvent(models.Model):
             row["from_value"] = _only_if_theirs(row.get("from_value"), user)
             row["to_value"] = _only_if_theirs(row.get("to_value"), user)
         return row
-
-    @property
-    def actor_label(self) -> str:
-        if self.actor is None:
-            return str(_("system"))
-        return self.actor.display_name or self.actor.email
 
 
 class TicketMessage(models.Model):

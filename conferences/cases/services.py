@@ -1,7 +1,8 @@
 """Case-discussion conferences: request, schedule, invite, move, cancel, hold.
 
 Every change locks the conference row, so that an agent and a coordinator
-acting at once apply one after the other. The meeting on the video provider is
+acting at once apply one after the other, and writes one ConferenceEvent (the
+history on the ticket's panel) in its transaction. The meeting on the video provider is
 a ProviderMeeting row (see conferences/meetings/pipeline.py): this module says what it should be,
 a worker makes it so. Invitations go out once the meeting exists (they carry
 its join link), from the hook the pipeline calls in the transaction that
@@ -14,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -32,7 +33,7 @@ from helpdesk.models import Ticket
 
 from ..calendar import ics, reminders
 from ..meetings import pipeline
-from ..models import Conference, Invitation, ProposedSlot, ProviderMeeting
+from ..models import Conference, ConferenceEvent, Invitation, ProposedSlot, ProviderMeeting
 from ..video import Invitee
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 State = Conference.State
+Action = ConferenceEvent.Action
 
 
 class ConferenceError(helpdesk.HelpdeskError):
@@ -77,6 +79,24 @@ def _require(conference: Conference, to: str) -> None:
             _("The conference is %(state)s: that is no longer possible.")
             % {"state": conference.get_state_display()}
         )
+
+
+def _event(
+    conference: Conference, *, action: str, by: User | None, old: str = "", new: str = "", note: str = ""
+) -> None:
+    """The history line of one action. A note is an excerpt of a reason
+    written for the requester (it may name a colleague: declared as a mention),
+    never the clinical question, summary or outcome."""
+    note = " ".join(note.split())
+    if len(note) > ConferenceEvent.NOTE_LENGTH:
+        note = note[: ConferenceEvent.NOTE_LENGTH - 1] + "…"
+    ConferenceEvent.objects.create(
+        conference=conference, action=action, actor=by, from_value=old[:200], to_value=new[:200], note=note
+    )
+
+
+def _utc(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).isoformat() if moment is not None else ""
 
 
 def conference_link(conference: Conference) -> str:
@@ -131,6 +151,7 @@ def request_conference(*, coordinator: Clinician, data: RequestData) -> Conferen
     )
     conference.ticket = ticket
     conference.save(update_fields=["ticket"])
+    _event(conference, action=Action.REQUESTED, by=coordinator.user)
     queue_templated_email(
         user=coordinator.user,
         template="conference_requested",
@@ -190,9 +211,11 @@ def approve(*, conference: Conference, start: datetime, by: User) -> Conference:
         _require(conference, State.SCHEDULED)
     if start <= timezone.now():
         raise ConferenceError(_("Choose a time in the future."))
+    previous = conference.start
     conference.state = State.SCHEDULED
     conference.start = start
     conference.save(update_fields=["state", "start", "updated_at"])
+    _event(conference, action=Action.APPROVED, by=by, old=_utc(previous), new=_utc(start))
     invitations = list(conference.invitations.select_related("clinician__user"))
     conference.meeting = pipeline.request_meeting(
         key=conference.meeting_key,
@@ -224,6 +247,7 @@ def decline(*, conference: Conference, reason: str, by: User) -> Conference:
     conference.state = State.DECLINED
     conference.decline_reason = reason
     conference.save(update_fields=["state", "decline_reason", "updated_at"])
+    _event(conference, action=Action.DECLINED, by=by, note=reason)
     _tell_requester(
         conference,
         _("We cannot organise your conference “%(title)s”.") % {"title": conference.title} + "\n\n" + reason,
@@ -244,6 +268,7 @@ def move(*, conference: Conference, start: datetime, by: User) -> Conference:
         raise ConferenceError(_("Choose a time in the future."))
     if start == conference.start:
         raise ConferenceError(_("The conference is already at that time."))
+    _event(conference, action=Action.MOVED, by=by, old=_utc(conference.start), new=_utc(start))
     conference.start = start
     conference.sequence += 1
     conference.save(update_fields=["start", "sequence", "updated_at"])
@@ -272,6 +297,8 @@ def cancel(*, conference: Conference, by: User, reason: str = "") -> Conference:
     conference = _locked(conference)
     _require(conference, State.CANCELLED)
     was_scheduled = conference.state == State.SCHEDULED
+    # From which state: withdrawn before a time was set, or called off.
+    _event(conference, action=Action.CANCELLED, by=by, old=conference.state, note=reason)
     conference.state = State.CANCELLED
     conference.cancel_reason = reason
     conference.sequence += 1
@@ -313,6 +340,8 @@ def mark_held(*, conference: Conference, outcome: str, by: User) -> Conference:
     conference.outcome = outcome
     conference.held_at = timezone.now()
     conference.save(update_fields=["state", "outcome", "held_at", "updated_at"])
+    # The outcome is clinical: it stays on the conference (and is purged with it).
+    _event(conference, action=Action.HELD, by=by)
     ticket = conference.ticket
     if ticket is not None and ticket.is_active:
         helpdesk.resolve(ticket=ticket, by=by, note=_("The conference was held."))
@@ -331,6 +360,7 @@ def add_invitee(*, conference: Conference, clinician: Clinician, by: User) -> In
     invitation, created = Invitation.objects.get_or_create(conference=conference, clinician=clinician)
     if not created:
         raise ConferenceError(_("%(name)s is already invited.") % {"name": clinician.full_name})
+    _event(conference, action=Action.INVITEE_ADDED, by=by, new=clinician.full_name)
     if conference.meeting is not None:
         pipeline.add_meeting_invitee(meeting=conference.meeting, invitee=_invitee(clinician))
     send_invitations(conference)
@@ -345,6 +375,8 @@ def remove_invitee(*, conference: Conference, invitation: Invitation, by: User) 
     invitation = Invitation.objects.select_related("clinician__user").get(
         pk=invitation.pk, conference=conference
     )
+    # Named, not linked: the invitation row goes.
+    _event(conference, action=Action.INVITEE_REMOVED, by=by, old=invitation.clinician.full_name)
     if conference.meeting is not None:
         pipeline.remove_meeting_invitee(meeting=conference.meeting, email=invitation.clinician.user.email)
     if invitation.sent_sequence is not None:
@@ -359,14 +391,30 @@ def remove_invitee(*, conference: Conference, invitation: Invitation, by: User) 
 
 @transaction.atomic
 def respond(*, invitation: Invitation, accept: bool) -> Invitation:
-    invitation = Invitation.objects.select_for_update().select_related("conference").get(pk=invitation.pk)
+    """The invitee's answer; a change of mind is recorded, the same answer twice is not."""
+    # The conference row is locked too, as by its other actions: its state cannot
+    # change under the answer.
+    invitation = (
+        Invitation.objects.select_for_update(of=("self", "conference"))
+        .select_related("conference", "clinician__user")
+        .get(pk=invitation.pk)
+    )
     if not invitation.conference.is_open:
         raise ConferenceError(
             _("The conference is %(state)s.") % {"state": invitation.conference.get_state_display()}
         )
+    previous = invitation.response
     invitation.response = Invitation.Response.ACCEPTED if accept else Invitation.Response.DECLINED
     invitation.responded_at = timezone.now()
     invitation.save(update_fields=["response", "responded_at"])
+    if invitation.response != previous:
+        _event(
+            invitation.conference,
+            action=Action.INVITEE_ACCEPTED if accept else Action.INVITEE_DECLINED,
+            by=invitation.clinician.user,
+            old=previous,
+            new=invitation.response,
+        )
     return invitation
 
 

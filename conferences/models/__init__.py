@@ -3,11 +3,11 @@
 
 - meetings.py: ProviderMeeting (what the video-provider pipeline creates), the local
   backend's LocalVideoMeeting, WebexToken;
-- cases.py: Conference, ProposedSlot, Invitation;
+- cases.py: Conference, ProposedSlot, Invitation, ConferenceEvent;
 - webinars.py: Webinar, Speaker, Registration, WebinarEvent.
 """
 
-from .cases import Conference, ConferenceQuerySet, Invitation, ProposedSlot
+from .cases import Conference, ConferenceEvent, ConferenceQuerySet, Invitation, ProposedSlot
 from .meetings import NEEDS_ATTENTION, LocalVideoMeeting, ProviderMeeting, ProviderMeetingQuerySet, WebexToken
 from .webinars import (
     Registration,
@@ -22,6 +22,7 @@ from .webinars import (
 __all__ = [
     "NEEDS_ATTENTION",
     "Conference",
+    "ConferenceEvent",
     "ConferenceQuerySet",
     "Invitation",
     "LocalVideoMeeting",

@@ -1,4 +1,4 @@
-"""Case-discussion conferences: the request, its proposed times and its invitations."""
+"""Case-discussion conferences: the request, its proposed times, its invitations and its history."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from clinicians.countries import NetworkCountryField
 from clinicians.models import ERN, Clinician, Hospital, Language, Specialty
+from cmss.models import ChangeEvent
 
 if TYPE_CHECKING:
     from cmss.models import User
@@ -245,3 +246,68 @@ class Invitation(models.Model):
     @classmethod
     def personal_data_of(cls, user: object) -> models.QuerySet[Invitation]:
         return cls.objects.filter(clinician__user=user).select_related("conference", "clinician")
+
+
+class ConferenceEvent(ChangeEvent):
+    """One step of a conference, written by the service that took it
+    (conferences/cases/services.py) and shown on its ticket's panel.
+
+    Start times are from/to values in UTC ISO 8601; an invitee is named by
+    their full name (the invitation itself may be gone); a note is at most an
+    excerpt of a decline or cancel reason, never clinical content (the
+    question, the summary and the outcome stay on the conference, where the
+    retention purge clears them).
+    """
+
+    class Action(models.TextChoices):
+        REQUESTED = "requested", _("requested")
+        APPROVED = "approved", _("approved and scheduled")
+        DECLINED = "declined", _("declined")
+        MOVED = "moved", _("moved")
+        CANCELLED = "cancelled", _("cancelled")
+        HELD = "held", _("marked held")
+        INVITEE_ADDED = "invitee_added", _("invitee added")
+        INVITEE_REMOVED = "invitee_removed", _("invitee removed")
+        INVITEE_ACCEPTED = "invitee_accepted", _("invitation accepted")
+        INVITEE_DECLINED = "invitee_declined", _("invitation declined")
+
+    # The events whose from/to values name a clinician, not a state or a time.
+    NAMING: ClassVar[frozenset[str]] = frozenset({Action.INVITEE_ADDED, Action.INVITEE_REMOVED})
+    NOTE_LENGTH: ClassVar[int] = 200
+
+    conference = models.ForeignKey(
+        Conference, verbose_name=_("conference"), on_delete=models.CASCADE, related_name="events"
+    )
+
+    # Who acted (an agent, the coordinator, an invitee answering), and a reason
+    # that may name a colleague; an invitee added or removed is named in a value.
+    PERSONAL_DATA_FIELDS = ("actor", "note")
+    PERSONAL_DATA_MENTIONS = ("from_value", "to_value", "note")
+
+    class Meta(ChangeEvent.Meta):
+        verbose_name = _("conference event")
+        verbose_name_plural = _("conference events")
+
+    @classmethod
+    def personal_data_of(cls, user: User) -> models.QuerySet[ConferenceEvent]:
+        """The history of the conferences the person requested, and what they did."""
+        return cls.objects.filter(
+            models.Q(conference__in=Conference.personal_data_of(user)) | models.Q(actor=user)
+        )
+
+    @classmethod
+    def redact_for_export(cls, row: dict[str, Any], user: object) -> dict[str, Any]:
+        """Who else acted, or was invited, is their data, not the requester's
+        (rows exported with str(user); an invitee finds their own name through
+        the mentions)."""
+        row = {**row, "actor": row.get("actor") if row.get("actor") == str(user) else None}
+        if row.get("action") in cls.NAMING:
+            row["from_value"] = row["to_value"] = None
+        return row
+
+    @property
+    def action_label(self) -> str:
+        try:
+            return str(self.Action(self.action).label)
+        except ValueError:
+            return self.action

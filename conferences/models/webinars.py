@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from clinicians.models import ERN, Clinician, Language
+from cmss.models import Event
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -365,32 +366,17 @@ class Registration(models.Model):
         return self.status in (self.Status.CONFIRMED, self.Status.WAITLISTED)
 
 
-class WebinarEvent(models.Model):
+class WebinarEvent(Event):
     """What happened to a webinar, and who did it (the admin's history)."""
 
     webinar = models.ForeignKey(
         Webinar, verbose_name=_("webinar"), on_delete=models.CASCADE, related_name="events"
     )
-    at = models.DateTimeField(_("at"), default=timezone.now)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("by"),
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
-    action = models.CharField(_("action"), max_length=40)
-    note = models.TextField(_("note"), blank=True)
 
     # The staff member who acted (cleared with the account); notes should hold no names.
     PERSONAL_DATA_FIELDS = ("actor",)
     PERSONAL_DATA_MENTIONS = ("note",)
 
-    class Meta:
+    class Meta(Event.Meta):
         verbose_name = _("webinar event")
         verbose_name_plural = _("webinar events")
-        ordering = ["at", "pk"]
-
-    def __str__(self) -> str:
-        return f"{self.action} at {self.at:%Y-%m-%d %H:%M}"

@@ -135,10 +135,15 @@ def person(client: Client) -> Clinician:
         time_zone="UTC",
     )
     Invitation.objects.create(conference=asked, clinician=clinician)
-    # A colleague's conference with this person and another invited: a meeting
-    # on the video provider, held, with an outcome that names them.
-    invited = requested_conference(invitees=[clinician, other], start=start + timedelta(days=3))
+    # A colleague's conference with this person (added by the helpdesk, which
+    # its history names them for) and another invited: a meeting on the video
+    # provider, accepted, held, with an outcome that names them.
+    invited = requested_conference(invitees=[other], start=start + timedelta(days=3))
+    case_conferences.add_invitee(conference=invited, clinician=clinician, by=agent)
     case_conferences.approve(conference=invited, start=start + timedelta(days=3), by=agent)
+    case_conferences.respond(
+        invitation=Invitation.objects.get(conference=invited, clinician=clinician), accept=True
+    )
     invited.refresh_from_db()
     assert invited.meeting_id is not None
     meetings.realise_meeting(meeting_id=invited.meeting_id)
