@@ -171,11 +171,6 @@ class OutgoingEmail(models.Model):
             headers={},
         )
 
-    def backoff(self) -> timedelta:
-        """Delay before the next attempt: 30 s doubling, capped at 30 minutes
-        (well under the broker's visibility timeout)."""
-        return timedelta(seconds=min(30 * 2 ** max(self.attempts - 1, 0), 1800))
-
 
 class AuditEvent(models.Model):
     """Append-only record of access to and changes of personal data.
