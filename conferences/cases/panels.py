@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from django.db.models import Prefetch
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -13,7 +16,7 @@ from django.utils.translation import gettext_lazy
 from helpdesk import panels
 from helpdesk.models import Ticket
 
-from ..models import Conference
+from ..models import Conference, ConferenceEvent, Invitation
 from . import forms
 from . import services as case_conferences
 
@@ -21,19 +24,90 @@ if TYPE_CHECKING:
     from cmss.models import User
 
 State = Conference.State
+Action = ConferenceEvent.Action
 
 
 def _conference(ticket: Ticket) -> Conference | None:
     return (
         Conference.objects.with_related()
-        .prefetch_related("slots", "erns", "specialties", "invitations__clinician__user")
+        .prefetch_related(
+            "slots",
+            "erns",
+            "specialties",
+            "invitations__clinician__user",
+            # Who acted, by name: a clinician's comes from their profile.
+            Prefetch("events", queryset=ConferenceEvent.objects.select_related("actor__clinician")),
+        )
         .filter(ticket=ticket)
         .first()
     )
 
 
+@dataclass(frozen=True)
+class HistoryLine:
+    """One line of the conference's history as the panel shows it: the times
+    are aware datetimes, shown in the agent's zone by the template."""
+
+    at: datetime
+    who: str
+    what: str
+    times: tuple[datetime, ...] = ()
+    detail: str = ""
+    note: str = ""
+
+
+def _moment(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _detail(event: ConferenceEvent) -> str:
+    if event.action in ConferenceEvent.NAMING:
+        return event.to_value or event.from_value
+    if event.action == Action.CANCELLED and event.from_value in State.values:
+        return _("was %(state)s") % {"state": State(event.from_value).label}
+    # A change of mind (a first answer has no "from" worth showing).
+    if event.action in (Action.INVITEE_ACCEPTED, Action.INVITEE_DECLINED) and event.from_value in (
+        Invitation.Response.ACCEPTED,
+        Invitation.Response.DECLINED,
+    ):
+        return _("changed from %(answer)s") % {"answer": Invitation.Response(event.from_value).label}
+    return ""
+
+
+def history(conference: Conference) -> list[HistoryLine]:
+    """The conference's events (prefetched), oldest first."""
+    lines = []
+    for event in conference.events.all():
+        times: tuple[datetime, ...] = ()
+        if event.action in (Action.APPROVED, Action.MOVED):
+            times = tuple(
+                moment
+                for moment in (_moment(event.from_value), _moment(event.to_value))
+                if moment is not None
+            )
+        lines.append(
+            HistoryLine(
+                at=event.at,
+                who=event.actor.get_full_name() if event.actor is not None else _("system"),
+                what=event.action_label,
+                times=times,
+                detail=_detail(event),
+                note=event.note,
+            )
+        )
+    return lines
+
+
 def context(ticket: Ticket) -> dict[str, Any]:
-    return {**panels.clinician_context(ticket), "conference": _conference(ticket)}
+    conference = _conference(ticket)
+    return {
+        **panels.clinician_context(ticket),
+        "conference": conference,
+        "history": history(conference) if conference is not None else [],
+    }
 
 
 def _when(conference: Conference) -> str:

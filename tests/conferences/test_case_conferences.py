@@ -10,7 +10,10 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
+from django.db import connection
+from django.db.models import Q
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,7 +22,7 @@ from cmss.models import OutgoingEmail, RetentionPolicy
 from conferences.calendar import reminders
 from conferences.cases import services as case_conferences
 from conferences.meetings import pipeline
-from conferences.models import Conference, Invitation, LocalVideoMeeting, ProviderMeeting
+from conferences.models import Conference, ConferenceEvent, Invitation, LocalVideoMeeting, ProviderMeeting
 from helpdesk.models import Ticket, TicketMessage
 from tests import factories
 from tests.conftest import sign_in_staff
@@ -729,3 +732,190 @@ def test_a_sweep_renders_only_the_reminders_not_queued_yet(
         for minutes in range(5, 60, 5):
             assert reminders.sweep(now=start - timedelta(hours=24) + timedelta(minutes=minutes)) == 0
         assert rendering.call_count == 2
+
+
+# --- The conference's history --------------------------------------------------------------
+
+
+def history_on_panel(client: Client, conference: Conference) -> str:
+    """The history list of the conference's ticket panel, as the agent reads it."""
+    page = client.get(reverse("admin:helpdesk_ticket_change", args=[conference.ticket_id]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    return html.split('<ol class="events conference-history">', 1)[1].split("</ol>", 1)[0]
+
+
+def events_of(conference: Conference) -> list[tuple[str, Any, str, str]]:
+    return [
+        (event.action, event.actor, event.from_value, event.to_value)
+        for event in ConferenceEvent.objects.filter(conference=conference)
+    ]
+
+
+def utc(moment: Any) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+def test_every_conference_action_writes_one_event_shown_on_the_ticket_panel(
+    client: Client, coordinator: Any, expert: Any, agent: Any
+) -> None:
+    agent.time_zone = "Europe/Helsinki"  # the panel shows the agent's zone, one hour ahead of Brussels
+    agent.save()
+    newcomer = factories.ClinicianFactory.create(status="verified", first_name="Pia", last_name="Lund")
+    first, second = soon(3), soon(4)
+
+    # Requested, invitees changed, approved, answered twice, moved, held.
+    held = make_conference(coordinator, expert)
+    case_conferences.add_invitee(conference=held, clinician=newcomer, by=agent)
+    case_conferences.remove_invitee(
+        conference=held, invitation=Invitation.objects.get(conference=held, clinician=newcomer), by=agent
+    )
+    case_conferences.approve(conference=held, start=first, by=agent)
+    answer = Invitation.objects.get(conference=held, clinician=expert)
+    case_conferences.respond(invitation=answer, accept=True)
+    case_conferences.respond(invitation=answer, accept=True)  # the same answer again: nothing new
+    case_conferences.respond(invitation=answer, accept=False)
+    case_conferences.move(conference=held, start=second, by=agent)
+    Conference.objects.filter(pk=held.pk).update(start=timezone.now() - timedelta(hours=2))
+    case_conferences.mark_held(
+        conference=held, outcome="Restart ERT at half dose under monitoring.", by=agent
+    )
+    # Declined by the helpdesk; cancelled by the coordinator once scheduled, and by the helpdesk before.
+    declined = make_conference(coordinator, expert)
+    case_conferences.decline(conference=declined, reason="No cardiologist is free that week.", by=agent)
+    withdrawn = make_conference(coordinator, expert)
+    case_conferences.approve(conference=withdrawn, start=first, by=agent)
+    case_conferences.cancel(conference=withdrawn, by=coordinator.user, reason="Resolved.\n\n" + "x" * 300)
+    dropped = make_conference(coordinator, expert)
+    case_conferences.cancel(conference=dropped, by=agent)
+
+    requester = coordinator.user
+    assert events_of(held) == [
+        ("requested", requester, "", ""),
+        ("invitee_added", agent, "", "Pia Lund"),
+        ("invitee_removed", agent, "Pia Lund", ""),
+        ("approved", agent, "", utc(first)),
+        ("invitee_accepted", expert.user, "pending", "accepted"),
+        ("invitee_declined", expert.user, "accepted", "declined"),
+        ("moved", agent, utc(first), utc(second)),
+        ("held", agent, "", ""),
+    ]
+    assert utc(first).endswith("+00:00")
+    # The outcome is clinical: it stays on the conference, not in its history.
+    assert not ConferenceEvent.objects.filter(note__icontains="ERT").exists()
+    assert events_of(declined) == [("requested", requester, "", ""), ("declined", agent, "", "")]
+    assert ConferenceEvent.objects.get(conference=declined, action="declined").note == (
+        "No cardiologist is free that week."
+    )
+    assert events_of(withdrawn)[-1] == ("cancelled", requester, "scheduled", "")
+    note = ConferenceEvent.objects.get(conference=withdrawn, action="cancelled").note
+    assert note.startswith("Resolved. xxx") and note.endswith("…") and len(note) == 200
+    assert events_of(dropped)[-1] == ("cancelled", agent, "requested", "")
+
+    sign_in_staff(client, agent)
+    history = history_on_panel(client, held)
+    lines = [line.split("</time>", 1)[1] for line in history.split("<li>")[1:]]
+    helsinki = {
+        moment: f"{timezone.localtime(moment, ZoneInfo('Europe/Helsinki')):%a %-d %b %Y %H:%M}"
+        for moment in (first, second)
+    }
+    assert [line.split(" · ")[1] for line in lines] == [
+        coordinator.full_name,
+        agent.display_name,
+        agent.display_name,
+        agent.display_name,
+        "Ingrid Halvorsen",
+        "Ingrid Halvorsen",
+        agent.display_name,
+        agent.display_name,
+    ]
+    assert "requested" in lines[0]
+    assert "invitee added: Pia Lund" in lines[1]
+    assert "invitee removed: Pia Lund" in lines[2]
+    assert "approved and scheduled: " in lines[3] and helsinki[first] in lines[3]
+    assert "invitation accepted" in lines[4]
+    assert "invitation declined: changed from accepted" in lines[5]
+    assert helsinki[first] in lines[6] and helsinki[second] in lines[6] and " → " in lines[6]
+    assert "marked held" in lines[7]
+    assert "ERT" not in history
+    assert (
+        "Helsinki"
+        in client.get(reverse("admin:helpdesk_ticket_change", args=[held.ticket_id])).content.decode()
+    )
+    assert "declined — No cardiologist is free that week." in history_on_panel(client, declined)
+    assert "cancelled: was scheduled — Resolved." in history_on_panel(client, withdrawn)
+
+
+def test_a_conference_ticket_keeps_its_query_count_at_2_and_20_events(
+    client: Client, coordinator: Any, expert: Any, agent: Any
+) -> None:
+    conference = make_conference(coordinator, expert)
+    case_conferences.respond(invitation=Invitation.objects.get(conference=conference), accept=True)
+    sign_in_staff(client, agent)
+    page = reverse("admin:helpdesk_ticket_change", args=[conference.ticket_id])
+    client.get(page)  # warm the permission and content-type caches
+    with CaptureQueriesContext(connection) as small:
+        assert len(history_on_panel(client, conference).split("<li>")) == 1 + 2
+    # Each with an actor of their own: an agent adds an invitee, who answers.
+    for n in range(9):
+        newcomer = factories.ClinicianFactory.create(
+            status="verified", first_name="Expert", last_name=f"N{n}"
+        )
+        case_conferences.add_invitee(
+            conference=conference, clinician=newcomer, by=factories.StaffFactory.create()
+        )
+        case_conferences.respond(invitation=Invitation.objects.get(clinician=newcomer), accept=True)
+    with CaptureQueriesContext(connection) as large:
+        history = history_on_panel(client, conference)
+    assert len(history.split("<li>")) == 1 + 20
+    assert "Expert N8" in history
+    assert len(large) == len(small), [q["sql"] for q in large.captured_queries]
+
+
+def test_a_person_named_in_a_conferences_history_is_exported_and_erased(
+    coordinator: Any, expert: Any, agent: Any
+) -> None:
+    from cmss import personal_data
+
+    newcomer = factories.ClinicianFactory.create(status="verified", first_name="Pia", last_name="Lund")
+    conference = make_conference(coordinator, expert)
+    case_conferences.add_invitee(conference=conference, clinician=newcomer, by=agent)
+    case_conferences.respond(invitation=Invitation.objects.get(clinician=newcomer), accept=True)
+    case_conferences.remove_invitee(
+        conference=conference, invitation=Invitation.objects.get(clinician=newcomer), by=agent
+    )
+    case_conferences.decline(conference=conference, reason="Pia Lund advised by phone instead.", by=agent)
+    added, answered, removed, declined = ConferenceEvent.objects.filter(conference=conference).exclude(
+        action="requested"
+    )
+
+    # Hers: her own answer in full, and the rows that name her with only those fields.
+    theirs = personal_data.export_for(newcomer.user)["conferences.conferenceevent"]
+    assert {"id": added.pk, "to_value": "Pia Lund"} in theirs
+    assert {"id": removed.pk, "from_value": "Pia Lund"} in theirs
+    assert {"id": declined.pk, "note": "Pia Lund advised by phone instead."} in theirs
+    [own] = [row for row in theirs if row["id"] == answered.pk]
+    assert own["actor"] == str(newcomer.user) and own["to_value"] == "accepted"
+    # The requester's: the history of their conference, without the staff or the invitees.
+    requested = {
+        row["action"]: row
+        for row in personal_data.export_for(coordinator.user)["conferences.conferenceevent"]
+    }
+    assert requested["requested"]["actor"] == str(coordinator.user)
+    assert requested["invitee_added"]["actor"] is None and requested["invitee_added"]["to_value"] is None
+    assert requested["invitee_accepted"]["actor"] is None
+    assert agent.email not in str(requested) and agent.display_name not in str(requested)
+
+    personal_data.erase(newcomer.user)
+
+    assert not ConferenceEvent.objects.filter(
+        Q(from_value__icontains="Pia Lund")
+        | Q(to_value__icontains="Pia Lund")
+        | Q(note__icontains="Pia Lund")
+    ).exists()
+    added.refresh_from_db()
+    answered.refresh_from_db()
+    declined.refresh_from_db()
+    assert added.to_value == "[erased]"
+    assert answered.actor is None and answered.to_value == "accepted"
+    assert declined.note == "[erased] advised by phone instead."
