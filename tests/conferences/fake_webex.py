@@ -9,7 +9,8 @@ header as Webex does,
 keeps meetings in memory, accepts only its current access token (401 otherwise),
 answers the OAuth refresh (POST /access_token, form-encoded, not in the OpenAPI file)
 for the refresh token it knows, rotating both tokens, and can be scripted per test (the next N calls answer 429/5xx,
-or the next create is stored and then stalls past the client's timeout).
+the next create is stored and then stalls past the client's timeout, or the next answer trickles in byte by byte).
+It counts the TCP connections it accepted (keep-alive: many requests may come on one).
 
 The OpenAPI file is read from WEBEX_OPENAPI_SPEC, once per test session; it is never
 copied into the repository.
@@ -175,6 +176,8 @@ class FakeWebex:
         self.tracking_ids: list[str] = []
         self._script: list[Scripted] = []
         self._stall_creates = 0
+        self._trickle: list[float] = []
+        self.connections = 0
         self.release = threading.Event()
         self.lock = threading.Lock()
         self.base_url = ""
@@ -198,6 +201,12 @@ class FakeWebex:
         """The next POST /meetings stores the meeting, then answers only after the test ends."""
         with self.lock:
             self._stall_creates += 1
+
+    def trickle_next(self, seconds_per_byte: float) -> None:
+        """The next call is carried out, and its answer (status line, headers and body) is
+        written one byte every `seconds_per_byte`: each read is quick, the whole answer is not."""
+        with self.lock:
+            self._trickle.append(seconds_per_byte)
 
     def requests_to(self, method: str, path: str) -> list[SeenRequest]:
         return [r for r in self.requests if r.method == method and r.path == path]
@@ -230,8 +239,20 @@ class FakeWebex:
             if payload:
                 handler.send_header("Content-Type", "application/json;charset=UTF-8")
             handler.send_header("Content-Length", str(len(payload)))
-            handler.end_headers()
-            handler.wfile.write(payload)
+            with self.lock:
+                pause = self._trickle.pop(0) if self._trickle else None
+            if pause is None:
+                handler.end_headers()
+                handler.wfile.write(payload)
+                return
+            # The buffered status line and headers, then the body, a byte at a time.
+            handler._headers_buffer.append(b"\r\n")  # type: ignore[attr-defined]
+            answer = b"".join(handler._headers_buffer) + payload  # type: ignore[attr-defined]
+            handler._headers_buffer = []  # type: ignore[attr-defined]
+            for index in range(len(answer)):
+                if self.release.wait(pause):
+                    return
+                handler.wfile.write(answer[index : index + 1])
 
         try:
             body = json.loads(raw) if raw else None
@@ -511,6 +532,14 @@ class FakeWebex:
 def _handler_for(fake: FakeWebex) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # The headers and the body go out in two writes: with Nagle, the body would wait for
+        # the client's delayed ACK (40 ms a call on a kept-alive connection). Real servers don't.
+        disable_nagle_algorithm = True
+
+        def setup(self) -> None:
+            with fake.lock:
+                fake.connections += 1
+            super().setup()
 
         def _any(self) -> None:
             # The client may have given up (a stalled create): nobody to answer then.

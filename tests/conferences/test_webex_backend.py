@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import email.utils
+import gc
 import logging
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from django.utils import timezone
 
@@ -352,3 +357,116 @@ def test_the_fake_refuses_a_query_string_the_openapi_file_does_not_allow(
         backend.request("GET", "/meetingInvitees", query={"max": "many"})
     assert "query meetingId: required" in str(caught.value)
     assert "query max: 'many' is not a number" in str(caught.value)
+
+
+# The transport: one keep-alive connection per backend, one total timeout, errors classified.
+
+
+def test_the_calls_of_one_backend_share_one_connection(backend: WebexBackend, fake_webex: FakeWebex) -> None:
+    webinar = backend.create(spec(kind="webinar", invitees=()))
+    for n in range(20):
+        backend.add_registrant(
+            webinar.provider_id, Invitee(email=f"r{n:02}@hospital.example.org", name="R N")
+        )
+    assert backend.remove_registrant(webinar.provider_id, "r07@hospital.example.org") is True
+    assert backend.find_by_key("conference:1:v1", **window()) is not None
+    assert len(fake_webex.registrants_of(webinar.provider_id)) == 19
+    assert len(fake_webex.requests) == 24 and all(r.status in (200, 204) for r in fake_webex.requests)
+    assert fake_webex.connections == 1
+    # Another backend (another task run) has a connection of its own.
+    WebexBackend().find_by_key("conference:1:v1", **window())
+    assert fake_webex.connections == 2
+
+
+def test_a_backend_closes_its_connections_when_closed_or_dropped(
+    fake_webex: FakeWebex, settings: Any
+) -> None:
+    settings.WEBEX_BASE_URL = fake_webex.base_url
+    settings.WEBEX_ACCESS_TOKEN = "test-token"
+    with WebexBackend() as backend:
+        backend.create(spec())
+    assert backend._client.is_closed
+    dropped = WebexBackend()
+    dropped.find_by_key("conference:1:v1", **window())
+    client = dropped._client
+    del dropped  # as the pipeline does: the backend goes when its task run returns
+    gc.collect()
+    assert client.is_closed
+
+
+def test_a_trickling_answer_to_a_create_fails_within_the_timeout_and_is_ambiguous(
+    backend: WebexBackend, fake_webex: FakeWebex
+) -> None:
+    # Every byte comes well within the 0.5 s timeout; the whole answer would take half a minute.
+    fake_webex.trickle_next(0.05)
+    started = time.monotonic()
+    with pytest.raises(AmbiguousVideoError):
+        backend.create(spec())
+    assert time.monotonic() - started < 1.5
+    # The create was done: the retry finds it, on a new connection.
+    assert backend.find_by_key("conference:1:v1", **window()) is not None
+    assert len(fake_webex.meetings) == 1 and fake_webex.connections == 2
+
+
+def test_a_trickling_answer_to_a_read_fails_within_the_timeout_and_is_transient(
+    backend: WebexBackend, fake_webex: FakeWebex
+) -> None:
+    fake_webex.trickle_next(0.05)
+    started = time.monotonic()
+    with pytest.raises(TransientVideoError) as caught:
+        backend.find_by_key("conference:1:v1", **window())
+    assert time.monotonic() - started < 1.5
+    assert not isinstance(caught.value, AmbiguousVideoError)
+
+
+def mock_backend(answer: Callable[[httpx.Request], httpx.Response]) -> WebexBackend:
+    """A backend whose requests are answered (or failed) by `answer`, without a network."""
+    return WebexBackend(transport=httpx.MockTransport(answer))
+
+
+def failing(error: type[httpx.TransportError]) -> Callable[[httpx.Request], httpx.Response]:
+    def answer(request: httpx.Request) -> httpx.Response:
+        raise error("no luck", request=request)
+
+    return answer
+
+
+@pytest.mark.parametrize("error", [httpx.ReadTimeout, httpx.RemoteProtocolError, httpx.ReadError])
+def test_no_answer_after_a_post_was_sent_is_ambiguous_and_after_a_get_transient(
+    backend: WebexBackend, error: type[httpx.TransportError]
+) -> None:
+    webex = mock_backend(failing(error))
+    with pytest.raises(AmbiguousVideoError) as ambiguous:
+        webex.create(spec())
+    assert ambiguous.value.status is None
+    with pytest.raises(TransientVideoError) as transient:
+        webex.find_by_key("conference:1:v1", **window())
+    assert not isinstance(transient.value, AmbiguousVideoError)
+
+
+@pytest.mark.parametrize("error", [httpx.ConnectError, httpx.ConnectTimeout])
+def test_a_create_that_could_not_connect_is_transient_not_ambiguous(
+    backend: WebexBackend, error: type[httpx.TransportError]
+) -> None:
+    with pytest.raises(TransientVideoError) as caught:
+        mock_backend(failing(error)).create(spec())
+    assert not isinstance(caught.value, AmbiguousVideoError)
+    assert "cannot connect" in str(caught.value)
+
+
+def test_429_with_an_http_date_retry_after_waits_until_that_date(backend: WebexBackend) -> None:
+    later = email.utils.formatdate(time.time() + 120, usegmt=True)
+    webex = mock_backend(lambda request: httpx.Response(429, headers={"Retry-After": later}))
+    with pytest.raises(RateLimitedVideoError) as caught:
+        webex.add_registrant("m1", Invitee(email="eva@hospital.example.org"))
+    assert caught.value.retry_after is not None and 115 <= caught.value.retry_after <= 120
+
+
+def test_the_tracking_id_is_read_from_the_body_without_the_header(backend: WebexBackend) -> None:
+    webex = mock_backend(
+        lambda request: httpx.Response(409, json={"message": "Conflict.", "trackingId": "ROUTER_1234"})
+    )
+    with pytest.raises(PermanentVideoError) as caught:
+        webex.create(spec())
+    assert caught.value.tracking_id == "ROUTER_1234" and caught.value.status == 409
+    assert "Conflict." in str(caught.value)

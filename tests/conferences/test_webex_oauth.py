@@ -6,11 +6,12 @@ import threading
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from django.utils import timezone
 
 from conferences.models import WebexToken
-from conferences.video import MeetingSpec, PermanentVideoError
+from conferences.video import AmbiguousVideoError, MeetingSpec, PermanentVideoError, TransientVideoError
 from conferences.video.webex import WebexBackend
 from tests.conferences.fake_webex import FakeWebex
 
@@ -198,3 +199,30 @@ def test_two_threads_with_an_expired_token_refresh_only_once(oauth: FakeWebex, p
     assert [r.status for r in refreshes(oauth)] == [200]
     row = WebexToken.objects.get()
     assert not row.failed and row.access_token == oauth.access_token
+
+
+def test_a_refresh_that_gets_no_answer_is_transient_and_leaves_the_row_usable(oauth: FakeWebex) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    with pytest.raises(TransientVideoError) as caught:
+        WebexBackend(transport=httpx.MockTransport(answer)).create(spec())
+    # POST /access_token creates nothing: not ambiguous, and no reason to stop calling Webex.
+    assert not isinstance(caught.value, AmbiguousVideoError)
+    row = WebexToken.objects.get()
+    assert not row.failed and row.refresh_token == oauth.refresh_token
+    WebexBackend().create(spec())
+    assert len(oauth.meetings) == 1
+
+
+def test_the_refresh_and_the_repeated_call_after_a_401_use_the_same_connection(oauth: FakeWebex) -> None:
+    WebexToken.objects.create(
+        pk=1,
+        access_token="revoked",
+        refresh_token=oauth.refresh_token,
+        expires_at=timezone.now() + timedelta(days=3),
+    )
+    with WebexBackend() as backend:
+        backend.create(spec())
+    assert [r.status for r in oauth.requests] == [401, 200, 200]
+    assert oauth.connections == 1
