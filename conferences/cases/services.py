@@ -219,6 +219,7 @@ def approve(*, conference: Conference, start: datetime, by: User) -> Conference:
     invitations = list(conference.invitations.select_related("clinician__user"))
     conference.meeting = pipeline.request_meeting(
         key=conference.meeting_key,
+        owner="conference",
         title=conference.title,
         agenda=_agenda(conference),
         start=start,

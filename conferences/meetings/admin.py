@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.contrib import admin, messages
-from django.db.models import Case, QuerySet, Value, When
+from django.db.models import Case, Count, Q, QuerySet, Value, When
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -47,6 +47,7 @@ class ProviderMeetingAdmin(admin.ModelAdmin):
     show_full_result_count = False
     fields: ClassVar[tuple[str, ...]] = (
         "key",
+        "owner",
         "kind",
         "title",
         "agenda",
@@ -63,6 +64,7 @@ class ProviderMeetingAdmin(admin.ModelAdmin):
         "cancel_requested",
         "version",
         "synced_version",
+        "invitees_summary",
         "sync_failed",
         "created_at",
         "updated_at",
@@ -70,7 +72,17 @@ class ProviderMeetingAdmin(admin.ModelAdmin):
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ProviderMeeting]:
-        return super().get_queryset(request).defer("invitees", "provider_invitees", "agenda", "sent_creates")
+        return super().get_queryset(request).defer("agenda", "sent_creates")
+
+    @admin.display(description=_("invitees"))
+    def invitees_summary(self, meeting: ProviderMeeting) -> str:
+        """Counts, not a list: a webinar may have thousands of registrants."""
+        counts = meeting.invitees.aggregate(
+            on_provider=Count("pk", filter=Q(synced_at__isnull=False, removed_at__isnull=True)),
+            to_add=Count("pk", filter=Q(synced_at__isnull=True, removed_at__isnull=True)),
+            to_remove=Count("pk", filter=Q(removed_at__isnull=False)),
+        )
+        return _("%(on_provider)d on the provider, %(to_add)d to add, %(to_remove)d to remove") % counts
 
     def get_ordering(self, request: HttpRequest) -> list[Any]:
         # Failed (or refused an update) first, then the most recently changed. The

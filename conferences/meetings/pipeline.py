@@ -6,10 +6,14 @@
   outcome on the row with updates conditional on that token: a task run twice
   makes one meeting, and a retry looks for the meeting by our key, around every
   start a create was sent with, before creating it again.
-- Later changes (update_meeting, add_meeting_invitee, remove_meeting_invitee,
-  forget_address for erasure) are written on the row first; the same task
-  brings the provider up to date (_sync), updating the meeting only when its
-  fields changed, adding who is new and removing who left.
+- Later changes are written on the rows first: update_meeting on this row;
+  add_meeting_invitee, remove_meeting_invitee and forget_address (erasure) on
+  MeetingInvitee rows (conferences.meetings.invitees). The same task brings the
+  provider up to date (_sync), updating the meeting only when its fields changed,
+  then removing who left and adding who is new, a batch at a time, renewing its
+  lease as it goes and handing over to a fresh task when its time budget is spent.
+- on_created(owner, hook): what the meeting's owner (ProviderMeeting.owner:
+  "conference", "webinar") does once it exists, in the transaction that records it.
 - cancel_meeting() and retry_meeting() are the operator's moves.
 - sweep_meetings() re-enqueues rows whose task never ran and frees rows whose
   worker died while creating.
@@ -21,6 +25,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -28,13 +33,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from cmss.models import RetentionPolicy
-
-from ..models import LocalVideoMeeting, ProviderMeeting
+from ..models import ProviderMeeting
 from ..video import (
     Invitee,
     MeetingSpec,
@@ -46,6 +49,13 @@ from ..video import (
     get_backend,
 )
 from ..video import ProviderMeeting as RemoteMeeting
+from . import invitees as roster
+from .invitees import (  # noqa: F401 (the services call them here)
+    add_meeting_invitee,
+    forget_address,
+    purge_meeting_invitees,
+    remove_meeting_invitee,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +64,12 @@ State = ProviderMeeting.State
 # How long a freshly queued row waits for its own task before the sweeper
 # enqueues it again.
 SWEEP_GRACE = timedelta(minutes=2)
-# How long a worker may hold a row in `creating` before another may take it over.
+# How long a worker may hold a row (creating it, or syncing it) before another may take it over.
 LEASE = timedelta(minutes=5)
+# A sync renews its lease this often, and hands over to a fresh task after its
+# budget: a 10,000-seat webinar never holds one worker, or one lease, for long.
+LEASE_RENEWAL = timedelta(minutes=1)
+SYNC_BUDGET = timedelta(minutes=2)
 
 
 def _move(
@@ -102,10 +116,12 @@ def request_meeting(
     time_zone: str,
     agenda: str = "",
     kind: str = ProviderMeeting.Kind.MEETING,
+    owner: str = "",
     invitees: Sequence[Invitee] = (),
 ) -> ProviderMeeting:
     """Store a meeting to create on the provider and create it once the
-    transaction commits. The same key twice returns the existing row."""
+    transaction commits. The same key twice returns the existing row. `owner`
+    ("conference", "webinar") picks the on_created hook run once it exists."""
     if len(key) > 64:
         raise ValueError("A provider meeting key has at most 64 characters.")
     meeting, created = ProviderMeeting.objects.get_or_create(
@@ -117,37 +133,18 @@ def request_meeting(
             "start": start,
             "end": end,
             "time_zone": time_zone,
-            "invitees": [_invitee_item(item) for item in invitees],
+            "owner": owner,
         },
     )
     if created:
+        roster.add_initial_invitees(meeting, invitees)
         transaction.on_commit(lambda: enqueue(meeting.pk))
     return meeting
 
 
-def _invitee_item(invitee: Invitee) -> dict[str, Any]:
-    return {
-        "email": invitee.email,
-        "name": invitee.name,
-        "panelist": invitee.panelist,
-        "registrant": invitee.registrant,
-    }
-
-
-def _invitees(meeting: ProviderMeeting) -> list[Invitee]:
-    return [
-        Invitee(
-            email=item["email"],
-            name=item.get("name", ""),
-            panelist=bool(item.get("panelist")),
-            registrant=bool(item.get("registrant")),
-        )
-        for item in meeting.invitees
-    ]
-
-
-def _spec(meeting: ProviderMeeting) -> MeetingSpec:
-    """What the provider is asked to create: registrants are added afterwards."""
+def _spec(meeting: ProviderMeeting, carried: tuple[Invitee, ...] = ()) -> MeetingSpec:
+    """What the provider is asked to create (with the invitees it carries; registrants
+    are added afterwards) or to change (title, agenda, times: never the invitees)."""
     return MeetingSpec(
         key=meeting.key,
         title=meeting.title,
@@ -156,7 +153,7 @@ def _spec(meeting: ProviderMeeting) -> MeetingSpec:
         time_zone=meeting.time_zone,
         agenda=meeting.agenda,
         kind=meeting.kind,
-        invitees=tuple(item for item in _invitees(meeting) if not item.registrant),
+        invitees=carried,
     )
 
 
@@ -184,7 +181,6 @@ def realise_meeting(*, meeting_id: int, now: datetime | None = None) -> State | 
     # taken over writes nothing.
     mine = Q(lease_token=token)
     backend = get_backend()
-    spec = _spec(meeting)
     try:
         found: RemoteMeeting | None = None
         if meeting.sent_creates or meeting.attempts > 1:
@@ -194,17 +190,16 @@ def realise_meeting(*, meeting_id: int, now: datetime | None = None) -> State | 
         if meeting.cancel_requested:
             if found is not None:
                 backend.cancel(found.provider_id)
-            _move(meeting.pk, source=State.CREATING, to=State.CANCELLED, where=mine, **_RELEASED, **_GONE)
+            _cancelled(meeting.pk, source=State.CREATING, where=mine)
             return State.CANCELLED
         if found is not None:
             made = found
             digest = meeting.fields_digest()
             if not meeting.sent_creates or any(item["digest"] != digest for item in meeting.sent_creates):
                 # Moved or renamed since that create was sent: bring it up to date.
-                made = backend.update(found.provider_id, spec)
+                made = backend.update(found.provider_id, _spec(meeting))
         else:
-            _note_create(meeting, spec, mine)
-            made = backend.create(spec)
+            made = backend.create(_spec(meeting, _note_create(meeting, mine)))
     except PermanentVideoError as exc:
         return _record_failure(meeting, exc, now=now, permanent=True, mine=mine)
     except TransientVideoError as exc:
@@ -212,9 +207,17 @@ def realise_meeting(*, meeting_id: int, now: datetime | None = None) -> State | 
     return _record_created(meeting, made, now=now, token=token)
 
 
-# What a worker writes when it lets go of its row, and on a meeting no longer on the provider.
+# What a worker writes when it lets go of its row.
 _RELEASED: dict[str, Any] = {"lease_expires_at": None, "lease_token": None}
-_GONE: dict[str, Any] = {"provider_invitees": [], "join_url": ""}
+
+
+def _cancelled(meeting_id: int, *, source: str, where: Q | None = None, **fields: Any) -> bool:
+    """Move a row to cancelled: no longer on the provider, so no join link and nobody
+    left to take off it."""
+    moved = _move(meeting_id, source=source, to=State.CANCELLED, where=where, join_url="", **fields)
+    if moved:
+        roster.drop_removed(meeting_id)
+    return moved
 
 
 def _find(backend: VideoBackend, meeting: ProviderMeeting) -> RemoteMeeting | None:
@@ -226,31 +229,21 @@ def _find(backend: VideoBackend, meeting: ProviderMeeting) -> RemoteMeeting | No
     return None
 
 
-def _note_create(meeting: ProviderMeeting, spec: MeetingSpec, mine: Q) -> None:
+def _note_create(meeting: ProviderMeeting, mine: Q) -> tuple[Invitee, ...]:
     """Row first: before a create is sent, note its start and fields (where a retry
-    looks for it, and whether what it finds needs an update) and the addresses it
-    carries (who may be on the provider from now on)."""
+    looks for it, and whether what it finds needs an update) and the invitees it
+    carries (who may be on the provider from now on); returns those invitees."""
     sent = {"start": meeting.start.isoformat(), "digest": meeting.fields_digest()}
     if sent not in meeting.sent_creates:
         meeting.sent_creates = [*meeting.sent_creates, sent]
-    known = {address.lower() for address in meeting.provider_invitees}
-    meeting.provider_invitees = [
-        *meeting.provider_invitees,
-        *(item.email for item in spec.invitees if item.email.lower() not in known),
-    ]
-    ProviderMeeting.objects.filter(mine, pk=meeting.pk).update(
-        sent_creates=meeting.sent_creates, provider_invitees=meeting.provider_invitees
-    )
+    ProviderMeeting.objects.filter(mine, pk=meeting.pk).update(sent_creates=meeting.sent_creates)
+    return roster.note_create(meeting)
 
 
 def _record_created(
     meeting: ProviderMeeting, made: RemoteMeeting, *, now: datetime, token: uuid.UUID
 ) -> State | None:
     mine = Q(lease_token=token)
-    # Who may be on the provider meeting: everyone any create carried (an adopted
-    # meeting was made by an earlier attempt). The sync removes who left since.
-    sent = list(meeting.provider_invitees)
-    wanted = {item.email.lower() for item in _invitees(meeting)}
     with transaction.atomic():
         created = _move(
             meeting.pk,
@@ -263,24 +256,19 @@ def _record_created(
             tracking_id="",
             synced_version=meeting.version,
             provider_digest=meeting.fields_digest(),
-            provider_invitees=sent,
             next_attempt_at=now,
             rate_limited=0,
             **_RELEASED,
         )
         if created:
-            if any(item.registrant for item in _invitees(meeting)) or any(
-                address.lower() not in wanted for address in sent
-            ):
-                # Registrants are added once the webinar exists, and whoever left
-                # since a create carried them is removed: a change to push.
-                ProviderMeeting.objects.filter(pk=meeting.pk).update(version=F("version") + 1)
+            # Everyone a create carried is on it; registrants, who was invited since
+            # and who left since are the sync's.
+            roster.mark_created(meeting.pk, now)
             # In the same transaction as the move: the owner's emails (the
             # invitations with the join link) are written exactly once.
             _run_created_hooks(ProviderMeeting.objects.get(pk=meeting.pk))
     if created:
-        if ProviderMeeting.objects.filter(pk=meeting.pk, synced_version__lt=F("version")).exists():
-            ProviderMeeting.objects.filter(pk=meeting.pk).update(attempts=0)
+        if ProviderMeeting.objects.needing_sync().filter(pk=meeting.pk).exists():
             enqueue(meeting.pk)  # changed while being created, or registrants to add
         return State.CREATED
     current = ProviderMeeting.objects.get(pk=meeting.pk)
@@ -292,30 +280,22 @@ def _record_created(
     except (PermanentVideoError, TransientVideoError) as exc:
         # Keep what was made so the cancellation can be finished later.
         delay = current.backoff(retry_after=_retry_after(exc))
-        _move(
+        if _move(
             meeting.pk,
             source=State.CREATING,
             to=State.CREATED,
             where=mine,
             provider_id=made.provider_id,
             join_url=made.join_url,
-            provider_invitees=sent,
             last_error=_error_text(exc),
             tracking_id=exc.tracking_id,
             next_attempt_at=now + delay,
             **_RELEASED,
-        )
+        ):
+            roster.mark_created(meeting.pk, now)
         enqueue(meeting.pk, countdown=delay.total_seconds())
         return State.CREATED
-    _move(
-        meeting.pk,
-        source=State.CREATING,
-        to=State.CANCELLED,
-        where=mine,
-        provider_id=made.provider_id,
-        **_RELEASED,
-        **_GONE,
-    )
+    _cancelled(meeting.pk, source=State.CREATING, where=mine, provider_id=made.provider_id, **_RELEASED)
     return State.CANCELLED
 
 
@@ -398,7 +378,7 @@ def _finish_cancel(*, meeting_id: int, now: datetime) -> State | None:
         enqueue(meeting.pk, countdown=delay.total_seconds())
         return State.CREATED
     # A sync holding the row writes nothing after this (its token is gone).
-    _move(meeting.pk, source=State.CREATED, to=State.CANCELLED, **_RELEASED, **_GONE)
+    _cancelled(meeting.pk, source=State.CREATED, **_RELEASED)
     return State.CANCELLED
 
 
@@ -407,13 +387,8 @@ def cancel_meeting(*, meeting: ProviderMeeting) -> State:
     now; a meeting that may exist on the provider is cancelled there by the task."""
     now = timezone.now()
     # Never sent to the provider: nothing to take off it.
-    if _move(
-        meeting.pk,
-        source=State.PENDING,
-        to=State.CANCELLED,
-        where=Q(attempts=0, sent_creates=[]),
-        cancel_requested=True,
-        **_GONE,
+    if _cancelled(
+        meeting.pk, source=State.PENDING, where=Q(attempts=0, sent_creates=[]), cancel_requested=True
     ):
         return State.CANCELLED
     # An earlier attempt may have made it: the task looks for it by key and cancels it.
@@ -465,23 +440,23 @@ def sweep_meetings(*, now: datetime | None = None, limit: int = 500) -> int:
     due = ProviderMeeting.objects.filter(
         Q(state=State.PENDING)
         | Q(state=State.CREATED, cancel_requested=True)
-        | Q(state=State.CREATED, sync_failed=False, synced_version__lt=F("version")),
+        | Q(pk__in=ProviderMeeting.objects.needing_sync().values("pk")),
         next_attempt_at__lte=now - SWEEP_GRACE,
     ).values_list("pk", flat=True)[:limit]
     return sum(1 for pk in list(due) if enqueue(pk))
 
 
 # What the owner of a meeting does once it exists on the provider (send the
-# invitations with the join link), by key prefix: "conference-12" → "conference".
+# invitations with the join link), by ProviderMeeting.owner ("conference", "webinar").
 _CREATED_HOOKS: dict[str, Callable[[ProviderMeeting], None]] = {}
 
 
-def on_created(prefix: str, hook: Callable[[ProviderMeeting], None]) -> None:
-    _CREATED_HOOKS[prefix] = hook
+def on_created(owner: str, hook: Callable[[ProviderMeeting], None]) -> None:
+    _CREATED_HOOKS[owner] = hook
 
 
 def _run_created_hooks(meeting: ProviderMeeting) -> None:
-    hook = _CREATED_HOOKS.get(meeting.key.split("-", 1)[0])
+    hook = _CREATED_HOOKS.get(meeting.owner)
     if hook is not None:
         hook(meeting)
 
@@ -508,69 +483,10 @@ def update_meeting(
     _bump(meeting, **fields)
 
 
-def add_meeting_invitee(*, meeting: ProviderMeeting, invitee: Invitee) -> None:
-    """Invite someone (or register them for a webinar): added on the provider
-    once the meeting exists there."""
-    current = ProviderMeeting.objects.select_for_update().get(pk=meeting.pk)
-    if any(item["email"].lower() == invitee.email.lower() for item in current.invitees):
-        return
-    _bump(current, invitees=[*current.invitees, _invitee_item(invitee)])
-
-
-def remove_meeting_invitee(*, meeting: ProviderMeeting, email: str) -> None:
-    """Uninvite someone (or take a registrant off a webinar). Row first: the
-    address leaves `invitees` now; if it may be on the provider, it stays in
-    `provider_invitees` until the worker has removed it there (without the
-    provider emailing them: their cancellation email comes from CMSS)."""
-    current = ProviderMeeting.objects.select_for_update().get(pk=meeting.pk)
-    _forget(current, email)
-
-
-def forget_address(*, email: str) -> int:
-    """Erasure: take an address off every provider meeting, as remove_meeting_invitee
-    does. Returns how many meetings held it."""
-    address = email.lower()
-    if not address:
-        return 0
-    holding = [
-        row.pk
-        for row in ProviderMeeting.objects.exclude(invitees=[], provider_invitees=[])
-        .only("pk", "invitees", "provider_invitees")
-        .iterator()
-        if address in _addresses(row)
-    ]
-    for pk in holding:
-        _forget(ProviderMeeting.objects.select_for_update().get(pk=pk), email)
-    return len(holding)
-
-
-def _addresses(meeting: ProviderMeeting) -> set[str]:
-    return {item["email"].lower() for item in meeting.invitees} | {
-        address.lower() for address in meeting.provider_invitees
-    }
-
-
-def _forget(current: ProviderMeeting, email: str) -> None:
-    """Drop an address from a locked row. On a meeting that is (or may be) on the
-    provider, it leaves `invitees` and a worker removes it there, then drops it from
-    provider_invitees (the change is a new version, so a worker creating the meeting
-    right now syncs after it); a meeting cancelled, failed or never sent has nobody
-    to remove, and the address goes from both lists at once."""
-    address = email.lower()
-    kept = [item for item in current.invitees if item["email"].lower() != address]
-    if current.may_be_on_provider:
-        if kept != current.invitees:
-            _bump(current, invitees=kept)
-        return
-    sent = [item for item in current.provider_invitees if item.lower() != address]
-    if kept != current.invitees or sent != current.provider_invitees:
-        ProviderMeeting.objects.filter(pk=current.pk).update(invitees=kept, provider_invitees=sent)
-
-
 def _bump(meeting: ProviderMeeting, **fields: Any) -> None:
     """Write a change and have a worker push it to the provider, with a full budget
-    of attempts. A sync waiting after a failure keeps its wait and its count: new
-    registrants do not hurry it through a 429 storm."""
+    of attempts. A sync waiting after a failure keeps its wait and its count: a new
+    change does not hurry it through a 429 storm."""
     now = timezone.now()
     ProviderMeeting.objects.filter(pk=meeting.pk).update(version=F("version") + 1, **fields)
     live = ProviderMeeting.objects.filter(pk=meeting.pk, state=State.CREATED, cancel_requested=False)
@@ -578,49 +494,56 @@ def _bump(meeting: ProviderMeeting, **fields: Any) -> None:
         transaction.on_commit(lambda: enqueue(meeting.pk))
 
 
+class _Run:
+    """A sync's hold on its row: renews the lease as the work goes on and says when
+    to stop (the lease was lost, or the run's time budget is spent)."""
+
+    def __init__(self, meeting_id: int, token: uuid.UUID) -> None:
+        self.mine = Q(pk=meeting_id, lease_token=token)
+        self.started = self.renewed = time.monotonic()
+        self.lost = False
+
+    def keep_going(self) -> bool:
+        clock = time.monotonic()
+        if clock - self.renewed >= LEASE_RENEWAL.total_seconds():
+            self.renewed = clock
+            expires = Greatest(F("lease_expires_at"), Value(timezone.now() + LEASE))
+            self.lost = not ProviderMeeting.objects.filter(self.mine).update(lease_expires_at=expires)
+        return not self.lost and clock - self.started < SYNC_BUDGET.total_seconds()
+
+
 def _sync(*, meeting_id: int, now: datetime) -> State | None:
-    """Bring a created meeting on the provider up to date with its row: times,
-    title and agenda when they changed, then remove who left and add who is new.
-    Claimed with a lease like a create, so two workers never push the same change."""
+    """Bring a created meeting on the provider up to date with its rows: times,
+    title and agenda when they changed, then who left and who is new. Claimed with
+    a lease like a create, so two workers never push the same change; a long push
+    renews the lease and, past its budget, hands over to a fresh task."""
     token = uuid.uuid4()
-    claimed = ProviderMeeting.objects.filter(
-        Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
-        pk=meeting_id,
-        state=State.CREATED,
-        cancel_requested=False,
-        sync_failed=False,
-        synced_version__lt=F("version"),
-        next_attempt_at__lte=now,
-    ).update(attempts=F("attempts") + 1, lease_expires_at=now + LEASE, lease_token=token)
+    claimed = (
+        ProviderMeeting.objects.needing_sync()
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now), next_attempt_at__lte=now)
+        .filter(pk=meeting_id)
+        .update(
+            # A sync after a success starts a fresh count; one after a failure goes on counting.
+            attempts=Case(When(last_error="", then=Value(1)), default=F("attempts") + 1),
+            lease_expires_at=now + LEASE,
+            lease_token=token,
+        )
+    )
     if not claimed:
         return None
     meeting = ProviderMeeting.objects.get(pk=meeting_id)
-    mine = Q(pk=meeting.pk, lease_token=token)
+    run = _Run(meeting.pk, token)
     backend = get_backend()
-    sent = list(meeting.provider_invitees)
     digest = meeting.provider_digest
-    invitees = _invitees(meeting)
-    wanted = {item.email.lower() for item in invitees}
     try:
         if meeting.fields_digest() != digest:
             backend.update(meeting.provider_id, _spec(meeting))
             digest = meeting.fields_digest()
-        for address in [item for item in sent if item.lower() not in wanted]:
-            _remove_on_provider(backend, meeting, address)
-            sent.remove(address)
-        for invitee in invitees:
-            if invitee.email.lower() in {item.lower() for item in sent}:
-                continue
-            if invitee.registrant:
-                backend.add_registrant(meeting.provider_id, invitee)
-            else:
-                backend.add_invitee(meeting.provider_id, invitee)
-            sent.append(invitee.email)
+        roster.push(backend, meeting, keep_going=run.keep_going)
     except (PermanentVideoError, TransientVideoError) as exc:
         gives_up, counts = _spent(meeting, exc, permanent=isinstance(exc, PermanentVideoError))
         delay = meeting.backoff(retry_after=_retry_after(exc))
-        ProviderMeeting.objects.filter(mine).update(
-            provider_invitees=sent,
+        ProviderMeeting.objects.filter(run.mine).update(
             provider_digest=digest,
             last_error=_error_text(exc),
             tracking_id=exc.tracking_id,
@@ -634,43 +557,20 @@ def _sync(*, meeting_id: int, now: datetime) -> State | None:
         else:
             enqueue(meeting.pk, countdown=delay.total_seconds())
         return State.CREATED
-    done = ProviderMeeting.objects.filter(mine).update(
+    if run.lost:
+        return None  # another worker holds the row now (or it was cancelled)
+    done = ProviderMeeting.objects.filter(run.mine).update(
         synced_version=meeting.version,
         provider_digest=digest,
-        provider_invitees=sent,
         last_error="",
         tracking_id="",
         attempts=0,
         rate_limited=0,
         **_RELEASED,
     )
-    if done and ProviderMeeting.objects.filter(pk=meeting.pk, synced_version__lt=F("version")).exists():
-        # Changed while we held the row: the task enqueued for that change found it
-        # taken and did nothing, so go again now rather than at the next sweep.
+    if done and ProviderMeeting.objects.needing_sync().filter(pk=meeting.pk).exists():
+        # Out of time with rows left, or changed while we held the row (the task
+        # enqueued for that change found it taken and did nothing): go again now
+        # rather than at the next sweep.
         enqueue(meeting.pk)
     return State.CREATED
-
-
-def _remove_on_provider(backend: VideoBackend, meeting: ProviderMeeting, email: str) -> None:
-    """Take an address off the provider meeting. The row no longer says in which
-    role it was sent, so on a webinar it goes as a registrant, else as a panelist."""
-    if meeting.kind == ProviderMeeting.Kind.WEBINAR and backend.remove_registrant(meeting.provider_id, email):
-        return
-    backend.remove_invitee(meeting.provider_id, email)
-
-
-def purge_meeting_invitees(policy: RetentionPolicy, now: datetime) -> int:
-    """Retention: clear who was invited (and the agenda) of provider meetings, and of
-    the local backend's meetings, over for longer than the retention period."""
-    cutoff = policy.cutoff("provider_meetings_days", now)
-    purged = (
-        ProviderMeeting.objects.filter(end__lt=cutoff)
-        .filter(~Q(invitees=[]) | ~Q(provider_invitees=[]) | ~Q(agenda=""))
-        .update(invitees=[], provider_invitees=[], agenda="")
-    )
-    purged += (
-        LocalVideoMeeting.objects.filter(end__lt=cutoff)
-        .filter(~Q(invitees=[]) | ~Q(agenda=""))
-        .update(invitees=[], agenda="")
-    )
-    return purged

@@ -1,14 +1,22 @@
 """The models of the conferences app, one module per domain (the app label stays
 `conferences`, so tables, migrations and permissions are unchanged):
 
-- meetings.py: ProviderMeeting (what the video-provider pipeline creates), the local
-  backend's LocalVideoMeeting, WebexToken;
+- meetings.py: ProviderMeeting (what the video-provider pipeline creates), MeetingInvitee
+  (who is on it, one row each), the local backend's LocalVideoMeeting, WebexToken;
 - cases.py: Conference, ProposedSlot, Invitation, ConferenceEvent;
 - webinars.py: Webinar, Speaker, Registration, WebinarEvent.
 """
 
 from .cases import Conference, ConferenceEvent, ConferenceQuerySet, Invitation, ProposedSlot
-from .meetings import NEEDS_ATTENTION, LocalVideoMeeting, ProviderMeeting, ProviderMeetingQuerySet, WebexToken
+from .meetings import (
+    NEEDS_ATTENTION,
+    LocalVideoMeeting,
+    MeetingInvitee,
+    MeetingInviteeQuerySet,
+    ProviderMeeting,
+    ProviderMeetingQuerySet,
+    WebexToken,
+)
 from .webinars import (
     Registration,
     RegistrationQuerySet,
@@ -26,6 +34,8 @@ __all__ = [
     "ConferenceQuerySet",
     "Invitation",
     "LocalVideoMeeting",
+    "MeetingInvitee",
+    "MeetingInviteeQuerySet",
     "ProposedSlot",
     "ProviderMeeting",
     "ProviderMeetingQuerySet",

@@ -6,44 +6,24 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-if TYPE_CHECKING:
-    pass
 
-
-def _address(item: Any) -> str:
-    return str(item.get("email", "")) if isinstance(item, dict) else str(item)
-
-
-def _listing_invitee(model: Any, user: object) -> models.QuerySet[Any]:
-    """The meetings of a meeting model whose invitee lists hold the person (export)."""
+def _local_meetings_listing(user: object) -> models.QuerySet[LocalVideoMeeting]:
+    """The local backend's meetings whose invitee list holds the person (export)."""
     email = getattr(user, "email", "").lower()
-    lists = [field.name for field in model._meta.concrete_fields if field.name.endswith("invitees")]
-    candidates = Q()
-    for name in lists:
-        candidates |= Q(**{f"{name}__icontains": email})
     found = [
         meeting.pk
-        for meeting in model.objects.filter(candidates).only("pk", *lists)
-        if any(_address(item).lower() == email for name in lists for item in getattr(meeting, name))
+        for meeting in LocalVideoMeeting.objects.filter(invitees__icontains=email).only("pk", "invitees")
+        if any(str(item).lower() == email for item in meeting.invitees)
     ]
-    return model.objects.filter(pk__in=found)
-
-
-def _only_their_entries(row: dict[str, Any], user: object) -> dict[str, Any]:
-    """An exported meeting lists the person, not the other invitees."""
-    email = getattr(user, "email", "").lower()
-    for name in ("invitees", "provider_invitees"):
-        if name in row:
-            row[name] = [item for item in row[name] if _address(item).lower() == email]
-    return row
+    return LocalVideoMeeting.objects.filter(pk__in=found)
 
 
 class LocalVideoMeeting(models.Model):
@@ -73,11 +53,13 @@ class LocalVideoMeeting(models.Model):
 
     @classmethod
     def personal_data_of(cls, user: object) -> models.QuerySet[LocalVideoMeeting]:
-        return _listing_invitee(cls, user)
+        return _local_meetings_listing(user)
 
     @classmethod
     def redact_for_export(cls, row: dict[str, Any], user: object) -> dict[str, Any]:
-        return _only_their_entries(row, user)
+        """An exported meeting lists the person, not the other invitees."""
+        email = getattr(user, "email", "").lower()
+        return {**row, "invitees": [item for item in row.get("invitees", []) if str(item).lower() == email]}
 
     @classmethod
     def erase_personal_data(cls, user: object, pseudonym: str) -> None:
@@ -159,6 +141,17 @@ class ProviderMeetingQuerySet(models.QuerySet["ProviderMeeting"]):
     def needing_attention(self) -> ProviderMeetingQuerySet:
         return self.filter(NEEDS_ATTENTION)
 
+    def needing_sync(self) -> ProviderMeetingQuerySet:
+        """Created meetings with something to push: changed details (a version not
+        yet synced) or invitees to add or to remove."""
+        return self.filter(
+            Q(synced_version__lt=F("version"))
+            | Exists(MeetingInvitee.objects.filter(meeting=OuterRef("pk")).pending()),
+            state=ProviderMeeting.State.CREATED,
+            cancel_requested=False,
+            sync_failed=False,
+        )
+
 
 class ProviderMeeting(models.Model):
     """A meeting or webinar we want on the video provider: the intent, stored
@@ -166,6 +159,8 @@ class ProviderMeeting(models.Model):
 
     `key` is ours, unique, and sent to the provider (Webex's integrationTag, at
     most 64 characters), so a retried create finds the meeting it already made.
+    `owner` says which domain is told once it exists there (pipeline.on_created).
+    Who is invited or registered are MeetingInvitee rows.
     """
 
     class Kind(models.TextChoices):
@@ -199,13 +194,18 @@ class ProviderMeeting(models.Model):
     SEARCH_MARGIN: ClassVar[timedelta] = timedelta(days=1)
 
     key = models.CharField(_("our key"), max_length=64, unique=True)
+    owner = models.CharField(
+        _("owner"),
+        max_length=20,
+        blank=True,
+        help_text=_("What the meeting is for (conference, webinar): who is told once it exists."),
+    )
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.MEETING)
     title = models.CharField(_("title"), max_length=200)
     agenda = models.TextField(_("agenda"), blank=True)
     start = models.DateTimeField(_("start"))
     end = models.DateTimeField(_("end"))
     time_zone = models.CharField(_("time zone"), max_length=64)
-    invitees = models.JSONField(_("invitees"), default=list, blank=True)
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     rate_limited = models.PositiveIntegerField(_("attempts refused for too many requests"), default=0)
@@ -219,14 +219,11 @@ class ProviderMeeting(models.Model):
     # are conditional on it, so a worker whose lease was taken over writes nothing.
     lease_token = models.UUIDField(_("lease token"), null=True, blank=True, editable=False)
     cancel_requested = models.BooleanField(_("cancel requested"), default=False)
-    # Changes after creation (a move, a new invitee or registrant) bump
-    # `version`; a worker brings the provider up to it and records
-    # `synced_version`. `provider_invitees` are the addresses that may be on the
-    # provider (noted before a create is sent, added after an add succeeds); one
-    # no longer in `invitees` is removed there by the worker, then dropped.
+    # A change of the meeting's details after creation (a move, a new title) bumps
+    # `version`; a worker brings the provider up to it and records `synced_version`.
+    # Invitees carry their own state (MeetingInvitee.synced_at, removed_at).
     version = models.PositiveIntegerField(_("version"), default=0)
     synced_version = models.PositiveIntegerField(_("version on the provider"), default=0)
-    provider_invitees = models.JSONField(_("addresses on the provider"), default=list, blank=True)
     # fields_digest() of what the provider was last sent successfully: the worker
     # updates the provider meeting only when title, agenda, times or zone differ.
     provider_digest = models.CharField(_("fields on the provider (digest)"), max_length=64, blank=True)
@@ -244,24 +241,9 @@ class ProviderMeeting(models.Model):
 
     objects = ProviderMeetingQuerySet.as_manager()
 
-    PERSONAL_DATA_FIELDS = ("invitees", "provider_invitees")
-    # A provider's error may quote an invitee's address.
+    # Who is invited lives in MeetingInvitee rows; a provider's error may quote an address.
+    PERSONAL_DATA_FIELDS = ()
     PERSONAL_DATA_MENTIONS = ("title", "agenda", "last_error")
-    # What an invitee's export shows of a meeting (not the pipeline's internals).
-    EXPORTED_TO_INVITEES: ClassVar[tuple[str, ...]] = (
-        "id",
-        "key",
-        "kind",
-        "title",
-        "start",
-        "end",
-        "time_zone",
-        "state",
-        "join_url",
-        "invitees",
-        "provider_invitees",
-        "created_at",
-    )
 
     class Meta:
         verbose_name = _("provider meeting")
@@ -321,22 +303,102 @@ class ProviderMeeting(models.Model):
                 windows.append((low, high))
         return windows
 
-    @classmethod
-    def personal_data_of(cls, user: object) -> models.QuerySet[ProviderMeeting]:
-        """The meetings and webinars on the video provider that list the person."""
-        return _listing_invitee(cls, user)
+    def in_sync(self) -> bool:
+        """Whether the provider has everything the row asks for: the details of the
+        current version, every invitee added and nobody left to remove (a query)."""
+        return self.synced_version == self.version and not self.invitees.pending().exists()
+
+
+class MeetingInviteeQuerySet(models.QuerySet["MeetingInvitee"]):
+    def wanted(self) -> MeetingInviteeQuerySet:
+        return self.filter(removed_at__isnull=True)
+
+    def to_add(self) -> MeetingInviteeQuerySet:
+        return self.filter(removed_at__isnull=True, synced_at__isnull=True)
+
+    def to_remove(self) -> MeetingInviteeQuerySet:
+        return self.filter(removed_at__isnull=False)
+
+    def pending(self) -> MeetingInviteeQuerySet:
+        """Work for the sync: someone to add or someone to take off (PENDING_INVITEES)."""
+        return self.filter(PENDING_INVITEES)
+
+    def on_provider(self) -> MeetingInviteeQuerySet:
+        """Who is (or may be) on the provider meeting: added, or sent in a create or
+        an add whose answer never came."""
+        return self.filter(Q(synced_at__isnull=False) | Q(sent_at__isnull=False))
+
+    def never_sent(self) -> MeetingInviteeQuerySet:
+        return self.filter(synced_at__isnull=True, sent_at__isnull=True)
+
+    def of_address(self, email: str) -> MeetingInviteeQuerySet:
+        return self.filter(email=email.lower())
+
+
+# Work for the sync: someone to add, or someone to take off the provider.
+PENDING_INVITEES = Q(synced_at__isnull=True) | Q(removed_at__isnull=False)
+
+
+class MeetingInvitee(models.Model):
+    """Someone invited to a provider meeting (or a panelist or registrant of a
+    webinar), one row each: adding someone is one INSERT, and the worker pushes
+    the rows not yet synced.
+
+    - `sent_at`: a create or an add carrying them was sent (noted before sending),
+      so they may be on the provider even if the answer never came.
+    - `synced_at`: the provider confirmed them (or answered that they were there).
+    - `removed_at`: taken off on our side; if they may be on the provider, the
+      worker removes them there and then deletes the row. The address is kept only
+      that long (a row never sent is deleted at once).
+    """
+
+    class Role(models.TextChoices):
+        INVITEE = "invitee", _("invitee")
+        PANELIST = "panelist", _("panelist")
+        REGISTRANT = "registrant", _("registrant")
+
+    meeting = models.ForeignKey(
+        ProviderMeeting, verbose_name=_("meeting"), on_delete=models.CASCADE, related_name="invitees"
+    )
+    # Lower-cased: one row per address and meeting, found by erasure through its index.
+    email = models.EmailField(_("email address"), max_length=254)
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    role = models.CharField(_("role"), max_length=10, choices=Role.choices, default=Role.INVITEE)
+    added_at = models.DateTimeField(_("added"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent to the provider"), null=True, blank=True)
+    synced_at = models.DateTimeField(_("on the provider since"), null=True, blank=True)
+    removed_at = models.DateTimeField(_("removed"), null=True, blank=True)
+
+    objects = MeetingInviteeQuerySet.as_manager()
+
+    PERSONAL_DATA_FIELDS = ("email", "name")
+
+    class Meta:
+        verbose_name = _("meeting invitee")
+        verbose_name_plural = _("meeting invitees")
+        ordering = ["meeting", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["meeting", "email"], name="meetinginvitee_once_per_meeting"),
+        ]
+        indexes = [
+            models.Index(fields=["email"], name="meetinginvitee_email"),
+            # The sync's and the sweeper's question, "who is left to push", read in order.
+            models.Index(fields=["meeting", "id"], condition=PENDING_INVITEES, name="meetinginvitee_pending"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.get_role_display()})"
 
     @classmethod
-    def redact_for_export(cls, row: dict[str, Any], user: object) -> dict[str, Any]:
-        shown = {name: row[name] for name in cls.EXPORTED_TO_INVITEES if name in row}
-        return _only_their_entries(shown, user)
+    def personal_data_of(cls, user: object) -> models.QuerySet[MeetingInvitee]:
+        """The person on the meetings and webinars of the video provider."""
+        return cls.objects.of_address(getattr(user, "email", "")).select_related("meeting")
 
     @classmethod
     def erase_personal_data(cls, user: object, pseudonym: str) -> None:
-        # Row first, as when an agent removes an invitee: the address leaves the
-        # invitee lists now, and stays in provider_invitees only until the worker
-        # has taken it off the provider meeting.
-        from conferences.meetings.pipeline import forget_address
+        # Row first, as when an agent removes an invitee: the name goes now, the
+        # address stays only until the worker has taken it off the provider.
+        from conferences.meetings.invitees import forget_address
 
         forget_address(email=getattr(user, "email", ""))
 

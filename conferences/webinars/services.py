@@ -338,6 +338,7 @@ def publish_webinar(*, webinar: Webinar, by: User, now: datetime | None = None) 
             raise WebinarError(_("Choose at least one European Reference Network before publishing."))
         locked.meeting = pipeline.request_meeting(
             key=locked.meeting_key,
+            owner="webinar",
             kind=ProviderMeeting.Kind.WEBINAR,
             title=locked.title,
             agenda=locked.description,

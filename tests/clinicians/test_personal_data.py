@@ -250,7 +250,7 @@ def test_the_export_holds_every_row_that_names_me_found_by_scanning_the_database
         "cmss.outgoingemail",
         "conferences.conference",
         "conferences.localvideomeeting",
-        "conferences.providermeeting",
+        "conferences.meetinginvitee",
         "conferences.webinar",
         "helpdesk.ticket",
         "helpdesk.ticketevent",
@@ -282,9 +282,10 @@ def test_my_export_names_no_staff_member_and_nobody_elses_address(client: Client
     assert AGENT_EMAIL not in dump
     assert OTHER_EMAIL not in dump
     data = json.loads(dump)["data"]
-    [meeting] = data["conferences.providermeeting"]
-    assert [item["email"] for item in meeting["invitees"]] == [EMAIL]
-    assert meeting["provider_invitees"] == [EMAIL]
+    # On the provider meeting of the colleague's conference: my row, not the other invitee's.
+    [meeting] = data["conferences.meetinginvitee"]
+    assert meeting["email"] == EMAIL and meeting["name"] == FULL_NAME
+    assert meeting["synced_at"] is not None and meeting["removed_at"] is None
     assert [row["invitees"] for row in data["conferences.localvideomeeting"]] == [[EMAIL], [EMAIL]]
 
 

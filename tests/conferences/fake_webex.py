@@ -9,7 +9,7 @@ header as Webex does,
 keeps meetings in memory, accepts only its current access token (401 otherwise),
 answers the OAuth refresh (POST /access_token, form-encoded, not in the OpenAPI file)
 for the refresh token it knows, rotating both tokens, and can be scripted per test (the next N calls answer 429/5xx,
-the next create is stored and then stalls past the client's timeout, or the next answer trickles in byte by byte).
+the next create or registrant is stored and then stalls past the client's timeout, or the next answer trickles in byte by byte).
 It counts the TCP connections it accepted (keep-alive: many requests may come on one).
 
 The OpenAPI file is read from WEBEX_OPENAPI_SPEC, once per test session; it is never
@@ -176,6 +176,11 @@ class FakeWebex:
         self.tracking_ids: list[str] = []
         self._script: list[Scripted] = []
         self._stall_creates = 0
+        self._stall_registrants = 0
+        # (list, meetingId, lower-cased email) of every invitee and registrant added: Webex
+        # answers 409 Conflict to adding someone twice. Checked against the lists on a hit, so
+        # that a test clearing a list need not clear this.
+        self._added: set[tuple[str, str, str]] = set()
         self._trickle: list[float] = []
         self.connections = 0
         self.release = threading.Event()
@@ -201,6 +206,12 @@ class FakeWebex:
         """The next POST /meetings stores the meeting, then answers only after the test ends."""
         with self.lock:
             self._stall_creates += 1
+
+    def stall_next_registrant(self) -> None:
+        """The next POST /meetings/{id}/registrants registers the person, then answers only
+        after the test ends."""
+        with self.lock:
+            self._stall_registrants += 1
 
     def trickle_next(self, seconds_per_byte: float) -> None:
         """The next call is carried out, and its answer (status line, headers and body) is
@@ -326,6 +337,12 @@ class FakeWebex:
         status, answer = getattr(self, handler_name)(body, query, *(match.groups() or (None,)))
         if status == 200 and method == "POST" and template == "/meetings" and self._take_stall():
             self.release.wait(timeout=30)
+        if (
+            status == 200
+            and template == "/meetings/{meetingId}/registrants"
+            and self._take_registrant_stall()
+        ):
+            self.release.wait(timeout=30)
         headers: dict[str, str] = {}
         if isinstance(answer, Page):
             answer, headers = self._page(answer, handler.path)
@@ -351,6 +368,23 @@ class FakeWebex:
                 self._stall_creates -= 1
                 return True
             return False
+
+    def _take_registrant_stall(self) -> bool:
+        with self.lock:
+            if self._stall_registrants:
+                self._stall_registrants -= 1
+                return True
+            return False
+
+    def _already(self, kind: str, meeting_id: str, email: str, items: list[dict[str, Any]]) -> bool:
+        """Whether someone is on a meeting's list already; notes them if not (under the lock)."""
+        key = (kind, meeting_id, email.lower())
+        if key in self._added and any(
+            item["meetingId"] == meeting_id and item["email"].lower() == key[2] for item in items
+        ):
+            return True
+        self._added.add(key)
+        return False
 
     # The operations.
 
@@ -401,6 +435,7 @@ class FakeWebex:
                 {"id": f"{meeting_id}_{uuid.uuid4().hex[:8]}", "meetingId": meeting_id, **i}
                 for i in body.get("invitees", [])
             )
+            self._added.update(("invitee", meeting_id, i["email"].lower()) for i in body.get("invitees", []))
         return 200, meeting
 
     def get_meetings(self, body: None, query: dict[str, list[str]], _: None) -> tuple[int, dict[str, Any]]:
@@ -453,6 +488,8 @@ class FakeWebex:
             return 404, {"message": "Meeting not found."}
         invitee = {"id": f"{body['meetingId']}_{uuid.uuid4().hex[:8]}", **body}
         with self.lock:
+            if self._already("invitee", body["meetingId"], body["email"], self.invitees):
+                return 409, {"message": "The invitee already exists."}
             self.invitees.append(invitee)
         return 200, invitee
 
@@ -489,6 +526,8 @@ class FakeWebex:
             return 404, {"message": "Meeting not found."}
         registrant = {"id": uuid.uuid4().hex, "status": "approved", "meetingId": meeting_id, **body}
         with self.lock:
+            if self._already("registrant", meeting_id, body["email"], self.registrants):
+                return 409, {"message": "The registrant already exists."}
             self.registrants.append(registrant)
         return 200, registrant
 

@@ -74,6 +74,11 @@ def fresh(meeting: ProviderMeeting) -> ProviderMeeting:
     return ProviderMeeting.objects.get(pk=meeting.pk)
 
 
+def on_provider(meeting: ProviderMeeting) -> list[str]:
+    """The addresses that are (or may be) on the provider, as the row knows them."""
+    return list(meeting.invitees.on_provider().values_list("email", flat=True))
+
+
 # --- A create that timed out, then a move ------------------------------------------------------
 
 
@@ -148,7 +153,7 @@ def test_a_run_of_429s_on_an_update_waits_the_backoff_and_then_moves_the_meeting
     [stored] = webex.meetings.values()
     assert parsed(stored["start"]) == later
     meeting = fresh(meeting)
-    assert not meeting.sync_failed and meeting.synced_version == meeting.version
+    assert not meeting.sync_failed and meeting.in_sync()
 
 
 # --- Seats on a published webinar -----------------------------------------------------------------
@@ -221,8 +226,8 @@ def test_an_invitee_an_agent_removes_is_taken_off_the_webex_meeting(
     [deleted] = [r for r in webex.requests if r.method == "DELETE" and r.path.startswith("/meetingInvitees/")]
     assert deleted.status == 204 and deleted.query["sendEmail"] == ["false"]
     meeting = fresh(conference.meeting)
-    assert expert.user.email not in meeting.provider_invitees
-    assert meeting.synced_version == meeting.version
+    assert expert.user.email not in on_provider(meeting)
+    assert meeting.in_sync()
 
 
 @pytest.fixture
@@ -249,7 +254,7 @@ def test_a_registrant_who_cancels_is_taken_off_the_webex_webinar(
     run(meeting)
 
     assert webex.registrants_of(meeting.provider_id) == [staying.user.email]
-    assert leaving.user.email not in fresh(meeting).provider_invitees
+    assert leaving.user.email not in on_provider(meeting)
 
 
 def test_a_person_who_erases_their_account_is_taken_off_every_webex_meeting(
@@ -272,5 +277,32 @@ def test_a_person_who_erases_their_account_is_taken_off_every_webex_meeting(
     assert email not in webex.invitees_of(conference.meeting.provider_id)
     assert webex.registrants_of(webinar_meeting.provider_id) == []
     for meeting in ProviderMeeting.objects.all():
-        assert email not in [item["email"] for item in meeting.invitees]
-        assert email not in meeting.provider_invitees
+        assert email not in meeting.invitees.wanted().values_list("email", flat=True)
+        assert email not in on_provider(meeting)
+
+
+# --- A registrant add whose answer never came ----------------------------------------------------
+
+
+def test_a_registrant_add_that_timed_out_after_webex_registered_them_is_not_a_failure_on_retry(
+    webex: FakeWebex, webinar_on_webex: tuple[Webinar, ProviderMeeting]
+) -> None:
+    webinar, meeting = webinar_on_webex
+    first, second = factories.ClinicianFactory.create_batch(2)
+    webinars.register(webinar=webinar, clinician=first)
+    webinars.register(webinar=webinar, clinician=second)
+    webex.stall_next_registrant()  # registered on Webex; the answer comes after the client gave up
+    now = timezone.now()
+    assert run(meeting, now) == "created"
+    assert webex.registrants_of(meeting.provider_id) == [first.user.email]
+    assert not fresh(meeting).sync_failed
+
+    # The retry sends the first one again: Webex answers 409 Conflict, which means "there already".
+    run(meeting, fresh(meeting).next_attempt_at)
+    meeting = fresh(meeting)
+    assert not meeting.sync_failed and meeting.last_error == "" and meeting.in_sync()
+    assert webex.registrants_of(meeting.provider_id) == sorted([first.user.email, second.user.email])
+    # The stalled add (answered only after the test), the retried one, the second person.
+    sent = webex.requests_to("POST", f"/meetings/{meeting.provider_id}/registrants")
+    assert [r.body["email"] for r in sent] == [first.user.email, first.user.email, second.user.email]
+    assert [r.status for r in sent[1:]] == [409, 200]

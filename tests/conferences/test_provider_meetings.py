@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from conferences.meetings import pipeline
-from conferences.models import LocalVideoMeeting, ProviderMeeting
+from conferences.models import LocalVideoMeeting, MeetingInvitee, ProviderMeeting
 from conferences.tasks import realise_meeting, sweep_meetings
 from conferences.video import (
     AmbiguousVideoError,
@@ -390,16 +390,16 @@ def test_a_registrant_added_while_a_sync_runs_reaches_the_provider_at_once(
 
     now = timezone.now()
     assert pipeline.realise_meeting(meeting_id=meeting.pk, now=now) == "created"
-    # The second registration came in while the worker held the row: queued again at once,
-    # and the next run may take the row (no five-minute lease left behind).
-    apply_async.assert_called_once_with((meeting.pk,))
-    assert pipeline.realise_meeting(meeting_id=meeting.pk, now=now) == "created"
+    # The second registration came in while the worker held the row: the same run
+    # pushed it (it reads the rows not yet synced until there are none), and the
+    # row is free for the next run (no five-minute lease left behind).
     assert set(LocalVideoMeeting.objects.get().invitees) == {
         "first@hospital.example.org",
         "second@hospital.example.org",
     }
     meeting.refresh_from_db()
-    assert meeting.lease_expires_at is None and meeting.synced_version == meeting.version
+    assert meeting.lease_expires_at is None and meeting.in_sync()
+    assert scripted.calls.count("add_registrant") == 2
 
 
 def test_every_change_to_a_provider_meeting_moves_its_updated_at() -> None:
@@ -439,6 +439,16 @@ def remote_invitees() -> list[str]:
     return sorted(LocalVideoMeeting.objects.get().invitees)
 
 
+def wanted(meeting: ProviderMeeting) -> list[str]:
+    """Who the row asks for on the provider."""
+    return sorted(meeting.invitees.wanted().values_list("email", flat=True))
+
+
+def on_provider(meeting: ProviderMeeting) -> list[str]:
+    """The addresses that are (or may be) on the provider, as the row knows them."""
+    return sorted(meeting.invitees.on_provider().values_list("email", flat=True))
+
+
 def test_an_invitee_removed_from_a_created_meeting_is_removed_on_the_provider_by_the_worker(
     apply_async: mock.MagicMock, django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -447,13 +457,11 @@ def test_an_invitee_removed_from_a_created_meeting_is_removed_on_the_provider_by
     with django_capture_on_commit_callbacks(execute=True):
         pipeline.remove_meeting_invitee(meeting=meeting, email="ANA@hospital.example.org")
     apply_async.assert_called_with((meeting.pk,))
-    meeting.refresh_from_db()
-    assert meeting.invitees == [] and meeting.provider_invitees == ["ana@hospital.example.org"]
+    assert wanted(meeting) == [] and on_provider(meeting) == ["ana@hospital.example.org"]
     assert remote_invitees() == ["ana@hospital.example.org"]
 
     realise_meeting(meeting.pk)
-    meeting.refresh_from_db()
-    assert remote_invitees() == [] and meeting.provider_invitees == []
+    assert remote_invitees() == [] and on_provider(meeting) == []
 
 
 @pytest.mark.parametrize("state", ["cancelled", "failed", "never created"])
@@ -463,12 +471,10 @@ def test_erasure_on_a_meeting_not_on_the_provider_drops_the_address_at_once(stat
     person = ClinicianFactory.create(user__email="ana@hospital.example.org")
     meeting = request()
     if state != "never created":
-        ProviderMeeting.objects.filter(pk=meeting.pk).update(
-            state=state, provider_invitees=["ana@hospital.example.org"], attempts=1
-        )
-    ProviderMeeting.erase_personal_data(person.user, "erased-x")
-    meeting.refresh_from_db()
-    assert meeting.invitees == [] and meeting.provider_invitees == []
+        ProviderMeeting.objects.filter(pk=meeting.pk).update(state=state, attempts=1)
+        meeting.invitees.update(sent_at=timezone.now())
+    MeetingInvitee.erase_personal_data(person.user, "erased-x")
+    assert wanted(meeting) == [] and on_provider(meeting) == []
 
 
 def test_erasure_keeps_the_address_only_until_the_worker_removed_it_from_the_provider() -> None:
@@ -477,14 +483,12 @@ def test_erasure_keeps_the_address_only_until_the_worker_removed_it_from_the_pro
     person = ClinicianFactory.create(user__email="ana@hospital.example.org")
     meeting = request()
     realise_meeting(meeting.pk)
-    ProviderMeeting.erase_personal_data(person.user, "erased-x")
-    meeting.refresh_from_db()
-    assert meeting.invitees == [] and meeting.provider_invitees == ["ana@hospital.example.org"]
-    assert meeting.synced_version < meeting.version
+    MeetingInvitee.erase_personal_data(person.user, "erased-x")
+    assert wanted(meeting) == [] and on_provider(meeting) == ["ana@hospital.example.org"]
+    assert not meeting.in_sync()
 
     realise_meeting(meeting.pk)
-    meeting.refresh_from_db()
-    assert meeting.provider_invitees == [] and remote_invitees() == []
+    assert on_provider(meeting) == [] and remote_invitees() == []
 
 
 # --- Retention ---------------------------------------------------------------------------------
@@ -518,10 +522,161 @@ def test_provider_meetings_over_for_longer_than_the_retention_period_lose_invite
 
     old.refresh_from_db()
     old_room.refresh_from_db()
-    assert (old.invitees, old.provider_invitees, old.agenda) == ([], [], "")
+    assert (wanted(old), on_provider(old), old.agenda) == ([], [], "")
     assert (old_room.invitees, old_room.agenda) == ([], "")
     recent.refresh_from_db()
     recent_room.refresh_from_db()
-    assert recent.invitees != [] and recent.provider_invitees == ["recent@hospital.example.org"]
+    assert wanted(recent) != [] and on_provider(recent) == ["recent@hospital.example.org"]
     assert recent.agenda and recent_room.invitees == ["recent@hospital.example.org"] and recent_room.agenda
     assert retention.apply(now=now)["provider meetings"] == 0
+
+
+# --- Invitees as rows ---------------------------------------------------------------------------
+
+
+def registration_queries(meeting: ProviderMeeting, number: int) -> list[str]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    invitee = Invitee(email=f"seat{number}@hospital.example.org", name="A Clinician", registrant=True)
+    with CaptureQueriesContext(connection) as queries:
+        pipeline.add_meeting_invitee(meeting=meeting, invitee=invitee)
+    return [query["sql"] for query in queries]
+
+
+def test_registering_the_201st_person_writes_what_the_2nd_did_and_never_locks_the_meeting_row() -> None:
+    meeting = webinar_meeting()
+    assert realise_meeting(meeting.pk) == "created"
+    second = registration_queries(meeting, 2)
+    for number in range(3, 201):
+        registration_queries(meeting, number)
+    last = registration_queries(meeting, 201)
+    assert len(last) == len(second)
+    assert not [
+        sql for sql in last if "FOR UPDATE" in sql or sql.startswith('UPDATE "conferences_providermeeting"')
+    ]
+    assert sum(1 for sql in last if sql.startswith("INSERT")) == 1
+
+
+def test_a_worker_that_dies_mid_sync_never_sends_again_the_rows_it_had_marked_synced(
+    scripted: type[ScriptedBackend], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conferences.meetings import invitees
+
+    class WorkerLost(BaseException):
+        pass
+
+    def die() -> None:
+        raise WorkerLost
+
+    monkeypatch.setattr(invitees, "BATCH", 5)
+    meeting = webinar_meeting()
+    assert realise_meeting(meeting.pk) == "created"
+    for number in range(20):
+        pipeline.add_meeting_invitee(
+            meeting=meeting, invitee=Invitee(email=f"seat{number:02}@hospital.example.org", registrant=True)
+        )
+    scripted.after_registrant = [lambda: None] * 11 + [die]
+    now = timezone.now()
+    with pytest.raises(WorkerLost):
+        pipeline.realise_meeting(meeting_id=meeting.pk, now=now)
+    # Two batches of five marked synced; the third was on its way (two sent, unmarked).
+    assert meeting.invitees.filter(synced_at__isnull=False).count() == 10
+    scripted.calls = []
+    assert pipeline.realise_meeting(meeting_id=meeting.pk, now=now + pipeline.LEASE) is None  # leased
+    assert pipeline.realise_meeting(meeting_id=meeting.pk, now=now + pipeline.LEASE * 2) == "created"
+    # Only the third batch is sent again (the local backend, like Webex, keeps one entry each).
+    assert scripted.calls.count("add_registrant") == 10
+    assert sorted(remote_invitees()) == [f"seat{number:02}@hospital.example.org" for number in range(20)]
+    assert meeting.in_sync()
+
+
+def test_a_long_sync_renews_its_lease_and_hands_over_to_a_fresh_task_past_its_budget(
+    scripted: type[ScriptedBackend], monkeypatch: pytest.MonkeyPatch, apply_async: mock.MagicMock
+) -> None:
+    meeting = webinar_meeting()
+    assert realise_meeting(meeting.pk) == "created"
+    for number in range(3):
+        pipeline.add_meeting_invitee(
+            meeting=meeting, invitee=Invitee(email=f"seat{number}@hospital.example.org", registrant=True)
+        )
+    leases: list[Any] = []
+    scripted.after_registrant = [
+        lambda: leases.append(ProviderMeeting.objects.get(pk=meeting.pk).lease_expires_at)
+    ] * 3
+    monkeypatch.setattr(pipeline, "LEASE_RENEWAL", timedelta(0))
+    monkeypatch.setattr(pipeline, "SYNC_BUDGET", timedelta(0))
+    apply_async.reset_mock()
+    claimed_at = timezone.now()
+    assert pipeline.realise_meeting(meeting_id=meeting.pk, now=claimed_at) == "created"
+    # Out of time after one registrant: the row is let go and queued again at once.
+    assert remote_invitees() == ["seat0@hospital.example.org"]
+    apply_async.assert_called_once_with((meeting.pk,))
+    assert ProviderMeeting.objects.get(pk=meeting.pk).lease_expires_at is None
+    pipeline.realise_meeting(meeting_id=meeting.pk)
+    pipeline.realise_meeting(meeting_id=meeting.pk)
+    assert len(remote_invitees()) == 3 and meeting.in_sync()
+
+    # With a budget, one run does it all, renewing its lease as it goes.
+    monkeypatch.setattr(pipeline, "SYNC_BUDGET", timedelta(minutes=2))
+    for number in range(3, 6):
+        pipeline.add_meeting_invitee(
+            meeting=meeting, invitee=Invitee(email=f"seat{number}@hospital.example.org", registrant=True)
+        )
+    leases.clear()
+    scripted.after_registrant = [
+        lambda: leases.append(ProviderMeeting.objects.get(pk=meeting.pk).lease_expires_at)
+    ] * 3
+    started = timezone.now()
+    assert pipeline.realise_meeting(meeting_id=meeting.pk, now=started) == "created"
+    assert len(remote_invitees()) == 6 and meeting.in_sync()
+    # Renewed after each call: never less than a full lease ahead of that moment.
+    assert leases[0] == started + pipeline.LEASE and leases == sorted(leases) and leases[-1] > leases[0]
+
+
+def test_someone_who_cancels_and_registers_again_before_the_worker_runs_stays_on_the_provider(
+    scripted: type[ScriptedBackend],
+) -> None:
+    meeting = webinar_meeting()
+    realise_meeting(meeting.pk)
+    person = Invitee(email="ana@hospital.example.org", name="Ana Novak", registrant=True)
+    pipeline.add_meeting_invitee(meeting=meeting, invitee=person)
+    realise_meeting(meeting.pk)
+    pipeline.remove_meeting_invitee(meeting=meeting, email=person.email)
+    pipeline.add_meeting_invitee(meeting=meeting, invitee=person)
+    scripted.calls = []
+    assert realise_meeting(meeting.pk) is None  # nothing to push
+    assert remote_invitees() == ["ana@hospital.example.org"] and scripted.calls == []
+    assert meeting.in_sync() and meeting.invitees.get().removed_at is None
+
+
+def test_the_hook_run_once_the_meeting_exists_is_chosen_by_its_owner_not_by_its_key() -> None:
+    told: list[str] = []
+    pipeline.on_created("test-owner", lambda made: told.append(made.key))
+    try:
+        meeting = pipeline.request_meeting(
+            key="webinar-but-not-really",
+            owner="test-owner",
+            title="Case",
+            start=START,
+            end=START + timedelta(hours=1),
+            time_zone="UTC",
+        )
+        assert realise_meeting(meeting.pk) == "created"
+    finally:
+        pipeline._CREATED_HOOKS.pop("test-owner")
+    assert told == ["webinar-but-not-really"]
+    assert ProviderMeeting.objects.get(pk=meeting.pk).owner == "test-owner"
+
+
+def test_erasure_finds_a_persons_invitee_rows_through_the_email_index(postgres: None) -> None:
+    from django.db import connection
+
+    meeting = request()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        sql, params = MeetingInvitee.objects.of_address("Ana@Hospital.example.org").query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = " ".join(row[0] for row in cursor.fetchall())
+    assert "meetinginvitee_email" in plan
+    assert list(MeetingInvitee.objects.of_address("Ana@Hospital.example.org")) == list(meeting.invitees.all())

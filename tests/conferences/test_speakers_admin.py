@@ -39,8 +39,7 @@ def published_with_speaker(agent: Any) -> Webinar:
 
 def panelists(webinar: Webinar) -> set[str]:
     assert webinar.meeting is not None
-    webinar.meeting.refresh_from_db()
-    return {item["email"] for item in webinar.meeting.invitees if item.get("panelist")}
+    return set(webinar.meeting.invitees.wanted().filter(role="panelist").values_list("email", flat=True))
 
 
 def test_a_speaker_added_in_the_admin_is_invited_and_recorded(agent_client: Client, agent: Any) -> None:
