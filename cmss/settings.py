@@ -167,10 +167,6 @@ else:
     for _folder in (_queue_dir, _processed_dir, _control_dir):
         _folder.mkdir(parents=True, exist_ok=True)
 
-# Celery ignores this name: the visibility timeout is the broker transport
-# option above. Kept only until the provider-meeting pipeline reads it from
-# cmss.jobs like the outbox does.
-CELERY_VISIBILITY_TIMEOUT = 3600
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -9,7 +9,7 @@
 - Later changes are written on the rows first: update_meeting on this row;
   add_meeting_invitee, remove_meeting_invitee and forget_address (erasure) on
   MeetingInvitee rows (conferences.meetings.invitees). The same task brings the
-  provider up to date (_sync), updating the meeting only when its fields changed,
+  provider up to date (conferences.meetings.sync), updating the meeting only when its fields changed,
   then removing who left and adding who is new, a batch at a time, renewing its
   lease as it goes and handing over to a fresh task when its time budget is spent.
 - on_created(owner, hook): what the meeting's owner (ProviderMeeting.owner:
@@ -17,25 +17,28 @@
 - cancel_meeting() and retry_meeting() are the operator's moves.
 - sweep_meetings() re-enqueues rows whose task never ran and frees rows whose
   worker died while creating.
-- Failures: transient ones retry with backoff up to MAX_ATTEMPTS; "429 Too Many
-  Requests" waits the larger of Retry-After and the backoff and counts against
+- Failures: transient ones retry with backoff up to JOBS_MAX_ATTEMPTS; "429 Too
+  Many Requests" waits the larger of Retry-After and the backoff and counts against
   MAX_RATE_LIMITED instead; permanent ones show in the admin with a retry.
+
+The lease, the backoff, the attempts, the sweep and enqueueing with a fallback to
+the sweeper are cmss.jobs's, shared with the outbox (JOBS_* settings).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
+
+from cmss import jobs
 
 from ..models import ProviderMeeting
 from ..video import (
@@ -61,16 +64,6 @@ logger = logging.getLogger(__name__)
 
 State = ProviderMeeting.State
 
-# How long a freshly queued row waits for its own task before the sweeper
-# enqueues it again.
-SWEEP_GRACE = timedelta(minutes=2)
-# How long a worker may hold a row (creating it, or syncing it) before another may take it over.
-LEASE = timedelta(minutes=5)
-# A sync renews its lease this often, and hands over to a fresh task after its
-# budget: a 10,000-seat webinar never holds one worker, or one lease, for long.
-LEASE_RENEWAL = timedelta(minutes=1)
-SYNC_BUDGET = timedelta(minutes=2)
-
 
 def _move(
     meeting_id: int, *, source: str | Iterable[str], to: str, where: Q | None = None, **fields: Any
@@ -87,24 +80,18 @@ def _move(
     return bool(rows.update(state=to, **fields))
 
 
-def _cap(delay: timedelta) -> timedelta:
-    return min(delay, timedelta(seconds=settings.CELERY_VISIBILITY_TIMEOUT))
-
-
 def enqueue(meeting_id: int, *, countdown: float | None = None) -> bool:
-    """Hand the row to the broker; if the broker is down, leave it to the sweeper.
-    Never further ahead than the visibility timeout, or Redis would run it twice."""
-    from ..tasks import realise_meeting as task
+    """Hand the row to the broker (cmss.jobs: never further ahead than the visibility
+    timeout; if the broker is down, the sweeper enqueues it later)."""
+    from ..tasks import realise_meeting
 
-    options: dict[str, Any] = {}
-    if countdown:
-        options["countdown"] = _cap(timedelta(seconds=countdown)).total_seconds()
-    try:
-        task.apply_async((meeting_id,), **options)
-    except Exception:
-        logger.exception("Could not enqueue provider meeting %s; the sweeper will retry", meeting_id)
-        return False
-    return True
+    return jobs.enqueue(realise_meeting, meeting_id, countdown=countdown, what="provider meeting")
+
+
+def claim_token(now: datetime) -> tuple[uuid.UUID, datetime]:
+    """A worker's claim on a row and when its lease ends (cmss.jobs)."""
+    token, expires = jobs.new_lease(now)
+    return uuid.UUID(token), expires
 
 
 def request_meeting(
@@ -142,7 +129,7 @@ def request_meeting(
     return meeting
 
 
-def _spec(meeting: ProviderMeeting, carried: tuple[Invitee, ...] = ()) -> MeetingSpec:
+def spec_of(meeting: ProviderMeeting, carried: tuple[Invitee, ...] = ()) -> MeetingSpec:
     """What the provider is asked to create (with the invitees it carries; registrants
     are added afterwards) or to change (title, agenda, times: never the invitees)."""
     return MeetingSpec(
@@ -157,7 +144,7 @@ def _spec(meeting: ProviderMeeting, carried: tuple[Invitee, ...] = ()) -> Meetin
     )
 
 
-def _error_text(exc: Exception) -> str:
+def error_text(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:2000]
 
 
@@ -166,16 +153,16 @@ def realise_meeting(*, meeting_id: int, now: datetime | None = None) -> State | 
     bring a created one up to date). Returns the new state, or None when another
     worker has the row or it is not due (no provider call is made then). Must
     not run inside a transaction."""
+    from .sync import sync_meeting
+
     now = now or timezone.now()
-    token = uuid.uuid4()
+    token, expires = claim_token(now)
     claimed = ProviderMeeting.objects.filter(
         Q(state=State.PENDING, next_attempt_at__lte=now) | Q(state=State.CREATING, lease_expires_at__lt=now),
         pk=meeting_id,
-    ).update(
-        state=State.CREATING, attempts=F("attempts") + 1, lease_expires_at=now + LEASE, lease_token=token
-    )
+    ).update(state=State.CREATING, attempts=F("attempts") + 1, lease_expires_at=expires, lease_token=token)
     if not claimed:
-        return _finish_cancel(meeting_id=meeting_id, now=now) or _sync(meeting_id=meeting_id, now=now)
+        return _finish_cancel(meeting_id=meeting_id, now=now) or sync_meeting(meeting_id=meeting_id, now=now)
     meeting = ProviderMeeting.objects.get(pk=meeting_id)
     # The token is this worker's claim: a worker whose lease expired and was
     # taken over writes nothing.
@@ -197,9 +184,9 @@ def realise_meeting(*, meeting_id: int, now: datetime | None = None) -> State | 
             digest = meeting.fields_digest()
             if not meeting.sent_creates or any(item["digest"] != digest for item in meeting.sent_creates):
                 # Moved or renamed since that create was sent: bring it up to date.
-                made = backend.update(found.provider_id, _spec(meeting))
+                made = backend.update(found.provider_id, spec_of(meeting))
         else:
-            made = backend.create(_spec(meeting, _note_create(meeting, mine)))
+            made = backend.create(spec_of(meeting, _note_create(meeting, mine)))
     except PermanentVideoError as exc:
         return _record_failure(meeting, exc, now=now, permanent=True, mine=mine)
     except TransientVideoError as exc:
@@ -208,7 +195,7 @@ def realise_meeting(*, meeting_id: int, now: datetime | None = None) -> State | 
 
 
 # What a worker writes when it lets go of its row.
-_RELEASED: dict[str, Any] = {"lease_expires_at": None, "lease_token": None}
+RELEASED: dict[str, Any] = {"lease_expires_at": None, "lease_token": None}
 
 
 def _cancelled(meeting_id: int, *, source: str, where: Q | None = None, **fields: Any) -> bool:
@@ -258,7 +245,7 @@ def _record_created(
             provider_digest=meeting.fields_digest(),
             next_attempt_at=now,
             rate_limited=0,
-            **_RELEASED,
+            **RELEASED,
         )
         if created:
             # Everyone a create carried is on it; registrants, who was invited since
@@ -279,7 +266,7 @@ def _record_created(
         get_backend().cancel(made.provider_id)
     except (PermanentVideoError, TransientVideoError) as exc:
         # Keep what was made so the cancellation can be finished later.
-        delay = current.backoff(retry_after=_retry_after(exc))
+        delay = current.backoff(retry_after=retry_after_of(exc))
         if _move(
             meeting.pk,
             source=State.CREATING,
@@ -287,37 +274,37 @@ def _record_created(
             where=mine,
             provider_id=made.provider_id,
             join_url=made.join_url,
-            last_error=_error_text(exc),
+            last_error=error_text(exc),
             tracking_id=exc.tracking_id,
             next_attempt_at=now + delay,
-            **_RELEASED,
+            **RELEASED,
         ):
             roster.mark_created(meeting.pk, now)
         enqueue(meeting.pk, countdown=delay.total_seconds())
         return State.CREATED
-    _cancelled(meeting.pk, source=State.CREATING, where=mine, provider_id=made.provider_id, **_RELEASED)
+    _cancelled(meeting.pk, source=State.CREATING, where=mine, provider_id=made.provider_id, **RELEASED)
     return State.CANCELLED
 
 
-def _retry_after(exc: Exception) -> float | None:
+def retry_after_of(exc: Exception) -> float | None:
     return exc.retry_after if isinstance(exc, RateLimitedVideoError) else None
 
 
-def _spent(meeting: ProviderMeeting, exc: Exception, *, permanent: bool) -> tuple[bool, dict[str, Any]]:
+def spent(meeting: ProviderMeeting, exc: Exception, *, permanent: bool) -> tuple[bool, dict[str, Any]]:
     """Whether this failure ends the row's attempts, and how to count it. A 429
     is not a real failure: it gives its attempt back and counts as rate-limited."""
     if isinstance(exc, RateLimitedVideoError):
         counts = {"attempts": Greatest(F("attempts") - 1, 0), "rate_limited": F("rate_limited") + 1}
         return meeting.rate_limited + 1 >= ProviderMeeting.MAX_RATE_LIMITED, counts
-    return permanent or meeting.attempts >= ProviderMeeting.MAX_ATTEMPTS, {}
+    return permanent or jobs.exhausted(meeting.attempts), {}
 
 
 def _record_failure(
     meeting: ProviderMeeting, exc: VideoError, *, now: datetime, permanent: bool, mine: Q
 ) -> State | None:
-    error = _error_text(exc)
+    error = error_text(exc)
     tracking_id = exc.tracking_id
-    gives_up, counts = _spent(meeting, exc, permanent=permanent)
+    gives_up, counts = spent(meeting, exc, permanent=permanent)
     if gives_up:
         logger.error("Provider meeting %s failed for good: %s", meeting.pk, error)
         moved = _move(
@@ -328,10 +315,10 @@ def _record_failure(
             last_error=error,
             tracking_id=tracking_id,
             **counts,
-            **_RELEASED,
+            **RELEASED,
         )
         return State.FAILED if moved else None
-    delay = meeting.backoff(retry_after=_retry_after(exc))
+    delay = meeting.backoff(retry_after=retry_after_of(exc))
     logger.warning(
         "Provider meeting %s failed (attempt %s), retrying in %s: %s",
         meeting.pk,
@@ -348,7 +335,7 @@ def _record_failure(
         tracking_id=tracking_id,
         next_attempt_at=now + delay,
         **counts,
-        **_RELEASED,
+        **RELEASED,
     )
     if not moved:
         return None
@@ -368,17 +355,17 @@ def _finish_cancel(*, meeting_id: int, now: datetime) -> State | None:
     try:
         get_backend().cancel(meeting.provider_id)
     except (PermanentVideoError, TransientVideoError) as exc:
-        delay = meeting.backoff(retry_after=_retry_after(exc))
+        delay = meeting.backoff(retry_after=retry_after_of(exc))
         ProviderMeeting.objects.filter(pk=meeting.pk, state=State.CREATED).update(
             attempts=F("attempts") + 1,
-            last_error=_error_text(exc),
+            last_error=error_text(exc),
             tracking_id=exc.tracking_id,
             next_attempt_at=now + delay,
         )
         enqueue(meeting.pk, countdown=delay.total_seconds())
         return State.CREATED
     # A sync holding the row writes nothing after this (its token is gone).
-    _cancelled(meeting.pk, source=State.CREATED, **_RELEASED)
+    _cancelled(meeting.pk, source=State.CREATED, **RELEASED)
     return State.CANCELLED
 
 
@@ -419,10 +406,10 @@ def retry_meeting(*, meeting: ProviderMeeting) -> bool:
         attempts=1,
         rate_limited=0,
         next_attempt_at=timezone.now(),
-        **_RELEASED,
+        **RELEASED,
     ) or bool(
         ProviderMeeting.objects.filter(pk=meeting.pk, state=State.CREATED, sync_failed=True).update(
-            sync_failed=False, attempts=1, rate_limited=0, next_attempt_at=timezone.now(), **_RELEASED
+            sync_failed=False, attempts=1, rate_limited=0, next_attempt_at=timezone.now(), **RELEASED
         )
     )
     if moved:
@@ -431,19 +418,25 @@ def retry_meeting(*, meeting: ProviderMeeting) -> bool:
 
 
 def sweep_meetings(*, now: datetime | None = None, limit: int = 500) -> int:
-    """Free rows whose lease expired and enqueue rows that are overdue.
-    Returns how many rows were enqueued."""
-    now = now or timezone.now()
-    ProviderMeeting.objects.filter(state=State.CREATING, lease_expires_at__lt=now).update(
-        state=State.PENDING, last_error="Worker lease expired; retrying.", **_RELEASED
-    )
-    due = ProviderMeeting.objects.filter(
-        Q(state=State.PENDING)
-        | Q(state=State.CREATED, cancel_requested=True)
-        | Q(pk__in=ProviderMeeting.objects.needing_sync().values("pk")),
-        next_attempt_at__lte=now - SWEEP_GRACE,
-    ).values_list("pk", flat=True)[:limit]
-    return sum(1 for pk in list(due) if enqueue(pk))
+    """Free rows whose lease expired and enqueue rows that are overdue (cmss.jobs's
+    sweep). Returns how many rows were enqueued."""
+
+    def free_expired(moment: datetime) -> int:
+        return ProviderMeeting.objects.filter(state=State.CREATING, lease_expires_at__lt=moment).update(
+            state=State.PENDING, last_error="Worker lease expired; retrying.", **RELEASED
+        )
+
+    def due(before: datetime) -> list[int]:
+        return list(
+            ProviderMeeting.objects.filter(
+                Q(state=State.PENDING)
+                | Q(state=State.CREATED, cancel_requested=True)
+                | Q(pk__in=ProviderMeeting.objects.needing_sync().values("pk")),
+                next_attempt_at__lte=before,
+            ).values_list("pk", flat=True)[:limit]
+        )
+
+    return jobs.sweep(free_expired=free_expired, due=due, enqueue_one=enqueue, now=now or timezone.now())
 
 
 # What the owner of a meeting does once it exists on the provider (send the
@@ -492,85 +485,3 @@ def _bump(meeting: ProviderMeeting, **fields: Any) -> None:
     live = ProviderMeeting.objects.filter(pk=meeting.pk, state=State.CREATED, cancel_requested=False)
     if live.filter(next_attempt_at__lte=now).update(attempts=0, rate_limited=0) or live.exists():
         transaction.on_commit(lambda: enqueue(meeting.pk))
-
-
-class _Run:
-    """A sync's hold on its row: renews the lease as the work goes on and says when
-    to stop (the lease was lost, or the run's time budget is spent)."""
-
-    def __init__(self, meeting_id: int, token: uuid.UUID) -> None:
-        self.mine = Q(pk=meeting_id, lease_token=token)
-        self.started = self.renewed = time.monotonic()
-        self.lost = False
-
-    def keep_going(self) -> bool:
-        clock = time.monotonic()
-        if clock - self.renewed >= LEASE_RENEWAL.total_seconds():
-            self.renewed = clock
-            expires = Greatest(F("lease_expires_at"), Value(timezone.now() + LEASE))
-            self.lost = not ProviderMeeting.objects.filter(self.mine).update(lease_expires_at=expires)
-        return not self.lost and clock - self.started < SYNC_BUDGET.total_seconds()
-
-
-def _sync(*, meeting_id: int, now: datetime) -> State | None:
-    """Bring a created meeting on the provider up to date with its rows: times,
-    title and agenda when they changed, then who left and who is new. Claimed with
-    a lease like a create, so two workers never push the same change; a long push
-    renews the lease and, past its budget, hands over to a fresh task."""
-    token = uuid.uuid4()
-    claimed = (
-        ProviderMeeting.objects.needing_sync()
-        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now), next_attempt_at__lte=now)
-        .filter(pk=meeting_id)
-        .update(
-            # A sync after a success starts a fresh count; one after a failure goes on counting.
-            attempts=Case(When(last_error="", then=Value(1)), default=F("attempts") + 1),
-            lease_expires_at=now + LEASE,
-            lease_token=token,
-        )
-    )
-    if not claimed:
-        return None
-    meeting = ProviderMeeting.objects.get(pk=meeting_id)
-    run = _Run(meeting.pk, token)
-    backend = get_backend()
-    digest = meeting.provider_digest
-    try:
-        if meeting.fields_digest() != digest:
-            backend.update(meeting.provider_id, _spec(meeting))
-            digest = meeting.fields_digest()
-        roster.push(backend, meeting, keep_going=run.keep_going)
-    except (PermanentVideoError, TransientVideoError) as exc:
-        gives_up, counts = _spent(meeting, exc, permanent=isinstance(exc, PermanentVideoError))
-        delay = meeting.backoff(retry_after=_retry_after(exc))
-        ProviderMeeting.objects.filter(run.mine).update(
-            provider_digest=digest,
-            last_error=_error_text(exc),
-            tracking_id=exc.tracking_id,
-            sync_failed=gives_up,
-            next_attempt_at=now + delay,
-            **counts,
-            **_RELEASED,
-        )
-        if gives_up:
-            logger.error("Provider meeting %s could not be updated: %s", meeting.pk, exc)
-        else:
-            enqueue(meeting.pk, countdown=delay.total_seconds())
-        return State.CREATED
-    if run.lost:
-        return None  # another worker holds the row now (or it was cancelled)
-    done = ProviderMeeting.objects.filter(run.mine).update(
-        synced_version=meeting.version,
-        provider_digest=digest,
-        last_error="",
-        tracking_id="",
-        attempts=0,
-        rate_limited=0,
-        **_RELEASED,
-    )
-    if done and ProviderMeeting.objects.needing_sync().filter(pk=meeting.pk).exists():
-        # Out of time with rows left, or changed while we held the row (the task
-        # enqueued for that change found it taken and did nothing): go again now
-        # rather than at the next sweep.
-        enqueue(meeting.pk)
-    return State.CREATED

@@ -14,6 +14,8 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from cmss import jobs
+
 
 def _local_meetings_listing(user: object) -> models.QuerySet[LocalVideoMeeting]:
     """The local backend's meetings whose invitee list holds the person (export)."""
@@ -183,11 +185,10 @@ class ProviderMeeting(models.Model):
         State.CANCELLED: frozenset(),
     }
 
-    # Real failures (5xx, timeouts) give up after MAX_ATTEMPTS; answers "429 Too
-    # Many Requests" have a budget of their own, larger, so that a short run of
-    # them never fails a meeting and an endless one still ends (about 14 hours
-    # of waits with the default visibility timeout).
-    MAX_ATTEMPTS: ClassVar[int] = 8
+    # Real failures (5xx, timeouts) give up after JOBS_MAX_ATTEMPTS (cmss.jobs);
+    # answers "429 Too Many Requests" have a budget of their own, larger, so that a
+    # short run of them never fails a meeting and an endless one still ends (about
+    # 8 hours of waits with the default backoff cap).
     MAX_RATE_LIMITED: ClassVar[int] = 20
     # Where a retried create looks for the meeting by key: this far either side
     # of each start a create was sent with (the provider's search needs a window).
@@ -263,14 +264,10 @@ class ProviderMeeting(models.Model):
         return [source for source, targets in cls.TRANSITIONS.items() if state in targets]
 
     def backoff(self, *, retry_after: float | None = None) -> timedelta:
-        """How long to wait before the next attempt: 30 s doubling with every
-        attempt made (rate-limited ones included), or the provider's Retry-After
-        when that is longer; never beyond the broker's visibility timeout, since
-        a task scheduled further ahead runs twice."""
-        seconds = 30.0 * 2 ** max(self.attempts + self.rate_limited - 1, 0)
-        if retry_after is not None and retry_after > seconds:
-            seconds = float(retry_after)
-        return timedelta(seconds=min(seconds, float(settings.CELERY_VISIBILITY_TIMEOUT)))
+        """How long to wait before the next attempt: cmss.jobs's backoff counting every
+        attempt made (rate-limited ones included), or the provider's Retry-After when
+        that is longer; never beyond the broker's visibility timeout."""
+        return jobs.backoff(self.attempts + self.rate_limited, retry_after=retry_after)
 
     @property
     def needs_attention(self) -> bool:

@@ -13,6 +13,7 @@ import pytest
 from django.utils import timezone
 
 from clinicians.services import erase_account
+from cmss import jobs
 from conferences.cases import services as case_conferences
 from conferences.meetings import pipeline
 from conferences.models import Conference, Invitation, ProviderMeeting, Webinar
@@ -130,11 +131,11 @@ def test_cancelling_after_a_timed_out_create_and_a_move_takes_the_first_meeting_
 def test_a_run_of_429s_on_an_update_waits_the_backoff_and_then_moves_the_meeting(
     webex: FakeWebex, settings: Any
 ) -> None:
-    settings.CELERY_VISIBILITY_TIMEOUT = 600
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
     start = soon()
     meeting = request(start)
     run(meeting)
-    storm = ProviderMeeting.MAX_ATTEMPTS + 2
+    storm = jobs.policy().max_attempts + 2
     webex.answer_next(429, times=storm, headers={"Retry-After": "1"})
     later = start + timedelta(hours=2)
     pipeline.update_meeting(meeting=meeting, start=later, end=later + timedelta(hours=1))

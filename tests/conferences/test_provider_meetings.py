@@ -11,7 +11,9 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from cmss import jobs
 from conferences.meetings import pipeline
+from conferences.meetings import sync as syncing
 from conferences.models import LocalVideoMeeting, MeetingInvitee, ProviderMeeting
 from conferences.tasks import realise_meeting, sweep_meetings
 from conferences.video import (
@@ -291,7 +293,7 @@ def test_a_worker_may_take_over_a_row_whose_lease_expired() -> None:
 def test_backoff_never_goes_beyond_the_visibility_timeout_and_gives_up_after_eight_failures(
     scripted: type[ScriptedBackend], settings: Any, apply_async: mock.MagicMock
 ) -> None:
-    settings.CELERY_VISIBILITY_TIMEOUT = 600
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
     scripted.script = [
         *[TransientVideoError("503")] * 7,
         RateLimitedVideoError("429", retry_after=7200),
@@ -317,8 +319,9 @@ def test_backoff_never_goes_beyond_the_visibility_timeout_and_gives_up_after_eig
 def test_a_short_run_of_429s_waits_at_least_the_backoff_and_does_not_fail_the_meeting(
     scripted: type[ScriptedBackend], settings: Any
 ) -> None:
-    settings.CELERY_VISIBILITY_TIMEOUT = 3600
-    storm = ProviderMeeting.MAX_ATTEMPTS + 2
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    settings.JOBS_BACKOFF_CAP_SECONDS = 3600
+    storm = jobs.policy().max_attempts + 2
     scripted.script = [RateLimitedVideoError("429", retry_after=1)] * storm
     meeting = request()
     now = timezone.now()
@@ -344,7 +347,7 @@ def test_an_endless_429_storm_still_fails_the_meeting_after_a_larger_cap_of_its_
         states.append(state)
         now = ProviderMeeting.objects.get(pk=meeting.pk).next_attempt_at
     assert state == "failed"
-    assert ProviderMeeting.MAX_ATTEMPTS < len(states) + 1 == ProviderMeeting.MAX_RATE_LIMITED < 100
+    assert jobs.policy().max_attempts < len(states) + 1 == ProviderMeeting.MAX_RATE_LIMITED < 100
     meeting.refresh_from_db()
     assert "429" in meeting.last_error and live_on_provider() == 0
 
@@ -583,8 +586,8 @@ def test_a_worker_that_dies_mid_sync_never_sends_again_the_rows_it_had_marked_sy
     # Two batches of five marked synced; the third was on its way (two sent, unmarked).
     assert meeting.invitees.filter(synced_at__isnull=False).count() == 10
     scripted.calls = []
-    assert pipeline.realise_meeting(meeting_id=meeting.pk, now=now + pipeline.LEASE) is None  # leased
-    assert pipeline.realise_meeting(meeting_id=meeting.pk, now=now + pipeline.LEASE * 2) == "created"
+    assert pipeline.realise_meeting(meeting_id=meeting.pk, now=now + jobs.policy().lease) is None  # leased
+    assert pipeline.realise_meeting(meeting_id=meeting.pk, now=now + jobs.policy().lease * 2) == "created"
     # Only the third batch is sent again (the local backend, like Webex, keeps one entry each).
     assert scripted.calls.count("add_registrant") == 10
     assert sorted(remote_invitees()) == [f"seat{number:02}@hospital.example.org" for number in range(20)]
@@ -604,8 +607,8 @@ def test_a_long_sync_renews_its_lease_and_hands_over_to_a_fresh_task_past_its_bu
     scripted.after_registrant = [
         lambda: leases.append(ProviderMeeting.objects.get(pk=meeting.pk).lease_expires_at)
     ] * 3
-    monkeypatch.setattr(pipeline, "LEASE_RENEWAL", timedelta(0))
-    monkeypatch.setattr(pipeline, "SYNC_BUDGET", timedelta(0))
+    monkeypatch.setattr(syncing, "LEASE_RENEWAL", timedelta(0))
+    monkeypatch.setattr(syncing, "SYNC_BUDGET", timedelta(0))
     apply_async.reset_mock()
     claimed_at = timezone.now()
     assert pipeline.realise_meeting(meeting_id=meeting.pk, now=claimed_at) == "created"
@@ -618,7 +621,7 @@ def test_a_long_sync_renews_its_lease_and_hands_over_to_a_fresh_task_past_its_bu
     assert len(remote_invitees()) == 3 and meeting.in_sync()
 
     # With a budget, one run does it all, renewing its lease as it goes.
-    monkeypatch.setattr(pipeline, "SYNC_BUDGET", timedelta(minutes=2))
+    monkeypatch.setattr(syncing, "SYNC_BUDGET", timedelta(minutes=2))
     for number in range(3, 6):
         pipeline.add_meeting_invitee(
             meeting=meeting, invitee=Invitee(email=f"seat{number}@hospital.example.org", registrant=True)
@@ -631,7 +634,7 @@ def test_a_long_sync_renews_its_lease_and_hands_over_to_a_fresh_task_past_its_bu
     assert pipeline.realise_meeting(meeting_id=meeting.pk, now=started) == "created"
     assert len(remote_invitees()) == 6 and meeting.in_sync()
     # Renewed after each call: never less than a full lease ahead of that moment.
-    assert leases[0] == started + pipeline.LEASE and leases == sorted(leases) and leases[-1] > leases[0]
+    assert leases[0] == started + jobs.policy().lease and leases == sorted(leases) and leases[-1] > leases[0]
 
 
 def test_someone_who_cancels_and_registers_again_before_the_worker_runs_stays_on_the_provider(
