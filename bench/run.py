@@ -12,7 +12,10 @@ cmss_bench on 127.0.0.1). It reports, in one run:
 - sign-up timing (bench/signup_timing.py): the median server time of a sign-up
   for a new address and for a registered one, which must not tell them apart;
 - a registration burst (bench/burst.py): 500 clinicians register at once for a
-  webinar of 200 seats over HTTP; outcome counts and throughput.
+  webinar of 200 seats over HTTP; outcome counts and throughput;
+- the provider sync (bench/provider_sync.py, also `python -m bench.provider_sync`):
+  10,000 registrants of one webinar pushed by the worker to the local backend and
+  to the fake Webex server; wall time, HTTP requests, and none on a second sync.
 """
 
 from __future__ import annotations
@@ -268,6 +271,10 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+    from bench import provider_sync
+
+    provider_sync.run()
 
 
 if __name__ == "__main__":
