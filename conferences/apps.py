@@ -13,17 +13,18 @@ class ConferencesConfig(AppConfig):
         from cmss import retention
 
         from .calendar import reminders
-        from .cases import panels
+        from .cases import invitations, panels
         from .cases import services as cases
         from .meetings import pipeline
+        from .webinars import notices
         from .webinars import services as webinars
 
         panels.register_conference_panel()
-        pipeline.on_created("conference", cases.on_meeting_created)
-        reminders.register("conferences", cases.reminders_due)
+        pipeline.on_created("conference", invitations.on_meeting_created)
+        reminders.register("conferences", invitations.reminders_due)
         retention.register("conference case summaries", cases.purge_case_summaries)
         retention.register("provider meetings", pipeline.purge_meeting_invitees)
 
         # Webinars: reminders 24 h and 1 h before, and the provider webinar's creation.
-        reminders.register("webinars", webinars.reminders_due)
+        reminders.register("webinars", notices.reminders_due)
         pipeline.on_created("webinar", webinars.on_meeting_created)

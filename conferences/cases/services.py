@@ -4,16 +4,14 @@ Every change locks the conference row, so that an agent and a coordinator
 acting at once apply one after the other, and writes one ConferenceEvent (the
 history on the ticket's panel) in its transaction. The meeting on the video provider is
 a ProviderMeeting row (see conferences/meetings/pipeline.py): this module says what it should be,
-a worker makes it so. Invitations go out once the meeting exists (they carry
-its join link), from the hook the pipeline calls in the transaction that
-records it; each email has a dedup key naming the invitation and the calendar
-SEQUENCE, so a task run twice sends nothing more.
+a worker makes it so. Invitations, calendar files and reminders are in
+invitations.py.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -21,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
@@ -31,10 +28,9 @@ from cmss.outbox import queue_templated_email
 from helpdesk import services as helpdesk
 from helpdesk.models import Ticket
 
-from ..calendar import ics, reminders
 from ..meetings import pipeline
-from ..models import Conference, ConferenceEvent, Invitation, ProposedSlot, ProviderMeeting
-from ..video import Invitee
+from ..models import Conference, ConferenceEvent, Invitation, ProposedSlot
+from .invitations import conference_link, invitee_of, send_cancellation, send_invitations
 
 if TYPE_CHECKING:
     from cmss.models import User
@@ -97,10 +93,6 @@ def _event(
 
 def _utc(moment: datetime | None) -> str:
     return moment.astimezone(UTC).isoformat() if moment is not None else ""
-
-
-def conference_link(conference: Conference) -> str:
-    return settings.SITE_URL + reverse("conferences:detail", args=[conference.pk])
 
 
 def _agenda(conference: Conference) -> str:
@@ -225,7 +217,7 @@ def approve(*, conference: Conference, start: datetime, by: User) -> Conference:
         start=start,
         end=start + timedelta(minutes=conference.duration_minutes),
         time_zone=conference.time_zone,
-        invitees=[_invitee(item.clinician) for item in invitations],
+        invitees=[invitee_of(item.clinician) for item in invitations],
     )
     conference.save(update_fields=["meeting"])
     _tell_requester(
@@ -310,9 +302,9 @@ def cancel(*, conference: Conference, by: User, reason: str = "") -> Conference:
         for invitation in conference.invitations.filter(sent_sequence__isnull=False).select_related(
             "clinician__user"
         ):
-            _send_cancellation(conference, invitation.clinician.user, key=f"invitation-{invitation.pk}")
+            send_cancellation(conference, invitation.clinician.user, key=f"invitation-{invitation.pk}")
         if conference.requested_by is not None and conference.requester_sent_sequence is not None:
-            _send_cancellation(conference, conference.requested_by, key="requester")
+            send_cancellation(conference, conference.requested_by, key="requester")
     ticket = conference.ticket
     if by.is_staff:
         _tell_requester(
@@ -363,7 +355,7 @@ def add_invitee(*, conference: Conference, clinician: Clinician, by: User) -> In
         raise ConferenceError(_("%(name)s is already invited.") % {"name": clinician.full_name})
     _event(conference, action=Action.INVITEE_ADDED, by=by, new=clinician.full_name)
     if conference.meeting is not None:
-        pipeline.add_meeting_invitee(meeting=conference.meeting, invitee=_invitee(clinician))
+        pipeline.add_meeting_invitee(meeting=conference.meeting, invitee=invitee_of(clinician))
     send_invitations(conference)
     return invitation
 
@@ -381,7 +373,7 @@ def remove_invitee(*, conference: Conference, invitation: Invitation, by: User) 
     if conference.meeting is not None:
         pipeline.remove_meeting_invitee(meeting=conference.meeting, email=invitation.clinician.user.email)
     if invitation.sent_sequence is not None:
-        _send_cancellation(
+        send_cancellation(
             conference, invitation.clinician.user, key=f"invitation-{invitation.pk}", removed=True
         )
     invitation.delete()
@@ -417,150 +409,6 @@ def respond(*, invitation: Invitation, accept: bool) -> Invitation:
             new=invitation.response,
         )
     return invitation
-
-
-# --- Invitations and calendar files -------------------------------------------------------
-
-
-def _invitee(clinician: Clinician) -> Invitee:
-    return Invitee(email=clinician.user.email, name=clinician.full_name)
-
-
-def calendar_event(conference: Conference, *, attendees: Iterable[tuple[str, str]] = ()) -> ics.Event:
-    assert conference.start is not None
-    return ics.Event(
-        uid=ics.uid("conference", conference.pk),
-        sequence=conference.sequence,
-        title=conference.title,
-        start=conference.start,
-        end=conference.end or conference.start,
-        description=_("Case-discussion conference. Join: %(join)s\nQuestion and summary: %(link)s")
-        % {"join": conference.join_url, "link": conference_link(conference)},
-        url=conference.join_url,
-        attendees=tuple(attendees),
-        cancelled=conference.state == State.CANCELLED,
-    )
-
-
-def _email_context(conference: Conference) -> dict[str, Any]:
-    return {
-        "conference": conference,
-        "link": conference_link(conference),
-        "join_url": conference.join_url,
-        "hospital": conference.hospital,
-    }
-
-
-def send_invitations(conference: Conference) -> int:
-    """Email everyone not yet told about the current time (invitees and the
-    requester), once the meeting exists. Returns how many were queued."""
-    if conference.state != State.SCHEDULED or not conference.join_url:
-        return 0
-    sent = 0
-    now = timezone.now()
-    for invitation in conference.invitations.select_related("clinician__user"):
-        if invitation.sent_sequence is not None and invitation.sent_sequence >= conference.sequence:
-            continue
-        user = invitation.clinician.user
-        _send_invitation(
-            conference,
-            user,
-            key=f"invitation-{invitation.pk}",
-            update=invitation.sent_sequence is not None,
-        )
-        Invitation.objects.filter(pk=invitation.pk).update(
-            sent_sequence=conference.sequence, invited_at=invitation.invited_at or now
-        )
-        sent += 1
-    requester = conference.requested_by
-    told = conference.requester_sent_sequence
-    if requester is not None and (told is None or told < conference.sequence):
-        _send_invitation(conference, requester, key="requester", update=told is not None)
-        conference.requester_invited_at = conference.requester_invited_at or now
-        Conference.objects.filter(pk=conference.pk).update(
-            requester_sent_sequence=conference.sequence, requester_invited_at=conference.requester_invited_at
-        )
-        conference.requester_sent_sequence = conference.sequence
-        sent += 1
-    return sent
-
-
-def _send_invitation(conference: Conference, user: User, *, key: str, update: bool) -> None:
-    event = calendar_event(conference, attendees=[(user.email, user.get_full_name())])
-    queue_templated_email(
-        user=user,
-        template="conference_updated" if update else "conference_invitation",
-        context=_email_context(conference),
-        dedup_key=f"conference-{conference.pk}:{key}:seq{conference.sequence}",
-        attachments=[ics.invitation(event)],
-    )
-
-
-def _send_cancellation(conference: Conference, user: User, *, key: str, removed: bool = False) -> None:
-    event = calendar_event(conference, attendees=[(user.email, user.get_full_name())])
-    # Taking one person off: their copy is cancelled, one step past the others'.
-    if removed:
-        event = ics.Event(**{**event.__dict__, "sequence": conference.sequence + 1, "url": ""})
-    queue_templated_email(
-        user=user,
-        template="conference_uninvited" if removed else "conference_cancelled",
-        context={**_email_context(conference), "join_url": ""},
-        dedup_key=f"conference-{conference.pk}:{key}:cancel:seq{event.sequence}",
-        attachments=[ics.invitation(event, cancel=True)],
-    )
-
-
-def on_meeting_created(meeting: ProviderMeeting) -> None:
-    """The provider meeting exists: send the invitations with its join link."""
-    conference = (
-        Conference.objects.select_for_update(of=("self",))
-        .select_related("hospital", "meeting", "requested_by")
-        .filter(meeting=meeting)
-        .first()
-    )
-    if conference is not None:
-        send_invitations(conference)
-
-
-# --- Reminders ----------------------------------------------------------------------------
-
-
-def reminders_due(window_start: datetime, window_end: datetime) -> Iterable[reminders.Reminder]:
-    conferences = (
-        Conference.objects.filter(
-            state=State.SCHEDULED,
-            start__gte=window_start,
-            start__lte=window_end,
-            meeting__state=ProviderMeeting.State.CREATED,
-            meeting__cancel_requested=False,
-        )
-        .select_related("hospital", "meeting", "requested_by")
-        .prefetch_related("invitations__clinician__user")
-    )
-    for conference in conferences:
-        assert conference.start is not None
-        context = _email_context(conference)
-        item = f"conference-{conference.pk}"
-        for invitation in conference.invitations.all():
-            if invitation.response == Invitation.Response.DECLINED or invitation.sent_sequence is None:
-                continue
-            yield reminders.Reminder(
-                item=item,
-                user=invitation.clinician.user,
-                start=conference.start,
-                template="conference_reminder",
-                context=context,
-                since=invitation.invited_at,
-            )
-        if conference.requested_by is not None and conference.requester_sent_sequence is not None:
-            yield reminders.Reminder(
-                item=item,
-                user=conference.requested_by,
-                start=conference.start,
-                template="conference_reminder",
-                context=context,
-                since=conference.requester_invited_at,
-            )
 
 
 # --- Retention ----------------------------------------------------------------------------

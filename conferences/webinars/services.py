@@ -10,30 +10,28 @@ share lock, so the provider-meeting worker's hook never waits on a
 registration burst. The lock order is always webinar, then provider meeting.
 
 Emails are outbox rows written in the same transaction, each with a dedup key
-naming the intent, so none is lost and none goes twice.
+naming the intent, so none is lost and none goes twice; what they say, the
+calendar event and the reminders are in notices.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clinicians.models import Clinician
-from cmss.outbox import Attachment, queue_templated_email
 
-from ..calendar import ics, reminders
+from ..calendar import ics
 from ..meetings import pipeline
 from ..models import ProviderMeeting, Registration, Speaker, Webinar, WebinarEvent
 from ..video import Invitee
+from .notices import calendar_event, registrations_of, stamp, tell, tell_recording
 
 if TYPE_CHECKING:
     from cmss.models import User
@@ -61,60 +59,6 @@ def _lock(webinar: Webinar | int) -> Webinar:
 
 def _event(webinar: Webinar, action: str, *, by: User | None = None, note: str = "") -> None:
     WebinarEvent.objects.create(webinar=webinar, action=action, actor=by, note=note[:2000])
-
-
-def page_url(webinar: Webinar) -> str:
-    return settings.SITE_URL + reverse("conferences:webinar_detail", args=[webinar.pk])
-
-
-def calendar_event(webinar: Webinar, *, attendee: Registration | None = None) -> ics.Event:
-    """The webinar as a calendar event: one UID for its whole life; the page
-    link (where confirmed registrants find the join link) as its location."""
-    url = page_url(webinar)
-    attendees: tuple[tuple[str, str], ...] = ()
-    if attendee is not None:
-        attendees = ((attendee.clinician.user.email, attendee.clinician.full_name),)
-    return ics.Event(
-        uid=ics.uid("webinar", webinar.pk),
-        sequence=webinar.sequence,
-        title=webinar.title,
-        start=webinar.start,
-        end=webinar.end,
-        description=f"{webinar.description}\n\n{url}",
-        url=url,
-        attendees=attendees,
-        cancelled=webinar.state == State.CANCELLED,
-    )
-
-
-def _stamp(moment: datetime | None) -> str:
-    return (moment or timezone.now()).strftime("%Y%m%dT%H%M%S%f")
-
-
-def _tell(
-    registration: Registration,
-    webinar: Webinar,
-    what: str,
-    *,
-    key: str,
-    attachments: Iterable[Attachment] = (),
-    **context: Any,
-) -> None:
-    """Queue emails/webinar_<what> to the registrant, once per key."""
-    user = registration.clinician.user
-    queue_templated_email(
-        user=user,
-        template=f"webinar_{what}",
-        context={
-            "webinar": webinar,
-            "registration": registration,
-            "clinician": registration.clinician,
-            "page_url": page_url(webinar),
-            **context,
-        },
-        dedup_key=f"webinar:{webinar.pk}:{registration.pk}:{key}",
-        attachments=tuple(attachments),
-    )
 
 
 def _invite(registration: Registration, webinar: Webinar) -> None:
@@ -171,11 +115,11 @@ def _promote(webinar: Webinar, *, now: datetime) -> list[Registration]:
         registration.confirmed_at = now
         registration.save(update_fields=["status", "confirmed_at"])
         _invite(registration, webinar)
-        _tell(
+        tell(
             registration,
             webinar,
             "promoted",
-            key=f"promoted:{_stamp(now)}",
+            key=f"promoted:{stamp(now)}",
             attachments=[ics.invitation(calendar_event(webinar, attendee=registration))],
         )
     if promoted:
@@ -249,8 +193,8 @@ def change_webinar(*, webinar: Webinar, by: User, now: datetime | None = None) -
                 end=webinar.end,
             )
         if webinar.state == State.PUBLISHED and (moved or retitled):
-            for registration in _registrations(webinar, Status.CONFIRMED):
-                _tell(
+            for registration in registrations_of(webinar, Status.CONFIRMED):
+                tell(
                     registration,
                     webinar,
                     "changed",
@@ -265,7 +209,7 @@ def change_webinar(*, webinar: Webinar, by: User, now: datetime | None = None) -
             and webinar.recording_url
             and webinar.recording_url != before.recording_url
         ):
-            _tell_recording(webinar)
+            tell_recording(webinar)
     return webinar
 
 
@@ -373,11 +317,11 @@ def cancel_webinar(*, webinar: Webinar, by: User, reason: str = "", now: datetim
         locked.save(update_fields=["state", "cancelled_at", "cancel_reason", "sequence", "updated_at"])
         if locked.meeting is not None:
             pipeline.cancel_meeting(meeting=locked.meeting)
-        for registration in _registrations(locked, Status.CONFIRMED, Status.WAITLISTED):
+        for registration in registrations_of(locked, Status.CONFIRMED, Status.WAITLISTED):
             attachments = []
             if registration.status == Status.CONFIRMED and registration.sent_sequence is not None:
                 attachments.append(ics.invitation(calendar_event(locked, attendee=registration), cancel=True))
-            _tell(
+            tell(
                 registration,
                 locked,
                 "cancelled",
@@ -409,25 +353,8 @@ def mark_held(*, webinar: Webinar, by: User, recording_url: str = "", now: datet
         locked.save(update_fields=["state", "held_at", "recording_url", "updated_at"])
         _event(locked, "held", by=by, note=locked.recording_url)
         if locked.recording_url:
-            _tell_recording(locked)
+            tell_recording(locked)
     return locked
-
-
-def _tell_recording(webinar: Webinar) -> None:
-    if not webinar.recording_url:
-        return
-    digest = hashlib.sha256(webinar.recording_url.encode()).hexdigest()[:16]
-    for registration in _registrations(webinar, Status.CONFIRMED):
-        _tell(registration, webinar, "recording", key=f"recording:{digest}")
-
-
-def _registrations(webinar: Webinar, *statuses: str) -> Iterator[Registration]:
-    return (
-        Registration.objects.filter(webinar=webinar, status__in=statuses)
-        .select_related("clinician", "clinician__user")
-        .order_by("pk")
-        .iterator(chunk_size=500)
-    )
 
 
 # --- The clinician's moves -------------------------------------------------------------------
@@ -472,19 +399,19 @@ def register(*, webinar: Webinar, clinician: Clinician, now: datetime | None = N
             raise WebinarError(_("You are already registered for this webinar.")) from exc
         if seat:
             _invite(registration, locked)
-            _tell(
+            tell(
                 registration,
                 locked,
                 "confirmed",
-                key=f"confirmed:{_stamp(now)}",
+                key=f"confirmed:{stamp(now)}",
                 attachments=[ics.invitation(calendar_event(locked, attendee=registration))],
             )
         else:
-            _tell(
+            tell(
                 registration,
                 locked,
                 "waitlisted",
-                key=f"waitlisted:{_stamp(now)}",
+                key=f"waitlisted:{stamp(now)}",
                 position=waitlist_position(registration),
             )
     return registration
@@ -519,11 +446,11 @@ def cancel_registration(
             attachments = []
             if had_seat and current.sent_sequence is not None:
                 attachments.append(ics.invitation(calendar_event(locked, attendee=current), cancel=True))
-            _tell(
+            tell(
                 current,
                 locked,
                 "registration_cancelled",
-                key=f"registration-cancelled:{_stamp(now)}",
+                key=f"registration-cancelled:{stamp(now)}",
                 attachments=attachments,
                 had_seat=had_seat,
                 by_helpdesk=by is not None and by.is_staff,
@@ -545,40 +472,7 @@ def release_seats_of(*, user: User) -> None:
             continue  # over or cancelled: nothing to give away
 
 
-# --- Reminders and the provider --------------------------------------------------------------
-
-
-def reminders_due(window_start: datetime, window_end: datetime) -> Iterator[reminders.Reminder]:
-    """The reminder sweep's source: confirmed registrants of published webinars
-    starting in the window (two queries however many)."""
-    webinars = {
-        webinar.pk: webinar
-        for webinar in Webinar.objects.filter(
-            state=State.PUBLISHED, start__gte=window_start, start__lte=window_end
-        ).select_related("meeting", "language")
-    }
-    if not webinars:
-        return
-    confirmed = (
-        Registration.objects.filter(webinar_id__in=webinars, status=Status.CONFIRMED)
-        .select_related("clinician", "clinician__user")
-        .order_by("pk")
-    )
-    for registration in confirmed.iterator(chunk_size=500):
-        webinar = webinars[registration.webinar_id]
-        yield reminders.Reminder(
-            item=webinar.meeting_key,
-            user=registration.clinician.user,
-            start=webinar.start,
-            template="webinar_reminder",
-            context={
-                "webinar": webinar,
-                "clinician": registration.clinician,
-                "page_url": page_url(webinar),
-                "join_url": webinar.join_url,
-            },
-            since=registration.confirmed_at,
-        )
+# --- The provider ---------------------------------------------------------------------------
 
 
 def on_meeting_created(meeting: ProviderMeeting) -> None:

@@ -19,6 +19,7 @@ from clinicians.models import Clinician
 
 from ..calendar import ics
 from ..models import Registration, Webinar
+from . import notices
 from . import services as webinars
 from .forms import ProgrammeFilterForm
 
@@ -177,7 +178,7 @@ def feed(request: HttpRequest) -> HttpResponse:
         .only("pk", "title", "description", "start", "duration_minutes", "sequence", "state")
     )
     body = ics.calendar(
-        (webinars.calendar_event(webinar) for webinar in listed.iterator(chunk_size=500)),
+        (notices.calendar_event(webinar) for webinar in listed.iterator(chunk_size=500)),
         method="PUBLISH",
         name=_("CMSS webinars of the European Reference Networks"),
     )
