@@ -1,8 +1,9 @@
 """The Webex backend: meetings and webinars through Cisco's Webex Meetings REST API.
 
 Written against Cisco's OpenAPI description of the API (webex-meeting.json, see
-/work/shared/webex/README.md); the tests run it against a fake server that validates
-every request body against that description.
+WEBEX_OPENAPI_SPEC, ../shared/webex/ beside the checkout); the tests run it against a fake server that validates
+every request body against that description. The token half is webex_oauth.py, the HTTP
+transport with its whole-exchange deadline webex_transport.py.
 """
 
 from __future__ import annotations
@@ -11,22 +12,16 @@ import email.utils
 import json
 import logging
 import re
-import ssl
 import time
 import weakref
 from collections.abc import Iterator
-from contextvars import ContextVar
-from datetime import datetime, timedelta
-from functools import cache
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
-import httpcore
 import httpx
 from django.conf import settings
-from django.db import transaction
-from django.utils import timezone
 
 from . import (
     AmbiguousVideoError,
@@ -39,6 +34,8 @@ from . import (
     VideoBackend,
     VideoError,
 )
+from .webex_oauth import WebexOAuth
+from .webex_transport import DEADLINE, DeadlineTransport
 
 logger = logging.getLogger(__name__)
 # httpx logs every request at INFO, its query string included (the host's email): one line per
@@ -54,8 +51,6 @@ INTEGRATION_TAG_MAX = 64
 
 TRANSIENT_STATUSES = {500, 502, 503, 504}
 GONE_STATUSES = {404, 410}
-# An access token that expires sooner than this is refreshed before use.
-REFRESH_MARGIN = timedelta(seconds=60)
 # Lists are read 100 items a page (the API's most), following `Link: <…>; rel="next"`.
 PAGE_SIZE = 100
 MAX_PAGES = 100
@@ -98,106 +93,7 @@ def _split_name(invitee: Invitee) -> tuple[str, str]:
     return " ".join(words[:-1]), words[-1]
 
 
-# The HTTP transport: httpx over a connection pool whose sockets also honour a deadline.
-#
-# httpx's timeouts bound each phase (connect, each write, each read) separately, so an answer
-# that trickles in a byte at a time, each within the read timeout, could take any time at all.
-# WEBEX_TIMEOUT is the most one exchange may take from connecting to the last byte: _send sets
-# a deadline here, and every socket operation of the exchange waits at most what is left of it.
-
-# The monotonic time by which the current exchange must be over (None: no exchange running).
-_DEADLINE: ContextVar[float | None] = ContextVar("webex_deadline", default=None)
-
-
-def _until_deadline(timeout: float | None, late: type[httpcore.TimeoutException]) -> float | None:
-    """The shorter of a phase's timeout and what is left before the deadline."""
-    deadline = _DEADLINE.get()
-    if deadline is None:
-        return timeout
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise late("the exchange took longer than WEBEX_TIMEOUT")
-    return left if timeout is None else min(timeout, left)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    def __init__(self, stream: httpcore.NetworkStream) -> None:
-        self._stream = stream
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max_bytes, _until_deadline(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        # Our bodies are a few kilobytes: one send, bounded by what is left.
-        self._stream.write(buffer, _until_deadline(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self._stream.close()
-
-    def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.NetworkStream:
-        return _DeadlineStream(
-            self._stream.start_tls(
-                ssl_context, server_hostname, _until_deadline(timeout, httpcore.ConnectTimeout)
-            )
-        )
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._stream.get_extra_info(info)
-
-
-class _DeadlineNetwork(httpcore.NetworkBackend):
-    def __init__(self) -> None:
-        self._network = httpcore.SyncBackend()
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Any = None,
-    ) -> httpcore.NetworkStream:
-        timeout = _until_deadline(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._network.connect_tcp(host, port, timeout, local_address, socket_options))
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Any = None
-    ) -> httpcore.NetworkStream:
-        timeout = _until_deadline(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._network.connect_unix_socket(path, timeout, socket_options))
-
-    def sleep(self, seconds: float) -> None:
-        self._network.sleep(seconds)
-
-
-@cache
-def _tls_context() -> ssl.SSLContext:
-    # The system's trust store, as http.client used (httpx alone would use certifi's), made
-    # once per process: loading it costs milliseconds, and a context is safe to share.
-    return ssl.create_default_context()
-
-
-class _Transport(httpx.HTTPTransport):
-    """httpx's own transport (its request, response and error mapping), over a pool
-    whose network backend keeps to the deadline. httpx has no parameter for the network
-    backend, so the pool it made is replaced by the same pool with ours (httpx is pinned
-    exactly; the trickling-answer tests of test_webex_backend.py fail if this stops working)."""
-
-    def __init__(self) -> None:
-        super().__init__(verify=_tls_context(), trust_env=False)
-        limits = httpx.Limits()
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=_tls_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_DeadlineNetwork(),
-        )
-
-
-class WebexBackend(VideoBackend):
+class WebexBackend(WebexOAuth, VideoBackend):
     """Webex Meetings over its REST API (https://webexapis.com/v1 by default).
 
     Settings, read when the backend is made: WEBEX_BASE_URL, WEBEX_ACCESS_TOKEN,
@@ -215,7 +111,7 @@ class WebexBackend(VideoBackend):
     Authentication: WEBEX_ACCESS_TOKEN, when set, is used as is and never refreshed (a
     401 is then permanent). Otherwise OAuth: the access and refresh tokens live in the
     single WebexToken row (conferences.models), seeded from WEBEX_REFRESH_TOKEN. An access
-    token that is missing or expires within REFRESH_MARGIN is refreshed first
+    token that is missing or expires within webex_oauth.REFRESH_MARGIN is refreshed first
     (POST /access_token, grant_type=refresh_token) under a row lock, so that workers share
     one token and only one of them refreshes at a time; the rotated refresh token is
     stored. A 401 on a call refreshes once and retries the call once; a second 401 is
@@ -252,7 +148,7 @@ class WebexBackend(VideoBackend):
         self.webinar_session_type = str(getattr(settings, "WEBEX_WEBINAR_SESSION_TYPE", "") or "")
         # Timeout for every phase; _send's deadline makes it the bound of the whole exchange.
         self._client = httpx.Client(
-            transport=transport or _Transport(), timeout=httpx.Timeout(self.timeout), trust_env=False
+            transport=transport or DeadlineTransport(), timeout=httpx.Timeout(self.timeout), trust_env=False
         )
         # Not a method of self: the finalizer must not keep the backend alive.
         self._closer = weakref.finalize(self, self._client.close)
@@ -444,113 +340,6 @@ class WebexBackend(VideoBackend):
         except (KeyError, TypeError, ValueError) as error:
             raise PermanentVideoError(f"Unexpected meeting from Webex: {error!r}") from error
 
-    # OAuth.
-
-    @property
-    def uses_oauth(self) -> bool:
-        """True when the access token comes from the WebexToken row (no WEBEX_ACCESS_TOKEN)."""
-        return not self.access_token
-
-    def _bearer(self) -> str:
-        """The access token for the next call: the static one, or a fresh one from the row."""
-        if not self.uses_oauth:
-            return self.access_token
-        from conferences.models import WebexToken
-
-        row = WebexToken.load()
-        self._refuse_if_failed(row)
-        if self._usable(row):
-            return row.access_token
-        return self._refresh()
-
-    @staticmethod
-    def _usable(row: Any, rejected: str = "") -> bool:
-        return bool(
-            row.access_token
-            and row.access_token != rejected
-            and row.expires_at is not None
-            and row.expires_at > timezone.now() + REFRESH_MARGIN
-        )
-
-    @staticmethod
-    def _refuse_if_failed(row: Any) -> None:
-        if row.failed:
-            raise PermanentVideoError(
-                "Webex token refresh failed earlier; not calling Webex until an operator sets a new "
-                f"refresh token (WebexToken.reset(refresh_token=...)). Last error: {row.last_error}"
-            )
-
-    def _refresh(self, rejected: str = "") -> str:
-        """A new access token, made under the WebexToken row lock; `rejected` is a token
-        Webex just refused (401), which must not be handed out again."""
-        from conferences.models import WebexToken
-
-        failure: VideoError | None = None
-        with transaction.atomic():
-            row = WebexToken.objects.select_for_update().get(pk=WebexToken.SINGLETON_PK)
-            # Re-check under the lock: another worker may have refreshed (or failed) meanwhile.
-            self._refuse_if_failed(row)
-            if self._usable(row, rejected):
-                return row.access_token
-            if not (self.client_id and self.client_secret and row.refresh_token):
-                raise PermanentVideoError(
-                    "Webex is not configured: set WEBEX_ACCESS_TOKEN, or WEBEX_CLIENT_ID, "
-                    "WEBEX_CLIENT_SECRET and WEBEX_REFRESH_TOKEN."
-                )
-            # The house rule is no network call while holding a row lock; here the lock is
-            # the point: it is what makes only one worker refresh at a time (the others wait
-            # and then use the stored token). The call is a single short request, bounded by
-            # the usual WEBEX_TIMEOUT.
-            form = {
-                "grant_type": "refresh_token",
-                "client_id": self.client_id,
-                "client_secret": self.client_secret,
-                "refresh_token": row.refresh_token,
-            }
-            status, data, response = self._send(
-                "POST",
-                "/access_token",
-                payload=urlencode(form).encode(),
-                headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
-                ambiguous_after_send=False,
-            )
-            tracking_id = response.headers.get("trackingId") or str(data.get("trackingId") or "")
-            if status < 400:
-                try:
-                    access_token = str(data["access_token"])
-                    expires_in = float(data["expires_in"])
-                except (KeyError, TypeError, ValueError) as error:
-                    failure = PermanentVideoError(
-                        f"Webex token refresh: unexpected answer ({error!r})", tracking_id=tracking_id
-                    )
-                else:
-                    now = timezone.now()
-                    row.access_token = access_token
-                    row.refresh_token = str(data.get("refresh_token") or row.refresh_token)
-                    row.expires_at = now + timedelta(seconds=expires_in)
-                    row.refreshed_at = now
-                    row.last_error = ""
-                    row.save(
-                        update_fields=[
-                            "access_token",
-                            "refresh_token",
-                            "expires_at",
-                            "refreshed_at",
-                            "last_error",
-                        ]
-                    )
-                    return access_token
-            else:
-                failure = self._classify(status, data, response, tracking_id, prefix="Webex token refresh ")
-            if isinstance(failure, PermanentVideoError):
-                # Saved (committed with this block) before raising, so that no worker retries.
-                row.failed = True
-                row.last_error = f"{failure} trackingId={failure.tracking_id or '-'}"
-                row.access_token = ""
-                row.save(update_fields=["failed", "last_error", "access_token"])
-        assert failure is not None
-        raise self._log(failure, "POST", "/access_token")
-
     # The HTTP layer.
 
     def request(
@@ -617,7 +406,7 @@ class WebexBackend(VideoBackend):
         the response, or a TransientVideoError / AmbiguousVideoError when no answer came
         within WEBEX_TIMEOUT in all."""
         path = log_path or target
-        deadline = _DEADLINE.set(time.monotonic() + self.timeout)
+        deadline = DEADLINE.set(time.monotonic() + self.timeout)
         try:
             # The target is encoded already (urlencode: "+01:00" goes as %2B01%3A00).
             response = self._client.request(
@@ -641,7 +430,7 @@ class WebexBackend(VideoBackend):
                 TransientVideoError, method, path, f"no answer: {type(error).__name__}: {error}"
             ) from error
         finally:
-            _DEADLINE.reset(deadline)
+            DEADLINE.reset(deadline)
 
         try:
             data = json.loads(response.content) if response.content else {}
