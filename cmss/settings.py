@@ -386,5 +386,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # httpx logs every request at INFO, its query string included (the Webex host's email):
+        # one line per registrant of a webinar. The backend's own warning, with Webex's
+        # trackingId, is the record of a failed call.
+        "httpx": {"level": "WARNING"},
+    },
 }

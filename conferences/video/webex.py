@@ -38,11 +38,6 @@ from .webex_oauth import WebexOAuth
 from .webex_transport import DEADLINE, DeadlineTransport
 
 logger = logging.getLogger(__name__)
-# httpx logs every request at INFO, its query string included (the host's email): one line per
-# registrant of a webinar. Our own warning with the trackingId is the record of a failed call;
-# a level that LOGGING sets for "httpx" wins.
-if logging.getLogger("httpx").level == logging.NOTSET:
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 # Limits documented in the OpenAPI descriptions (not expressed as schema keywords).
 TITLE_MAX = 128
