@@ -43,6 +43,7 @@ class ConferenceAdmin(admin.ModelAdmin):
         "decline_reason",
         "cancel_reason",
         "outcome",
+        "advice_at",
         "created_at",
         "updated_at",
     )

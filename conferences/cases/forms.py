@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from html import escape
 from typing import Any
 
@@ -19,7 +19,7 @@ from cmss.fields import MultilineTextField
 from cmss.validators import no_control_characters
 from cmss.widgets import FastSelect, NulSafeModelChoiceField, NulSafeModelMultipleChoiceField
 
-from ..models import Conference
+from ..models import Conference, Invitation, OutcomeReport
 
 LOCAL_INPUT_FORMAT = "%Y-%m-%dT%H:%M"
 # How far ahead a conference may be asked for.
@@ -278,11 +278,137 @@ class OptionalReasonForm(ReasonForm):
     )
 
 
-class OutcomeForm(forms.Form):
-    outcome = MultilineTextField(
-        label=_("Outcome notes"),
-        max_length=8000,
-        rows=4,
+# The fixed statement of every outcome report (shown, never stored); the pages
+# say it with the same words (templates/conferences/_advice_only.html).
+ADVICE_ONLY = _(
+    "The panel's advice supports, but does not replace, the decision of the clinician treating the patient."
+)
+
+
+class ParticipantsField(NulSafeModelMultipleChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.full_name} — {obj.hospital.name}"
+
+
+class OutcomeReportForm(forms.Form):
+    """Marking a conference held: its outcome report (the panel's "Mark held")."""
+
+    question = MultilineTextField(
+        label=_("Question as asked"),
+        max_length=OutcomeReport.QUESTION_LENGTH,
+        rows=3,
+        required=False,
+        help_text=_("The requester's question; correct it if the panel answered it as reworded."),
+    )
+    advice = MultilineTextField(
+        label=_("Advice and recommendations"),
+        max_length=OutcomeReport.ADVICE_LENGTH,
+        rows=6,
+        help_text=ADVICE_ONLY,
+        error_messages={"required": _("Write the panel's advice or recommendations.")},
+    )
+    agreement = forms.ChoiceField(
+        label=_("Did the panel agree?"),
+        choices=OutcomeReport.Agreement.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Say whether the panel agreed.")},
+    )
+    dissent = MultilineTextField(
+        label=_("Dissent"),
+        max_length=OutcomeReport.NOTE_LENGTH,
+        rows=3,
+        required=False,
+        help_text=_("Required without consensus: who disagreed, and with what."),
+    )
+    further_tests = MultilineTextField(
+        label=_("Suggested further tests"),
+        max_length=OutcomeReport.NOTE_LENGTH,
+        rows=3,
+        required=False,
+    )
+    transfer_advised = forms.BooleanField(label=_("Transfer of the patient advised"), required=False)
+    transfer_to = forms.CharField(
+        label=_("Transfer to (hospital or unit)"),
+        max_length=200,
+        required=False,
+        validators=[no_control_characters],
+    )
+    rediscuss_on = forms.DateField(
+        label=_("Discuss the case again on"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        input_formats=["%Y-%m-%d"],
+    )
+    participants = ParticipantsField(
+        label=_("Who took part"),
+        queryset=Clinician.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("The invitees who took part (those who accepted are ticked). They are sent the report."),
+        error_messages={
+            "invalid_choice": _("Only the conference's invitees can be ticked as having taken part."),
+        },
+    )
+    requester_took_part = forms.BooleanField(label=_("The requester took part"), required=False, initial=True)
+
+    def __init__(self, *args: Any, conference: Conference, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.conference = conference
+        invitations = list(conference.invitations.select_related("clinician__hospital"))
+        participants = self.fields["participants"]
+        assert isinstance(participants, forms.ModelMultipleChoiceField)
+        participants.queryset = (
+            Clinician.objects.filter(conference_invitations__conference=conference)
+            .select_related("hospital")
+            .order_by("last_name", "first_name", "pk")
+        )
+        self.fields["question"].initial = conference.question
+        participants.initial = [
+            item.clinician_id for item in invitations if item.response == Invitation.Response.ACCEPTED
+        ]
+        # "(optional)" would mislead: it is required without consensus.
+        self.fields["dissent"].conditionally_required = True  # type: ignore[attr-defined]
+
+    def clean_rediscuss_on(self) -> date | None:
+        value = self.cleaned_data.get("rediscuss_on")
+        if value is not None and value < timezone.localdate():
+            raise forms.ValidationError(_("Choose a re-discussion date from today on."))
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        agreement = data.get("agreement")
+        if (
+            agreement
+            and agreement != OutcomeReport.Agreement.CONSENSUS
+            and not data.get("dissent", "").strip()
+        ):
+            self.add_error("dissent", _("Without consensus, note the dissent: who disagreed, and with what."))
+        if data.get("transfer_advised") and not data.get("transfer_to", "").strip():
+            self.add_error("transfer_to", _("Say where the patient should be transferred."))
+        return data
+
+
+class UsefulnessForm(forms.Form):
+    """The requester's answer on the conference page: was the advice useful?"""
+
+    usefulness = forms.ChoiceField(
+        label=_("Was this advice useful?"),
+        choices=[
+            (OutcomeReport.Usefulness.YES, _("Yes")),
+            (OutcomeReport.Usefulness.PARTLY, _("Partly")),
+            (OutcomeReport.Usefulness.NO, _("No")),
+        ],
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Say whether the advice was useful: yes, partly or no.")},
+    )
+    comment = MultilineTextField(
+        label=_("Comment for the helpdesk"),
+        max_length=OutcomeReport.NOTE_LENGTH,
+        rows=3,
+        required=False,
+        help_text=_("What helped, what was missing. Do not name the patient."),
     )
 
 

@@ -16,8 +16,8 @@ from django.utils.translation import gettext_lazy
 from helpdesk import panels
 from helpdesk.models import Ticket
 
-from ..models import Conference, ConferenceEvent, Invitation
-from . import forms
+from ..models import Conference, ConferenceEvent, Invitation, OutcomeReport
+from . import forms, outcomes
 from . import services as case_conferences
 
 if TYPE_CHECKING:
@@ -30,11 +30,13 @@ Action = ConferenceEvent.Action
 def _conference(ticket: Ticket) -> Conference | None:
     return (
         Conference.objects.with_related()
+        .select_related("report__written_by")
         .prefetch_related(
             "slots",
             "erns",
             "specialties",
             "invitations__clinician__user",
+            "report__participants",
             # Who acted, by name: a clinician's comes from their profile.
             Prefetch("events", queryset=ConferenceEvent.objects.select_related("actor__clinician")),
         )
@@ -74,6 +76,8 @@ def _detail(event: ConferenceEvent) -> str:
         Invitation.Response.DECLINED,
     ):
         return _("changed from %(answer)s") % {"answer": Invitation.Response(event.from_value).label}
+    if event.action == Action.REPORT_ANSWERED and event.to_value in OutcomeReport.Usefulness.values:
+        return str(OutcomeReport.Usefulness(event.to_value).label)
     return ""
 
 
@@ -101,11 +105,20 @@ def history(conference: Conference) -> list[HistoryLine]:
     return lines
 
 
+def report_of(conference: Conference | None) -> OutcomeReport | None:
+    """The conference's outcome report, if one was written (select_related: no query)."""
+    try:
+        return conference.report if conference is not None else None
+    except OutcomeReport.DoesNotExist:
+        return None
+
+
 def context(ticket: Ticket) -> dict[str, Any]:
     conference = _conference(ticket)
     return {
         **panels.clinician_context(ticket),
         "conference": conference,
+        "report": report_of(conference),
         "history": history(conference) if conference is not None else [],
     }
 
@@ -156,10 +169,23 @@ def register_conference_panel() -> None:
         return _("The conference is cancelled. The requester and the invitees are told.")
 
     def held(ticket: Ticket, data: dict[str, Any], by: User) -> str:
-        case_conferences.mark_held(
-            conference=Conference.objects.get(ticket=ticket), outcome=data["outcome"], by=by
+        outcomes.mark_held(
+            conference=Conference.objects.get(ticket=ticket),
+            report=outcomes.ReportData(
+                question=data["question"],
+                advice=data["advice"],
+                agreement=data["agreement"],
+                dissent=data["dissent"],
+                further_tests=data["further_tests"],
+                transfer_advised=data["transfer_advised"],
+                transfer_to=data["transfer_to"],
+                rediscuss_on=data["rediscuss_on"],
+                participants=list(data["participants"]),
+                requester_took_part=data["requester_took_part"],
+            ),
+            by=by,
         )
-        return _("The conference is marked held.")
+        return _("The conference is marked held. Its outcome report is sent as a link by email.")
 
     def add(ticket: Ticket, data: dict[str, Any], by: User) -> str:
         invitation = case_conferences.add_invitee(
@@ -217,9 +243,10 @@ def register_conference_panel() -> None:
                 ),
                 panels.Action(
                     "held",
-                    gettext_lazy("Mark held"),
-                    forms.OutcomeForm,
+                    gettext_lazy("Mark held and send the outcome report"),
+                    forms.OutcomeReportForm,
                     held,
+                    form_kwargs=_with_conference,
                     available=_in_state(State.SCHEDULED),
                 ),
                 panels.Action(

@@ -1,11 +1,12 @@
-"""Case-discussion conferences: request, schedule, invite, move, cancel, hold.
+"""Case-discussion conferences: request, schedule, invite, move, cancel.
 
 Every change locks the conference row, so that an agent and a coordinator
 acting at once apply one after the other, and writes one ConferenceEvent (the
 history on the ticket's panel) in its transaction. The meeting on the video provider is
 a ProviderMeeting row (see conferences/meetings/pipeline.py): this module says what it should be,
 a worker makes it so. Invitations, calendar files and reminders are in
-invitations.py.
+invitations.py; marking a conference held, with its outcome report, is in
+outcomes.py.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from helpdesk import services as helpdesk
 from helpdesk.models import Ticket
 
 from ..meetings import pipeline
-from ..models import Conference, ConferenceEvent, Invitation, ProposedSlot
+from ..models import Conference, ConferenceEvent, Invitation, OutcomeReport, ProposedSlot
 from .invitations import conference_link, invitee_of, send_cancellation, send_invitations
 
 if TYPE_CHECKING:
@@ -324,24 +325,6 @@ def cancel(*, conference: Conference, by: User, reason: str = "") -> Conference:
 
 
 @transaction.atomic
-def mark_held(*, conference: Conference, outcome: str, by: User) -> Conference:
-    conference = _locked(conference)
-    _require(conference, State.HELD)
-    if conference.start is None or conference.start > timezone.now():
-        raise ConferenceError(_("The conference has not started yet."))
-    conference.state = State.HELD
-    conference.outcome = outcome
-    conference.held_at = timezone.now()
-    conference.save(update_fields=["state", "outcome", "held_at", "updated_at"])
-    # The outcome is clinical: it stays on the conference (and is purged with it).
-    _event(conference, action=Action.HELD, by=by)
-    ticket = conference.ticket
-    if ticket is not None and ticket.is_active:
-        helpdesk.resolve(ticket=ticket, by=by, note=_("The conference was held."))
-    return conference
-
-
-@transaction.atomic
 def add_invitee(*, conference: Conference, clinician: Clinician, by: User) -> Invitation:
     conference = _locked(conference)
     if not conference.is_open:
@@ -417,11 +400,14 @@ def respond(*, invitation: Invitation, accept: bool) -> Invitation:
 def purge_case_summaries(policy: Any, now: datetime) -> int:
     """Clear question and summary of conferences over for longer than the
     retention period (held: from the start; declined or cancelled: from the
-    last change)."""
+    last change), and with them the clinical text of their outcome reports.
+    Returns how many conferences were cleared."""
     cutoff = policy.cutoff("case_summaries_days", now)
     over = Q(state=State.HELD, start__lt=cutoff) | Q(
         state__in=[State.DECLINED, State.CANCELLED], updated_at__lt=cutoff
     )
-    return Conference.objects.filter(over, summary_purged_at__isnull=True).update(
-        question="", case_summary="", outcome="", summary_purged_at=now
+    due = Conference.objects.filter(over, summary_purged_at__isnull=True)
+    OutcomeReport.objects.filter(conference__in=due.values("pk"), text_purged_at__isnull=True).update(
+        **dict.fromkeys(OutcomeReport.CLINICAL_TEXT, ""), text_purged_at=now
     )
+    return due.update(question="", case_summary="", outcome="", summary_purged_at=now)

@@ -3,11 +3,11 @@
 
 - meetings.py: ProviderMeeting (what the video-provider pipeline creates), MeetingInvitee
   (who is on it, one row each), the local backend's LocalVideoMeeting, WebexToken;
-- cases.py: Conference, ProposedSlot, Invitation, ConferenceEvent;
+- cases.py: Conference, ProposedSlot, Invitation, OutcomeReport, ConferenceEvent;
 - webinars.py: Webinar, Speaker, Registration, WebinarEvent.
 """
 
-from .cases import Conference, ConferenceEvent, ConferenceQuerySet, Invitation, ProposedSlot
+from .cases import Conference, ConferenceEvent, ConferenceQuerySet, Invitation, OutcomeReport, ProposedSlot
 from .meetings import (
     NEEDS_ATTENTION,
     LocalVideoMeeting,
@@ -36,6 +36,7 @@ __all__ = [
     "LocalVideoMeeting",
     "MeetingInvitee",
     "MeetingInviteeQuerySet",
+    "OutcomeReport",
     "ProposedSlot",
     "ProviderMeeting",
     "ProviderMeetingQuerySet",

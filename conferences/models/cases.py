@@ -24,13 +24,14 @@ from .meetings import ProviderMeeting
 class ConferenceQuerySet(models.QuerySet["Conference"]):
     def visible_to(self, user: User) -> ConferenceQuerySet:
         """The conferences a person may open: those of the hospital they
-        coordinate, and those they are invited to (verified clinicians only).
-        Everyone else's answer 404."""
+        coordinate, those they requested (their outcome report is sent to them
+        even once they coordinate no more), and those they are invited to
+        (verified clinicians only). Everyone else's answer 404."""
         clinician = Clinician.objects.filter(user=user).select_related("hospital").first()
         if clinician is None or not clinician.is_verified:
             return self.none()
         invited = Invitation.objects.filter(conference=models.OuterRef("pk"), clinician=clinician)
-        scope = Q(models.Exists(invited))
+        scope = Q(models.Exists(invited)) | Q(requested_by=user)
         if clinician.is_coordinator:
             scope |= Q(hospital_id=clinician.hospital_id)
         return self.filter(scope)
@@ -126,8 +127,13 @@ class Conference(models.Model):
     )
     decline_reason = models.TextField(_("reason for declining"), blank=True)
     cancel_reason = models.TextField(_("reason for cancelling"), blank=True)
+    # Free-text notes of the time before outcome reports (OutcomeReport): no
+    # longer asked for; kept, and shown on the ticket panel, for the conferences
+    # held before.
     outcome = models.TextField(_("outcome notes"), blank=True)
     held_at = models.DateTimeField(_("marked held"), null=True, blank=True)
+    # When the outcome report was sent: the end of "waiting time for advice".
+    advice_at = models.DateTimeField(_("report sent"), null=True, blank=True)
     created_at = models.DateTimeField(_("requested"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -168,6 +174,11 @@ class Conference(models.Model):
     @property
     def end(self) -> datetime | None:
         return self.start + timedelta(minutes=self.duration_minutes) if self.start else None
+
+    @property
+    def time_to_advice(self) -> timedelta | None:
+        """From the request to the outcome report sent (none sent: None)."""
+        return self.advice_at - self.created_at if self.advice_at is not None else None
 
     @property
     def is_open(self) -> bool:
@@ -248,6 +259,138 @@ class Invitation(models.Model):
         return cls.objects.filter(clinician__user=user).select_related("conference", "clinician")
 
 
+class OutcomeReport(models.Model):
+    """What the panel advised, written by the agent who marks the conference
+    held and sent (as a link) to the requester, the hospital's coordinators
+    and the invitees who took part.
+
+    The statement that the advice supports but does not replace the treating
+    clinician's decision is a fixed text of the form and the pages
+    (templates/conferences/_advice_only.html), not stored. The clinical text
+    (question, advice, dissent, follow-up, the requester's comment) is cleared
+    by the retention purge together with the case summary.
+    """
+
+    class Agreement(models.TextChoices):
+        CONSENSUS = "consensus", _("consensus")
+        MAJORITY = "majority", _("majority")
+        NONE = "none", _("no agreement")
+
+    class Usefulness(models.TextChoices):
+        YES = "yes", _("useful")
+        PARTLY = "partly", _("partly useful")
+        NO = "no", _("not useful")
+
+    QUESTION_LENGTH: ClassVar[int] = 4000
+    ADVICE_LENGTH: ClassVar[int] = 8000
+    NOTE_LENGTH: ClassVar[int] = 2000
+
+    conference = models.OneToOneField(
+        Conference, verbose_name=_("conference"), on_delete=models.CASCADE, related_name="report"
+    )
+    question = models.TextField(_("question as asked"), max_length=QUESTION_LENGTH, blank=True)
+    advice = models.TextField(_("advice and recommendations"), max_length=ADVICE_LENGTH, blank=True)
+    agreement = models.CharField(_("agreement"), max_length=10, choices=Agreement.choices)
+    dissent = models.TextField(_("dissent"), max_length=NOTE_LENGTH, blank=True)
+    further_tests = models.TextField(_("further tests"), max_length=NOTE_LENGTH, blank=True)
+    transfer_advised = models.BooleanField(_("transfer advised"), default=False)
+    transfer_to = models.CharField(_("transfer to"), max_length=200, blank=True)
+    rediscuss_on = models.DateField(_("re-discussion date"), null=True, blank=True)
+    participants = models.ManyToManyField(
+        Clinician, verbose_name=_("took part"), blank=True, related_name="outcome_reports"
+    )
+    requester_took_part = models.BooleanField(_("the requester took part"), default=True)
+    written_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("written by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    written_at = models.DateTimeField(_("written"), auto_now_add=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    read_at = models.DateTimeField(_("read by the requester"), null=True, blank=True)
+    usefulness = models.CharField(_("useful?"), max_length=10, choices=Usefulness.choices, blank=True)
+    usefulness_comment = models.TextField(_("comment on usefulness"), max_length=NOTE_LENGTH, blank=True)
+    answered_at = models.DateTimeField(_("usefulness answered"), null=True, blank=True)
+    text_purged_at = models.DateTimeField(_("text purged"), null=True, blank=True)
+
+    # Who took part, who wrote it, and the requester's answer; the advice or a
+    # dissent may name a colleague ("Dr X disagreed").
+    PERSONAL_DATA_FIELDS = (
+        "participants",
+        "written_by",
+        "read_at",
+        "usefulness",
+        "usefulness_comment",
+        "answered_at",
+    )
+    # The text about the patient, cleared by the retention purge.
+    CLINICAL_TEXT: ClassVar[tuple[str, ...]] = (
+        "question",
+        "advice",
+        "dissent",
+        "further_tests",
+        "transfer_to",
+        "usefulness_comment",
+    )
+    PERSONAL_DATA_MENTIONS = CLINICAL_TEXT
+
+    class Meta:
+        verbose_name = _("outcome report")
+        verbose_name_plural = _("outcome reports")
+        ordering = ["-written_at", "pk"]
+
+    def __str__(self) -> str:
+        return str(_("Outcome report: %(title)s") % {"title": self.conference.title})
+
+    @classmethod
+    def personal_data_of(cls, user: User) -> models.QuerySet[OutcomeReport]:
+        """The reports of the conferences the person requested, those they took
+        part in, and those they wrote."""
+        return (
+            cls.objects.filter(
+                Q(conference__requested_by=user) | Q(participants__user=user) | Q(written_by=user)
+            )
+            .distinct()
+            .select_related("conference", "written_by")
+            .prefetch_related("participants")
+        )
+
+    @classmethod
+    def redact_for_export(cls, row: dict[str, Any], user: Any) -> dict[str, Any]:
+        """As for the conference itself: the clinical text is about a patient,
+        not about anyone named in the report, so it is not exported (it is read
+        on the conference page). Of the people, only the person themself; the
+        requester's answer only to the requester."""
+        row = {**row, **{name: "[not exported]" for name in cls.CLINICAL_TEXT if row.get(name)}}
+        me = str(user)
+        clinician = Clinician.objects.filter(user=user).first()
+        row["participants"] = [
+            name for name in row.get("participants", []) if clinician and name == str(clinician)
+        ]
+        if row.get("written_by") != me:
+            row["written_by"] = None
+        requested = cls.objects.filter(pk=row.get("id"), conference__requested_by=user).exists()
+        if not requested:
+            row.update(read_at=None, usefulness="", usefulness_comment="", answered_at=None)
+        return row
+
+    @classmethod
+    def erase_personal_data(cls, user: User, pseudonym: str) -> None:
+        # A participant's row in `participants` goes with their profile (CASCADE),
+        # the writer with the account (SET_NULL). The requester's comment is their
+        # own words, scrubbed like their ticket messages; whether it was useful stays.
+        cls.objects.filter(conference__requested_by=user).exclude(usefulness_comment="").update(
+            usefulness_comment="[erased]"
+        )
+
+    @property
+    def is_purged(self) -> bool:
+        return self.text_purged_at is not None
+
+
 class ConferenceEvent(ChangeEvent):
     """One step of a conference, written by the service that took it
     (conferences/cases/services.py) and shown on its ticket's panel.
@@ -266,6 +409,8 @@ class ConferenceEvent(ChangeEvent):
         MOVED = "moved", _("moved")
         CANCELLED = "cancelled", _("cancelled")
         HELD = "held", _("marked held")
+        REPORT_READ = "report_read", _("outcome report read")
+        REPORT_ANSWERED = "report_answered", _("outcome report rated")
         INVITEE_ADDED = "invitee_added", _("invitee added")
         INVITEE_REMOVED = "invitee_removed", _("invitee removed")
         INVITEE_ACCEPTED = "invitee_accepted", _("invitation accepted")

@@ -22,6 +22,7 @@ from cmss import audit, outbox
 from cmss.models import AuditEvent, OutgoingEmail, User
 from cmss.personal_data import _owned, declared_fields, models_with_personal_data
 from cmss.tasks import send_email
+from conferences.cases import outcomes
 from conferences.cases import services as case_conferences
 from conferences.meetings import pipeline as meetings
 from conferences.models import Conference, Invitation, ProviderMeeting
@@ -137,7 +138,8 @@ def person(client: Client) -> Clinician:
     Invitation.objects.create(conference=asked, clinician=clinician)
     # A colleague's conference with this person (added by the helpdesk, which
     # its history names them for) and another invited: a meeting on the video
-    # provider, accepted, held, with an outcome that names them.
+    # provider, accepted, held, with an outcome report that names them and
+    # lists them among those who took part.
     invited = requested_conference(invitees=[other], start=start + timedelta(days=3))
     case_conferences.add_invitee(conference=invited, clinician=clinician, by=agent)
     case_conferences.approve(conference=invited, start=start + timedelta(days=3), by=agent)
@@ -148,8 +150,15 @@ def person(client: Client) -> Clinician:
     assert invited.meeting_id is not None
     meetings.realise_meeting(meeting_id=invited.meeting_id)
     Conference.objects.filter(pk=invited.pk).update(start=start - timedelta(hours=2))
-    case_conferences.mark_held(
-        conference=invited, outcome="Xanthippe Quarkwood advised a lower dose.", by=agent
+    outcomes.mark_held(
+        conference=invited,
+        report=outcomes.ReportData(
+            question="Which dose now?",
+            advice="Xanthippe Quarkwood advised a lower dose.",
+            agreement="consensus",
+            participants=[clinician],
+        ),
+        by=agent,
     )
     # Webinars: a seat, and a talk given, announced with the speaker's name.
     from conferences.webinars import services as webinars
@@ -248,9 +257,9 @@ def test_the_export_holds_every_row_that_names_me_found_by_scanning_the_database
         "account.emailaddress",
         "admin.logentry",
         "cmss.outgoingemail",
-        "conferences.conference",
         "conferences.localvideomeeting",
         "conferences.meetinginvitee",
+        "conferences.outcomereport",
         "conferences.webinar",
         "helpdesk.ticket",
         "helpdesk.ticketevent",

@@ -20,6 +20,7 @@ from django.utils import timezone
 from clinicians.models import ERN
 from cmss.models import OutgoingEmail, RetentionPolicy
 from conferences.calendar import reminders
+from conferences.cases import outcomes
 from conferences.cases import services as case_conferences
 from conferences.meetings import pipeline
 from conferences.models import Conference, ConferenceEvent, Invitation, LocalVideoMeeting, ProviderMeeting
@@ -116,6 +117,10 @@ def scheduled(coordinator: Any, expert: Any, agent: Any, *, start: Any = None) -
     case_conferences.approve(conference=conference, start=start or soon(3), by=agent)
     conference.refresh_from_db()
     return conference
+
+
+def report(advice: str) -> outcomes.ReportData:
+    return outcomes.ReportData(question="What now?", advice=advice, agreement="consensus")
 
 
 def meeting_id_of(conference: Conference) -> int:
@@ -486,7 +491,7 @@ def test_a_scheduled_conferences_ticket_stays_workable_until_it_is_held(
     assert ticket.state == Ticket.State.OPEN and ticket.due_at == later + timedelta(minutes=60)
 
     Conference.objects.filter(pk=conference.pk).update(start=timezone.now() - timedelta(hours=2))
-    case_conferences.mark_held(conference=conference, outcome="Start ERT at half dose.", by=agent)
+    outcomes.mark_held(conference=conference, report=report("Start ERT at half dose."), by=agent)
     ticket.refresh_from_db()
     assert ticket.state == Ticket.State.RESOLVED
 
@@ -503,12 +508,13 @@ def test_cancelling_a_scheduled_conference_resolves_its_ticket(
 def test_held_only_after_the_start(coordinator: Any, expert: Any, agent: Any) -> None:
     conference = scheduled(coordinator, expert, agent)
     with pytest.raises(case_conferences.ConferenceError, match="has not started yet"):
-        case_conferences.mark_held(conference=conference, outcome="x", by=agent)
+        outcomes.mark_held(conference=conference, report=report("x"), by=agent)
     Conference.objects.filter(pk=conference.pk).update(start=timezone.now() - timedelta(hours=2))
-    case_conferences.mark_held(conference=conference, outcome="Start ERT at half dose.", by=agent)
+    outcomes.mark_held(conference=conference, report=report("Start ERT at half dose."), by=agent)
     conference.refresh_from_db()
     assert conference.state == Conference.State.HELD
-    assert conference.outcome == "Start ERT at half dose."
+    assert conference.report.advice == "Start ERT at half dose."
+    assert conference.outcome == ""  # the old notes are no longer asked for
 
 
 # --- Who sees what -------------------------------------------------------------------------
@@ -777,9 +783,7 @@ def test_every_conference_action_writes_one_event_shown_on_the_ticket_panel(
     case_conferences.respond(invitation=answer, accept=False)
     case_conferences.move(conference=held, start=second, by=agent)
     Conference.objects.filter(pk=held.pk).update(start=timezone.now() - timedelta(hours=2))
-    case_conferences.mark_held(
-        conference=held, outcome="Restart ERT at half dose under monitoring.", by=agent
-    )
+    outcomes.mark_held(conference=held, report=report("Restart ERT at half dose under monitoring."), by=agent)
     # Declined by the helpdesk; cancelled by the coordinator once scheduled, and by the helpdesk before.
     declined = make_conference(coordinator, expert)
     case_conferences.decline(conference=declined, reason="No cardiologist is free that week.", by=agent)
@@ -801,7 +805,7 @@ def test_every_conference_action_writes_one_event_shown_on_the_ticket_panel(
         ("held", agent, "", ""),
     ]
     assert utc(first).endswith("+00:00")
-    # The outcome is clinical: it stays on the conference, not in its history.
+    # The outcome report is clinical: it stays on its row, not in the history.
     assert not ConferenceEvent.objects.filter(note__icontains="ERT").exists()
     assert events_of(declined) == [("requested", requester, "", ""), ("declined", agent, "", "")]
     assert ConferenceEvent.objects.get(conference=declined, action="declined").note == (
