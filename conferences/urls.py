@@ -15,6 +15,8 @@ urlpatterns = [
     path("conferences/<int:pk>/", views.conference_detail, name="detail"),
     path("conferences/<int:pk>/respond/", views.conference_respond, name="respond"),
     path("conferences/<int:pk>/cancel/", views.conference_cancel, name="cancel"),
+    path("conferences/<int:pk>/report/read/", views.report_read, name="report_read"),
+    path("conferences/<int:pk>/report/answer/", views.report_answer, name="report_answer"),
     path("video/local/<uuid:provider_id>/", meeting_views.local_room, name="local_room"),
     # Webinars: the public programme, a webinar's page, registration, the calendar feed.
     path("webinars/", webinar_views.programme, name="webinar_list"),

@@ -79,6 +79,9 @@ EXPECTED: dict[str, dict[str, int]] = {
     "conferences/<int:pk>/": {**signed_in(404), "verified": 200, "coordinator": 200},
     "conferences/<int:pk>/respond/": signed_in(405),
     "conferences/<int:pk>/cancel/": {**signed_in(404), "coordinator": 200},
+    # The requester marks the outcome report read and rates it: POSTs only.
+    "conferences/<int:pk>/report/read/": signed_in(405),
+    "conferences/<int:pk>/report/answer/": signed_in(405),
     # A join link of the local video backend opens for whoever has it, like a provider's.
     "video/local/<uuid:provider_id>/": every(200),
     # --- Webinars: the programme, its pages and feed are public; registering and

@@ -8,9 +8,10 @@ from allauth.core import ratelimit
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
+from django.db.models import Exists, OuterRef, Prefetch
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -21,9 +22,10 @@ from cmss import audit
 from cmss import ratelimit as cmss_ratelimit
 from cmss.http import AuthenticatedHttpRequest
 
-from ..models import Conference, Invitation
+from ..models import Conference, Invitation, OutcomeReport
+from . import outcomes
 from . import services as case_conferences
-from .forms import CancelForm, ConferenceRequestForm, ResponseForm, invitee_label
+from .forms import CancelForm, ConferenceRequestForm, ResponseForm, UsefulnessForm, invitee_label
 
 PAGE_SIZE = 25
 
@@ -37,9 +39,14 @@ def _clinician(request: AuthenticatedHttpRequest) -> Clinician | None:
 def conference_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The conferences of the hospital a person coordinates and those they are invited to."""
     clinician = _clinician(request)
+    unread = OutcomeReport.objects.filter(
+        conference=OuterRef("pk"), conference__requested_by=request.user, read_at__isnull=True
+    )
     conferences = (
         Conference.objects.visible_to(request.user)
         .select_related("hospital", "meeting")
+        # The requester's cue that advice came back (the report itself is on the page).
+        .annotate(report_to_read=Exists(unread))
         .prefetch_related(
             Prefetch(
                 "invitations",
@@ -139,7 +146,12 @@ def _visible(request: AuthenticatedHttpRequest, pk: int) -> Conference:
 @never_cache
 @login_required
 def conference_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    conference = _visible(request, pk)
+    return _detail(request, _visible(request, pk))
+
+
+def _detail(
+    request: AuthenticatedHttpRequest, conference: Conference, *, answer_form: UsefulnessForm | None = None
+) -> HttpResponse:
     clinician = _clinician(request)
     invitations = list(conference.invitations.select_related("clinician__hospital", "clinician__specialty"))
     mine = next((item for item in invitations if clinician and item.clinician_id == clinician.pk), None)
@@ -147,6 +159,7 @@ def conference_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
     coordinates = bool(
         clinician and clinician.is_coordinator and clinician.hospital_id == conference.hospital_id
     )
+    report = _report_for(request, conference, clinician)
     audit.record(action="conference.viewed", obj=conference, request=request)
     context: dict[str, Any] = {
         "conference": conference,
@@ -159,8 +172,87 @@ def conference_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
         "slots": list(conference.slots.all()),
         "erns": list(conference.erns.all()),
         "specialties": list(conference.specialties.all()),
+        "report": report,
+        "answer_form": (
+            (answer_form or UsefulnessForm(initial=_answer_of(report)))
+            if report is not None and is_requester and not report.is_purged
+            else None
+        ),
     }
     return render(request, "conferences/conference_detail.html", context)
+
+
+def _report_for(
+    request: AuthenticatedHttpRequest, conference: Conference, clinician: Clinician | None
+) -> OutcomeReport | None:
+    """The outcome report, for the requester, the hospital's coordinators and
+    the invitees who took part; nobody else sees it (not even an invitee who
+    did not take part)."""
+    report = OutcomeReport.objects.filter(conference=conference).prefetch_related("participants").first()
+    if report is None:
+        return None
+    if conference.requested_by_id == request.user.pk:
+        return report
+    if clinician is None:
+        return None
+    if clinician.is_coordinator and clinician.hospital_id == conference.hospital_id:
+        return report
+    if any(item.pk == clinician.pk for item in report.participants.all()):
+        return report
+    return None
+
+
+def _answer_of(report: OutcomeReport | None) -> dict[str, str]:
+    if report is None or not report.usefulness:
+        return {}
+    return {"usefulness": report.usefulness, "comment": report.usefulness_comment}
+
+
+def _own_report(request: AuthenticatedHttpRequest, pk: int) -> tuple[Conference, OutcomeReport]:
+    """The report of a conference the person requested; anyone else's is 404."""
+    conference = _visible(request, pk)
+    report = OutcomeReport.objects.filter(
+        conference=conference, conference__requested_by=request.user
+    ).first()
+    if report is None:
+        raise Http404("Only the requester answers for the report.")
+    return conference, report
+
+
+@never_cache
+@login_required
+@require_POST
+def report_read(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    conference, report = _own_report(request, pk)
+    try:
+        outcomes.mark_read(report=report, by=request.user)
+    except case_conferences.ConferenceError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _("The report is marked read."))
+    return redirect(reverse("conferences:detail", args=[conference.pk]) + "#report")
+
+
+@never_cache
+@login_required
+@require_POST
+def report_answer(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    conference, report = _own_report(request, pk)
+    form = UsefulnessForm(request.POST)
+    if not form.is_valid():
+        return _detail(request, conference, answer_form=form)
+    try:
+        outcomes.rate_usefulness(
+            report=report,
+            usefulness=form.cleaned_data["usefulness"],
+            comment=form.cleaned_data["comment"],
+            by=request.user,
+        )
+    except case_conferences.ConferenceError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _("Thank you: the helpdesk sees your answer."))
+    return redirect(reverse("conferences:detail", args=[conference.pk]) + "#report")
 
 
 @never_cache
