@@ -18,7 +18,7 @@ from clinicians.services import accept_privacy_statement
 from cmss import roles
 from cmss.models import User
 from cmss.timezones import zone_for_country
-from demo import webinars
+from demo import held_conference, webinars
 from helpdesk.models import CannedReply, Ticket
 from helpdesk.services import open_question, open_registration_ticket, open_ticket
 
@@ -165,6 +165,7 @@ class Command(BaseCommand):
             self._directory()
             self._helpdesk()
             self._conferences()
+            held_conference.load()
             webinars.load()
         self.stdout.write(self.style.SUCCESS(f"Demo sign-ins (password for all: {DEMO_PASSWORD}):"))
         for email, name, group in STAFF:
