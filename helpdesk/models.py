@@ -53,7 +53,7 @@ class Ticket(models.Model):
         REGISTRATION = "registration", _("Registration: contact and verify")
         HOSPITAL_PROPOSAL = "hospital_proposal", _("Hospital proposal")
         CONFERENCE_REQUEST = "conference_request", _("Conference request")
-        WEBINAR = "webinar", _("Webinar")
+        WEBINAR = "webinar", _("Webinar request")
         HOSPITAL_CHANGE = "hospital_change", _("Hospital change: confirm")
         QUESTION = "question", _("Question")
         DATA_PROTECTION = "data_protection", _("Data-protection request")

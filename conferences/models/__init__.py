@@ -4,7 +4,8 @@
 - meetings.py: ProviderMeeting (what the video-provider pipeline creates), MeetingInvitee
   (who is on it, one row each), the local backend's LocalVideoMeeting, WebexToken;
 - cases.py: Conference, ProposedSlot, Invitation, OutcomeReport, ConferenceEvent;
-- webinars.py: Webinar, Speaker, Registration, WebinarEvent.
+- webinars.py: Webinar, Speaker, Registration, WebinarEvent;
+- webinar_requests.py: WebinarRequest, PreferredDate, ProposedSpeaker, WebinarRequestEvent.
 """
 
 from .cases import Conference, ConferenceEvent, ConferenceQuerySet, Invitation, OutcomeReport, ProposedSlot
@@ -16,6 +17,13 @@ from .meetings import (
     ProviderMeeting,
     ProviderMeetingQuerySet,
     WebexToken,
+)
+from .webinar_requests import (
+    PreferredDate,
+    ProposedSpeaker,
+    WebinarRequest,
+    WebinarRequestEvent,
+    WebinarRequestQuerySet,
 )
 from .webinars import (
     Registration,
@@ -37,7 +45,9 @@ __all__ = [
     "MeetingInvitee",
     "MeetingInviteeQuerySet",
     "OutcomeReport",
+    "PreferredDate",
     "ProposedSlot",
+    "ProposedSpeaker",
     "ProviderMeeting",
     "ProviderMeetingQuerySet",
     "Registration",
@@ -48,4 +58,7 @@ __all__ = [
     "Webinar",
     "WebinarEvent",
     "WebinarQuerySet",
+    "WebinarRequest",
+    "WebinarRequestEvent",
+    "WebinarRequestQuerySet",
 ]
