@@ -295,6 +295,11 @@ def publish_webinar(*, webinar: Webinar, by: User, now: datetime | None = None) 
         locked.published_at = now
         locked.save(update_fields=["state", "published_at", "meeting", "updated_at"])
         _event(locked, "published", by=by)
+        # A webinar made from a reference centre's request: its requester is told
+        # (requests.py builds on this module, hence the import here).
+        from .requests import on_webinar_published
+
+        on_webinar_published(webinar=locked, by=by)
     return locked
 
 
