@@ -21,6 +21,10 @@ urlpatterns = [
     # Webinars: the public programme, a webinar's page, registration, the calendar feed.
     path("webinars/", webinar_views.programme, name="webinar_list"),
     path("webinars/feed.ics", webinar_views.feed, name="webinar_feed"),
+    # Webinar requests of reference centres: the coordinator's form, their hospital's requests.
+    path("webinars/request/", webinar_views.new_request, name="webinar_request"),
+    path("webinars/requests/", webinar_views.request_list, name="webinar_requests"),
+    path("webinars/requests/<int:pk>/", webinar_views.request_detail, name="webinar_request_detail"),
     path("webinars/<int:pk>/", webinar_views.detail, name="webinar_detail"),
     path("webinars/<int:pk>/register/", webinar_views.register, name="webinar_register"),
     path("webinars/<int:pk>/cancel/", webinar_views.cancel, name="webinar_cancel"),

@@ -37,10 +37,13 @@ class InviteePicker(forms.SelectMultiple):
 
     With JavaScript (static/js/conferences.js) the box searches as you type
     through /conferences/invitees/; without it, its "Find" button sends the
-    form back and the page lists the matches (`candidates`) to tick."""
+    form back and the page lists the matches (`candidates`) to tick. The
+    button is named `find_name`, so that a form with two pickers (or the
+    webinar request's speaker picker) knows which one searched."""
 
-    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+    def __init__(self, attrs: dict[str, Any] | None = None, *, find_name: str = "find_invitees") -> None:
         super().__init__(attrs)
+        self.find_name = find_name
         self.candidates: list[Clinician] = []
         self.query = ""
 
@@ -77,7 +80,7 @@ class InviteePicker(forms.SelectMultiple):
             f'aria-controls="{escape(base_id)}_results"'
             + (f' aria-describedby="{escape(described)}"' if described else "")
             + ">",
-            f'<button type="submit" name="find_invitees" value="1" class="button button-secondary">{escape(str(_("Find")))}</button>',
+            f'<button type="submit" name="{escape(self.find_name)}" value="1" class="button button-secondary">{escape(str(_("Find")))}</button>',
             "</div>",
             f'<ul class="results" id="{escape(base_id)}_results" aria-live="polite"'
             f"{flatatt({'data-empty': str(_('No verified clinician matches.'))})}>",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from allauth.core import ratelimit
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -13,17 +14,22 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from clinicians.models import Clinician
+from cmss import ratelimit as cmss_ratelimit
+from cmss.http import AuthenticatedHttpRequest
 
 from ..calendar import ics
-from ..models import Registration, Webinar
+from ..cases.views import _search
+from ..models import Registration, Webinar, WebinarRequest
 from . import notices
+from . import requests as webinar_requests
 from . import services as webinars
-from .forms import ProgrammeFilterForm
+from .forms import ProgrammeFilterForm, WebinarRequestForm
 
 PAST_PAGE_SIZE = 10
+REQUESTS_PAGE_SIZE = 25
 UPCOMING_LIMIT = 100
 # How far back the calendar feed goes (calendar programs keep what they saw).
 FEED_HISTORY = timedelta(days=180)
@@ -185,3 +191,101 @@ def feed(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = 'inline; filename="cmss-webinars.ics"'
     return response
+
+
+# --- Webinar requests of reference centres -----------------------------------------------------
+
+
+def _requester(request: AuthenticatedHttpRequest) -> Clinician | None:
+    return Clinician.objects.filter(user=request.user).select_related("hospital", "user").first()
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def new_request(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """A coordinator asks for a webinar (like the conference request)."""
+    clinician = _requester(request)
+    # A verified clinician of a confirmed hospital may send the form back: if the
+    # hospital stopped being a reference centre since the page opened, the form
+    # says so and nothing is saved. Everyone else gets the closed page.
+    may_post = clinician is not None and clinician.is_verified and clinician.hospital_confirmed
+    if clinician is None or not (clinician.is_coordinator or (request.method == "POST" and may_post)):
+        return render(
+            request, "conferences/request_closed.html", {"clinician": clinician, "webinar": True}, status=403
+        )
+    form = WebinarRequestForm(request.POST or None, requester=clinician)
+    picker = form.fields["speakers"].widget
+    if request.method == "POST" and "find_speakers" in request.POST:
+        # Without JavaScript, "Find" sends the form back: list the matches to tick.
+        # (Suggested speakers from conferences/experts.py belong with these matches.)
+        query = request.POST.get("speakers_search", "")[:100]
+        picker.query = query
+        picker.candidates = _search(query, exclude=clinician)
+        form._errors = {}  # type: ignore[attr-defined]  # only searched: show the form again without errors
+        return render(request, "conferences/webinar_request.html", {"form": form})
+    if request.method == "POST":
+        if not cmss_ratelimit.allow(key=f"webinar-request:{request.user.pk}", limit=20, window=3600):
+            return ratelimit.respond_429(request)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                created = webinar_requests.request_webinar(
+                    coordinator=clinician,
+                    data=webinar_requests.RequestData(
+                        topic=data["topic"],
+                        audience=data["audience"],
+                        clinical_need=data["clinical_need"],
+                        erns=list(data["erns"]),
+                        language=data["language"],
+                        dates=data["dates"],
+                        duration_minutes=data["duration_minutes"],
+                        audience_size=data["audience_size"],
+                        recorded=data["recorded"],
+                        time_zone=timezone.get_current_timezone_name(),
+                        speakers=list(data["speakers"]),
+                        outside_speakers=data["outside_speakers"],
+                    ),
+                )
+            except webinar_requests.WebinarRequestError as error:
+                form.add_error(None, str(error))
+            else:
+                messages.success(
+                    request,
+                    _("Your request is with the helpdesk (%(number)s). We will email you at each step.")
+                    % {"number": created.ticket.number if created.ticket else ""},
+                )
+                return redirect("conferences:webinar_request_detail", pk=created.pk)
+    status = 400 if form.is_bound else 200
+    return render(request, "conferences/webinar_request.html", {"form": form}, status=status)
+
+
+@never_cache
+@login_required
+def request_list(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The webinar requests of the hospital one coordinates (and one's own)."""
+    clinician = _requester(request)
+    listed = (
+        WebinarRequest.objects.visible_to(request.user)
+        .select_related("hospital", "webinar")
+        .prefetch_related("dates")
+        .order_by("-created_at", "-pk")
+    )
+    page = Paginator(listed, REQUESTS_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "conferences/webinar_request_list.html", {"page": page, "clinician": clinician})
+
+
+@never_cache
+@login_required
+def request_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    webinar_request = get_object_or_404(WebinarRequest.objects.visible_to(request.user).with_related(), pk=pk)
+    webinar = webinar_request.webinar
+    return render(
+        request,
+        "conferences/webinar_request_detail.html",
+        {
+            "webinar_request": webinar_request,
+            # The webinar's public page, once it is on the programme.
+            "webinar": webinar if webinar is not None and webinar.published_at is not None else None,
+        },
+    )
