@@ -17,6 +17,8 @@ class ConferencesConfig(AppConfig):
         from .cases import services as cases
         from .meetings import pipeline
         from .webinars import notices
+        from .webinars import panels as webinar_panels
+        from .webinars import requests as webinar_requests
         from .webinars import services as webinars
 
         panels.register_conference_panel()
@@ -28,3 +30,7 @@ class ConferencesConfig(AppConfig):
         # Webinars: reminders 24 h and 1 h before, and the provider webinar's creation.
         reminders.register("webinars", notices.reminders_due)
         pipeline.on_created("webinar", webinars.on_meeting_created)
+
+        # Webinar requests of reference centres: their ticket panel, and their speakers' retention.
+        webinar_panels.register_webinar_request_panel()
+        retention.register("webinar request speakers", webinar_requests.purge_request_speakers)

@@ -467,7 +467,7 @@ class TicketAdmin(admin.ModelAdmin):
             self.message_user(request, str(error), messages.ERROR)
             return self._render(request, ticket, bound=chosen.name, action_form=form)
         self.message_user(request, done_message, messages.SUCCESS)
-        return HttpResponseRedirect(page)
+        return HttpResponseRedirect(chosen.then(ticket) or page)
 
 
 @admin.register(TicketMessage)

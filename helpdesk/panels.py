@@ -37,6 +37,8 @@ class Action:
     form_kwargs: Callable[[Ticket], dict[str, Any]] = lambda ticket: {}
     available: Callable[[Ticket], bool] = lambda ticket: ticket.is_active
     style: str = "default"
+    # Where the agent goes once it ran (a page it made); None: back to the ticket.
+    then: Callable[[Ticket], str | None] = lambda ticket: None
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,15 @@ from cmss.http import signed_in_user
 from cmss.pagination import BoundedCountPaginator
 from cmss.widgets import SafeAutocompleteAdminMixin
 
-from ..models import Registration, RegistrationQuerySet, Speaker, Webinar, WebinarEvent, WebinarQuerySet
+from ..models import (
+    Registration,
+    RegistrationQuerySet,
+    Speaker,
+    Webinar,
+    WebinarEvent,
+    WebinarQuerySet,
+    WebinarRequest,
+)
 from . import services as webinars
 from .forms import CancelWebinarForm, HeldForm, WebinarAdminForm
 
@@ -387,7 +395,16 @@ class WebinarAdmin(admin.ModelAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
-        extra = {"can_export": request.user.has_perm("conferences.export_attendees"), **(extra_context or {})}
+        extra = {
+            "can_export": request.user.has_perm("conferences.export_attendees"),
+            # A webinar made from a reference centre's request links back to its ticket.
+            "webinar_request": WebinarRequest.objects.filter(webinar_id=object_id)
+            .select_related("hospital")
+            .first()
+            if object_id.isdecimal()
+            else None,
+            **(extra_context or {}),
+        }
         return super().change_view(request, object_id, form_url, extra)
 
 
