@@ -170,3 +170,44 @@ def requested_conference(
             invitees=list(invitees),
         ),
     )
+
+
+def requested_webinar(
+    coordinator: Clinician | None = None,
+    *,
+    speakers: Sequence[Clinician] = (),
+    outside: Sequence[tuple[str, str, str]] = (
+        ("Dr Outside Speaker", "Universität Wien", "outside@ern.example.org"),
+    ),
+    dates: Sequence[datetime.datetime] = (),
+    topic: str = "COVID-19 in adults with cystic fibrosis",
+    audience_size: int = 120,
+    time_zone: str = "Europe/Brussels",
+) -> Any:
+    """A webinar request sent through the coordinator's service, with one outside
+    speaker (name, affiliation, address) and preferred dates (default: in ten and
+    twelve days)."""
+    from clinicians.models import ERN
+    from conferences.webinars import requests as webinar_requests
+
+    now = timezone.now().replace(microsecond=0)
+    return webinar_requests.request_webinar(
+        coordinator=coordinator or CoordinatorFactory.create(),
+        data=webinar_requests.RequestData(
+            topic=topic,
+            audience="Intensivists and respiratory physicians of adult CF centres.",
+            clinical_need="Adults with CF are admitted with COVID-19 and we lack shared guidance on ventilation.",
+            erns=list(ERN.objects.filter(code="ern-lung")),
+            language=Language.objects.get(code="en"),
+            dates=list(dates) or [now + datetime.timedelta(days=10), now + datetime.timedelta(days=12)],
+            duration_minutes=90,
+            audience_size=audience_size,
+            recorded=True,
+            time_zone=time_zone,
+            speakers=list(speakers),
+            outside_speakers=[
+                webinar_requests.OutsideSpeaker(name=name, affiliation=affiliation, email=email)
+                for name, affiliation, email in outside
+            ],
+        ),
+    )

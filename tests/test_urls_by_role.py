@@ -91,6 +91,11 @@ EXPECTED: dict[str, dict[str, int]] = {
     "webinars/<int:pk>/": every(200),
     "webinars/<int:pk>/register/": signed_in(405),
     "webinars/<int:pk>/cancel/": signed_in(405),
+    # Webinar requests: coordinators ask; the sample request is the coordinator's
+    # hospital's, so anyone else's answer is 404 (staff too, outside the admin).
+    "webinars/request/": {**every(403), "visitor": 302, "coordinator": 200},
+    "webinars/requests/": signed_in(200),
+    "webinars/requests/<int:pk>/": {**signed_in(404), "coordinator": 200},
     # The agents' webinar pages (publish is a POST: a GET goes back to the webinar).
     "admin/conferences/webinar/<int:pk>/publish/": every(302),
     "admin/conferences/webinar/<int:pk>/cancel/": {**every(302), "agent": 200, "supervisor": 200},
@@ -286,6 +291,7 @@ def sample_object(label: str, people: dict[str, Any]) -> Any:
         # published one for the public pages, a registration to it.
         "conferences.webinar": lambda: factories.WebinarFactory.create(),
         "conferences.webinar:published": lambda: factories.WebinarFactory.create(state="published"),
+        "conferences.webinarrequest": lambda: factories.requested_webinar(people["coordinator"].clinician),
         "conferences.registration": lambda: webinars.register(
             webinar=sample_object("conferences.webinar:published", people), clinician=user.clinician
         ),
@@ -316,6 +322,8 @@ def path_for(route: str, people: dict[str, Any]) -> str:
             MeetingSpec(key=f"test:{route}", title="Case", start=now, end=now, time_zone="UTC")
         )
         return meeting.join_url.removeprefix("http://testserver")
+    if route == "webinars/requests/<int:pk>/":
+        return f"/webinars/requests/{sample_object('conferences.webinarrequest', people).pk}/"
     if route.startswith("webinars/<int:pk>/"):
         return "/" + route.replace("<int:pk>", str(sample_object("conferences.webinar:published", people).pk))
     if route.startswith("conferences/<int:pk>/"):

@@ -38,6 +38,7 @@ from tests.factories import (
     UserFactory,
     WebinarFactory,
     requested_conference,
+    requested_webinar,
 )
 
 pytestmark = pytest.mark.django_db
@@ -168,6 +169,23 @@ def person(client: Client) -> Clinician:
     )
     SpeakerFactory.create(webinar=talk, clinician=clinician, name=FULL_NAME, email="")
     webinars.register(webinar=talk, clinician=clinician)
+    # Webinar requests: one the person sent for their hospital, and a colleague's
+    # that proposes them as a speaker.
+    from clinicians.models import Language
+    from conferences.models import WebinarRequest, WebinarRequestEvent
+
+    asked_webinar = WebinarRequest.objects.create(
+        hospital=clinician.hospital,
+        requested_by=user,
+        topic="Ventilation in rare lung disease",
+        audience="Intensivists",
+        clinical_need="Winter is coming.",
+        language=Language.objects.get(code="en"),
+        audience_size=40,
+        time_zone="UTC",
+    )
+    WebinarRequestEvent.objects.create(request=asked_webinar, action="requested", actor=user)
+    requested_webinar(speakers=[clinician])
     return clinician
 
 
