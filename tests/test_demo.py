@@ -47,3 +47,24 @@ def test_the_demo_has_a_held_conference_with_its_outcome_report(settings: object
         OutgoingEmail.objects.filter(dedup_key__contains=":report:").values_list("to_address", flat=True)
     )
     assert {"coordinator@cmss.example.org", "verified@cmss.example.org"} <= sent_to
+
+
+def test_the_demo_has_a_pending_webinar_request_in_the_queue(settings: object) -> None:
+    from conferences.models import WebinarRequest
+    from helpdesk.models import Ticket
+
+    call_command("load_demo", verbosity=0)
+    call_command("load_demo", verbosity=0)
+
+    [pending] = WebinarRequest.objects.all()
+    coordinator = Clinician.objects.get(user__email="coordinator@cmss.example.org")
+    assert (pending.state, pending.hospital, pending.requested_by) == (
+        WebinarRequest.State.REQUESTED,
+        coordinator.hospital,
+        coordinator.user,
+    )
+    assert pending.dates.count() == 3 and pending.webinar is None
+    speakers = [(item.clinician is not None, bool(item.email)) for item in pending.speakers.all()]
+    assert speakers == [(True, False), (False, True)]  # one of the network, one from outside it
+    assert pending.ticket is not None and pending.ticket.kind == Ticket.Kind.WEBINAR
+    assert pending.ticket.state == Ticket.State.NEW  # waiting in the queue for an agent

@@ -18,7 +18,7 @@ from clinicians.services import accept_privacy_statement
 from cmss import roles
 from cmss.models import User
 from cmss.timezones import zone_for_country
-from demo import held_conference, webinars
+from demo import held_conference, webinar_requests, webinars
 from helpdesk.models import CannedReply, Ticket
 from helpdesk.services import open_question, open_registration_ticket, open_ticket
 
@@ -167,6 +167,7 @@ class Command(BaseCommand):
             self._conferences()
             held_conference.load()
             webinars.load()
+            webinar_requests.load()
         self.stdout.write(self.style.SUCCESS(f"Demo sign-ins (password for all: {DEMO_PASSWORD}):"))
         for email, name, group in STAFF:
             self.stdout.write(f"  {email:34} {name} ({group}) — /admin/")
