@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('clinicians', '0004_directory'),
-        ('conferences', '0011_drop_invitee_lists'),
+        ('conferences', '0012_outcome_reports'),
         ('helpdesk', '0006_webinar_request_kind'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
