@@ -12,6 +12,7 @@ urlpatterns = [
     path("conferences/", views.conference_list, name="list"),
     path("conferences/request/", views.conference_request, name="request"),
     path("conferences/invitees/", views.invitee_search, name="invitee_search"),
+    path("conferences/experts/", views.expert_suggestions, name="expert_suggestions"),
     path("conferences/<int:pk>/", views.conference_detail, name="detail"),
     path("conferences/<int:pk>/respond/", views.conference_respond, name="respond"),
     path("conferences/<int:pk>/cancel/", views.conference_cancel, name="cancel"),

@@ -76,6 +76,8 @@ EXPECTED: dict[str, dict[str, int]] = {
     "conferences/": signed_in(200),
     "conferences/request/": {**every(403), "visitor": 302, "coordinator": 200},
     "conferences/invitees/": {**signed_in(404), "coordinator": 200},
+    # The request form's suggested experts, asked by its script.
+    "conferences/experts/": {**signed_in(404), "coordinator": 200},
     "conferences/<int:pk>/": {**signed_in(404), "verified": 200, "coordinator": 200},
     "conferences/<int:pk>/respond/": signed_in(405),
     "conferences/<int:pk>/cancel/": {**signed_in(404), "coordinator": 200},

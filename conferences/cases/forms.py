@@ -55,7 +55,7 @@ class InviteePicker(forms.SelectMultiple):
     ) -> SafeString:
         final = self.build_attrs(self.attrs, attrs)
         base_id = final.get("id", f"id_{name}")
-        chosen_ids = [str(item) for item in self.format_value(value) if str(item).isdigit()]
+        chosen_ids = [str(item) for item in self.format_value(value) if is_id(str(item))]
         chosen = list(
             Clinician.objects.listed().filter(pk__in=chosen_ids).select_related("hospital", "specialty")
         )
@@ -210,6 +210,65 @@ class ConferenceRequestForm(forms.Form):
             )
         data["slots"] = sorted(set(slots))
         return data
+
+
+# The largest id a bigint primary key holds: a bigger "id" is no clinician.
+_MAX_ID = 2**63 - 1
+# How many chosen invitees an expert search reads (the form lists them all anyway).
+_MAX_CHOSEN = 100
+
+
+def is_id(value: str) -> bool:
+    """A value that can be a row's id: digits, within a bigint."""
+    return value.isdigit() and value.isascii() and int(value) <= _MAX_ID
+
+
+class ExpertQueryForm(forms.Form):
+    """What a conference request holds so far, read to suggest experts.
+
+    It shares the request form's field names, so that the request form's data
+    (sent back without JavaScript, or as the query string of
+    /conferences/experts/) is read as it is; a field that does not hold a valid
+    value yet counts as empty."""
+
+    erns = NulSafeModelMultipleChoiceField(queryset=ERN.objects.all(), required=False)
+    specialties = NulSafeModelMultipleChoiceField(queryset=Specialty.objects.all(), required=False)
+    language = NulSafeModelChoiceField(queryset=Language.objects.all(), required=False)
+    slot_1 = LocalDateTimeField(required=False)
+    slot_2 = LocalDateTimeField(required=False)
+    slot_3 = LocalDateTimeField(required=False)
+
+    def __init__(self, data: Any = None, **kwargs: Any) -> None:
+        if data is not None and hasattr(data, "getlist"):
+            # An id no table holds is left out before it reaches the database
+            # (SQLite refuses integers past 64 bits instead of finding nothing).
+            data = data.copy()
+            for name in ("erns", "specialties"):
+                data.setlist(name, [item for item in data.getlist(name) if is_id(item)])
+        super().__init__(data, **kwargs)
+
+    def criteria(self) -> dict[str, Any]:
+        """Keyword arguments of conferences.experts.suggest_experts (but the requester)."""
+        self.is_valid()
+        data = self.cleaned_data
+        chosen = self.data.getlist("invitees") if hasattr(self.data, "getlist") else []
+        return {
+            "erns": list(data.get("erns") or []),
+            "specialties": list(data.get("specialties") or []),
+            "language": data.get("language"),
+            "slots": [data[name] for name in ("slot_1", "slot_2", "slot_3") if data.get(name)],
+            "exclude_clinicians": sorted({int(item) for item in chosen[:_MAX_CHOSEN] if is_id(item)}),
+        }
+
+
+class InviteSuggestedForm(forms.Form):
+    """The agent's one-click "Invite" next to a suggested expert on the ticket panel."""
+
+    clinician = NulSafeModelChoiceField(
+        queryset=Clinician.objects.listed(),
+        widget=forms.HiddenInput,
+        error_messages={"invalid_choice": _("This clinician can no longer be invited: suggest again.")},
+    )
 
 
 class ResponseForm(forms.Form):

@@ -22,10 +22,19 @@ from cmss import audit
 from cmss import ratelimit as cmss_ratelimit
 from cmss.http import AuthenticatedHttpRequest
 
+from .. import experts
 from ..models import Conference, Invitation, OutcomeReport
 from . import outcomes
 from . import services as case_conferences
-from .forms import CancelForm, ConferenceRequestForm, ResponseForm, UsefulnessForm, invitee_label
+from .forms import (
+    CancelForm,
+    ConferenceRequestForm,
+    ExpertQueryForm,
+    ResponseForm,
+    UsefulnessForm,
+    invitee_label,
+    is_id,
+)
 
 PAGE_SIZE = 25
 
@@ -71,14 +80,28 @@ def conference_request(request: AuthenticatedHttpRequest) -> HttpResponse:
     clinician = _clinician(request)
     if clinician is None or not clinician.is_coordinator:
         return render(request, "conferences/request_closed.html", {"clinician": clinician}, status=403)
-    form = ConferenceRequestForm(request.POST or None, requester=clinician)
+    posted = None
+    if request.method == "POST":
+        posted = request.POST.copy()
+        invite = posted.get("invite_expert", "")
+        # Without JavaScript, a suggestion's "Invite" sends the form back with
+        # that person added to the chosen invitees.
+        if is_id(invite) and invite not in posted.getlist("invitees"):
+            posted.appendlist("invitees", invite)
+    form = ConferenceRequestForm(posted, requester=clinician)
     picker = form.fields["invitees"].widget
-    if request.method == "POST" and "find_invitees" in request.POST:
-        # Without JavaScript, "Find" sends the form back: list the matches to tick.
-        query = request.POST.get("invitees_search", "")[:100]
-        picker.query = query
-        picker.candidates = _search(query, exclude=clinician)
-        return render(request, "conferences/conference_request.html", {"form": _unvalidated(form)})
+    if posted is not None and {"find_invitees", "suggest_experts", "invite_expert"} & set(posted):
+        # Without JavaScript, "Find", "Suggest experts" and "Invite" send the
+        # form back: list the matches to tick, or the suggestions.
+        if "find_invitees" in posted:
+            query = posted.get("invitees_search", "")[:100]
+            picker.query = query
+            picker.candidates = _search(query, exclude=clinician)
+        return render(
+            request,
+            "conferences/conference_request.html",
+            {"form": _unvalidated(form), **_suggested(request, posted, clinician)},
+        )
     if request.method == "POST":
         if not cmss_ratelimit.allow(key=f"conference-request:{request.user.pk}", limit=20, window=3600):
             return ratelimit.respond_429(request)
@@ -107,7 +130,33 @@ def conference_request(request: AuthenticatedHttpRequest) -> HttpResponse:
                 % {"number": conference.ticket.number if conference.ticket else ""},
             )
             return redirect("conferences:detail", pk=conference.pk)
-    return render(request, "conferences/conference_request.html", {"form": form})
+    suggested = _suggested(request, posted, clinician) if posted is not None else _suggested_none()
+    return render(request, "conferences/conference_request.html", {"form": form, **suggested})
+
+
+def _suggested_none() -> dict[str, Any]:
+    return {
+        "suggestions": [],
+        "suggestions_message": _("Choose the wanted ERNs or specialties to see experts."),
+    }
+
+
+def _suggested(request: AuthenticatedHttpRequest, data: Any, clinician: Clinician) -> dict[str, Any]:
+    """The experts suggested for what the request form holds, and what to say when there are none."""
+    criteria = ExpertQueryForm(data).criteria()
+    if not (criteria["erns"] or criteria["specialties"]):
+        return _suggested_none()
+    if not cmss_ratelimit.allow(key=f"expert-suggestions:{request.user.pk}", limit=300, window=600):
+        return {
+            "suggestions": [],
+            "suggestions_message": _("Too many suggestions asked: wait a minute."),
+            "suggestions_limited": True,
+        }
+    suggestions = experts.suggest_experts(**criteria, requester=clinician)
+    return {
+        "suggestions": suggestions,
+        "suggestions_message": "" if suggestions else _("No other verified clinician has this expertise."),
+    }
 
 
 def _unvalidated(form: ConferenceRequestForm) -> ConferenceRequestForm:
@@ -137,6 +186,32 @@ def invitee_search(request: AuthenticatedHttpRequest) -> JsonResponse:
         return JsonResponse({"results": [], "error": _("Too many searches: wait a minute.")}, status=429)
     results = _search(request.GET.get("q", "")[:100], exclude=clinician)
     return JsonResponse({"results": [{"id": item.pk, "label": invitee_label(item)} for item in results]})
+
+
+@never_cache
+@login_required
+def expert_suggestions(request: AuthenticatedHttpRequest) -> JsonResponse:
+    """The request form's "Suggested experts", refreshed as it is filled in: coordinators only.
+    Reads the form's own fields (erns, specialties, language, slot_1…3, invitees) from the query string."""
+    clinician = _clinician(request)
+    if clinician is None or not clinician.is_coordinator:
+        raise Http404("For coordinators of reference centres.")
+    found = _suggested(request, request.GET, clinician)
+    return JsonResponse(
+        {
+            "results": [
+                {
+                    "id": item.clinician.pk,
+                    "label": item.label,
+                    "reasons": list(item.reasons),
+                    "why": item.why,
+                }
+                for item in found["suggestions"]
+            ],
+            "message": str(found["suggestions_message"]),
+        },
+        status=429 if found.get("suggestions_limited") else 200,
+    )
 
 
 def _visible(request: AuthenticatedHttpRequest, pk: int) -> Conference:

@@ -1,7 +1,30 @@
-/* Search as you type for the conference invitee picker. Without this script
-   the "Find" button sends the form back and the page lists the matches. */
+/* Search as you type for the conference invitee picker, and the suggested
+   experts refreshed as the request is filled in. Without this script the
+   "Find", "Suggest experts" and "Invite" buttons send the form back and the
+   page lists the matches or the suggestions. */
 (function () {
   "use strict";
+
+  // Tick a person among the picker's chosen invitees (added if not listed yet).
+  function choose(picker, id, label) {
+    var chosen = picker.querySelector(".chosen");
+    var name = picker.querySelector("input[type=search]").name.replace(/_search$/, "");
+    var box = chosen.querySelector("input[type=checkbox][value='" + String(id).replace(/\D/g, "") + "']");
+    if (!box) {
+      var row = document.createElement("li");
+      var labelled = document.createElement("label");
+      box = document.createElement("input");
+      box.type = "checkbox";
+      box.name = name;
+      box.value = String(id);
+      labelled.appendChild(box);
+      labelled.appendChild(document.createTextNode(" " + label));
+      row.appendChild(labelled);
+      chosen.appendChild(row);
+    }
+    box.checked = true;
+    picker.dispatchEvent(new CustomEvent("invitees-changed", { bubbles: true }));
+  }
 
   document.querySelectorAll("[data-invitee-picker]").forEach(function (picker) {
     var input = picker.querySelector("input[type=search]");
@@ -28,7 +51,10 @@
     }
 
     results.addEventListener("change", function (event) {
-      if (event.target.matches("input[type=checkbox]") && event.target.checked) keepTicked();
+      if (event.target.matches("input[type=checkbox]") && event.target.checked) {
+        keepTicked();
+        picker.dispatchEvent(new CustomEvent("invitees-changed", { bubbles: true }));
+      }
     });
 
     function item(result) {
@@ -39,17 +65,7 @@
       button.textContent = result.label;
       button.setAttribute("aria-label", "+ " + result.label);
       button.addEventListener("click", function () {
-        var row = document.createElement("li");
-        var label = document.createElement("label");
-        var box = document.createElement("input");
-        box.type = "checkbox";
-        box.name = name;
-        box.value = String(result.id);
-        box.checked = true;
-        label.appendChild(box);
-        label.appendChild(document.createTextNode(" " + result.label));
-        row.appendChild(label);
-        chosen.appendChild(row);
+        choose(picker, result.id, result.label);
         li.remove();
         input.focus();
       });
@@ -95,6 +111,97 @@
       if (event.key === "Enter") {
         event.preventDefault();
         search();
+      }
+    });
+  });
+
+  // Suggested experts: asked again of /conferences/experts/ when the wanted
+  // ERNs or specialties, the language, a proposed time or the invitees
+  // change; "Invite" ticks the person among the chosen invitees.
+  document.querySelectorAll("[data-expert-suggestions]").forEach(function (box) {
+    var form = box.closest("form");
+    var list = box.querySelector(".suggestions");
+    var picker = form ? form.querySelector("[data-invitee-picker]") : null;
+    var watched = /^(erns|specialties|language|slot_[123]|invitees)$/;
+    var timer = null;
+    var latest = 0;
+    if (!form || !picker) return;
+
+    function query() {
+      var params = new URLSearchParams();
+      new FormData(form).forEach(function (value, key) {
+        if (watched.test(key)) params.append(key, value);
+      });
+      return params.toString();
+    }
+
+    function row(result) {
+      var li = document.createElement("li");
+      var name = document.createElement("span");
+      name.className = "suggestion-name";
+      name.textContent = result.label;
+      var why = document.createElement("span");
+      why.className = "suggestion-why";
+      why.textContent = result.why;
+      var button = document.createElement("button");
+      button.type = "submit";
+      button.name = "invite_expert";
+      button.value = String(result.id);
+      button.className = "button button-secondary";
+      button.dataset.label = result.label;
+      button.textContent = list.dataset.inviteLabel;
+      var hidden = document.createElement("span");
+      hidden.className = "visually-hidden";
+      hidden.textContent = " " + result.label;
+      button.appendChild(hidden);
+      li.appendChild(name);
+      li.appendChild(why);
+      li.appendChild(button);
+      return li;
+    }
+
+    function message(text) {
+      var li = document.createElement("li");
+      li.className = "suggestions-empty";
+      li.textContent = text;
+      return li;
+    }
+
+    function refresh() {
+      var ticket = ++latest;
+      fetch(box.dataset.url + "?" + query(), {
+        credentials: "same-origin",
+        headers: { "Accept": "application/json" }
+      })
+        .then(function (response) { return response.json(); })
+        .then(function (data) {
+          if (ticket !== latest) return;
+          var results = data.results || [];
+          list.replaceChildren.apply(list, results.length ? results.map(row) : [message(data.message || "")]);
+        })
+        .catch(function () { /* the Suggest experts button still works */ });
+    }
+
+    function later() {
+      clearTimeout(timer);
+      timer = setTimeout(refresh, 300);
+    }
+
+    form.addEventListener("change", function (event) {
+      if (event.target.name && watched.test(event.target.name)) later();
+    });
+    picker.addEventListener("invitees-changed", later);
+    box.addEventListener("click", function (event) {
+      var button = event.target.closest("button[type=submit]");
+      if (!button) return;
+      if (button.name === "suggest_experts") {
+        event.preventDefault();
+        refresh();
+      } else if (button.name === "invite_expert") {
+        event.preventDefault();
+        var li = button.closest("li");
+        choose(picker, button.value, button.dataset.label || "");
+        if (li) li.remove();
       }
     });
   });
