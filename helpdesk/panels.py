@@ -34,6 +34,9 @@ class Action:
     label: str | Promise
     form_class: type[forms.Form]
     run: Callable[[Ticket, dict[str, Any], User], str]
+    # True: the panel's template offers this action itself (a button on each
+    # row of a list, posting its own values); the page does not list its form.
+    own_buttons: bool = False
     form_kwargs: Callable[[Ticket], dict[str, Any]] = lambda ticket: {}
     available: Callable[[Ticket], bool] = lambda ticket: ticket.is_active
     style: str = "default"

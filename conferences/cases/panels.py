@@ -13,9 +13,11 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from clinicians.models import Clinician
 from helpdesk import panels
 from helpdesk.models import Ticket
 
+from .. import experts
 from ..models import Conference, ConferenceEvent, Invitation, OutcomeReport
 from . import forms, outcomes
 from . import services as case_conferences
@@ -113,13 +115,34 @@ def report_of(conference: Conference | None) -> OutcomeReport | None:
         return None
 
 
+def suggestions(conference: Conference, requester: Clinician | None) -> list[experts.Suggestion]:
+    """Experts to invite to an open conference (its relations prefetched by
+    `_conference`): for its wanted expertise and language, at its time or its
+    proposed times, never the requester or someone already invited."""
+    if not conference.is_open:
+        return []
+    if requester is not None and requester.user_id != conference.requested_by_id:
+        requester = None
+    moments = [conference.start] if conference.start else [slot.start for slot in conference.slots.all()]
+    return experts.suggest_experts(
+        erns=conference.erns.all(),
+        specialties=conference.specialties.all(),
+        language=conference.language,
+        slots=moments,
+        exclude_clinicians=[invitation.clinician_id for invitation in conference.invitations.all()],
+        requester=requester,
+    )
+
+
 def context(ticket: Ticket) -> dict[str, Any]:
     conference = _conference(ticket)
+    requester = panels.clinician_context(ticket)
     return {
-        **panels.clinician_context(ticket),
+        **requester,
         "conference": conference,
         "report": report_of(conference),
         "history": history(conference) if conference is not None else [],
+        "suggestions": suggestions(conference, requester["clinician"]) if conference is not None else [],
     }
 
 
@@ -193,6 +216,12 @@ def register_conference_panel() -> None:
         )
         return _("%(name)s is invited.") % {"name": invitation.clinician.full_name}
 
+    def invite_suggested(ticket: Ticket, data: dict[str, Any], by: User) -> str:
+        invitation = case_conferences.add_invitee(
+            conference=Conference.objects.get(ticket=ticket), clinician=data["clinician"], by=by
+        )
+        return _("%(name)s is invited.") % {"name": invitation.clinician.full_name}
+
     def remove(ticket: Ticket, data: dict[str, Any], by: User) -> str:
         conference = Conference.objects.get(ticket=ticket)
         invitation = conference.invitations.select_related("clinician").get(pk=data["invitation"])
@@ -224,6 +253,15 @@ def register_conference_panel() -> None:
                     gettext_lazy("Invite a clinician"),
                     forms.AddInviteeForm,
                     add,
+                    available=_in_state(State.REQUESTED, State.SCHEDULED),
+                ),
+                panels.Action(
+                    "invite_suggested",
+                    gettext_lazy("Invite"),
+                    forms.InviteSuggestedForm,
+                    invite_suggested,
+                    # One button on each suggested expert (_panel_conference.html).
+                    own_buttons=True,
                     available=_in_state(State.REQUESTED, State.SCHEDULED),
                 ),
                 panels.Action(
