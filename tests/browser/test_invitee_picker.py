@@ -103,3 +103,31 @@ def test_without_javascript_every_match_ticked_after_find_is_kept(
     # What was typed before the searches was kept through them, line breaks included.
     assert conference.case_summary == SUMMARY
     context.close()
+
+
+def test_with_javascript_a_suggested_expert_is_invited_in_one_click(
+    page: Any, live_server: Any, people: dict[str, Any]
+) -> None:
+    from clinicians.models import ERN
+
+    lung = ERN.objects.get(name="ERN LUNG")
+    people["pia"].erns.set([lung])
+    sign_in(page, live_server.url, people["coordinator"].user.email)
+    page.goto(f"{live_server.url}/conferences/request/")
+    fill_request(page)
+    suggestions = page.locator("[data-expert-suggestions] .suggestions")
+    assert "Choose the wanted ERNs or specialties" in suggestions.inner_text()
+
+    # Ticking a wanted ERN asks for suggestions again, without sending the form.
+    page.get_by_label("ERN LUNG").check()
+    invite = page.get_by_role("button", name="Invite Pia Lund")
+    invite.wait_for()
+    assert "ERN LUNG member" in suggestions.inner_text()
+    invite.click()
+
+    assert page.get_by_role("checkbox", name=re.compile("Pia Lund")).is_checked()
+    assert page.get_by_role("button", name="Invite Pia Lund").count() == 0
+    assert page.get_by_label("Title").input_value() == "Fabry disease and COVID-19 myocarditis"
+    page.get_by_role("button", name="Send the request").click()
+    page.wait_for_url(re.compile(r"/conferences/\d+/$"))
+    assert invited(Conference.objects.get()) == {"Pia Lund"}
