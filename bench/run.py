@@ -5,8 +5,12 @@ PostgreSQL database that may be filled with benchmark data (make bench uses
 cmss_bench on 127.0.0.1). It reports, in one run:
 
 - seeding time of 100,000 clinicians, and of 100,000 tickets with 200,000 messages;
-- the helpdesk queue, the ticket page and the directory: median and 95th-percentile server
-  time one request at a time (in-process, the full middleware stack);
+- the helpdesk queue, the ticket page, the directory and the request form's expert
+  suggestions (/conferences/experts/): median and 95th-percentile server time one
+  request at a time (in-process, the full middleware stack);
+- the expert suggestions' selector (bench/experts.py, also `python -m bench.experts`):
+  p50 and p95 of conferences.experts.suggest_experts over a round of requests, with
+  the bench people's time zones and a history of conferences seeded;
 - throughput under 16 concurrent connections against gunicorn, as a ratio to
   the landing page's throughput measured the same way;
 - sign-up timing (bench/signup_timing.py): the median server time of a sign-up
@@ -219,6 +223,12 @@ def main() -> None:
     added = seed.seed_tickets(TICKETS, messages_per_ticket=2)
     print(f"Seeded {added:,} tickets (+{2 * added:,} messages) in {time.perf_counter() - started:.1f} s")
     print(f"In the database: {Clinician.objects.count():,} clinicians, {Ticket.objects.count():,} tickets")
+    from bench import experts
+
+    started = time.perf_counter()
+    added = experts.seed_history()
+    print(f"Seeded {added:,} conferences of expert history in {time.perf_counter() - started:.1f} s")
+    coordinator = experts.coordinator()
 
     _agent, staff_cookie = staff_session()
     viewer_cookie = clinician_session()
@@ -242,6 +252,9 @@ def main() -> None:
             else f"  (target p95 <= {p95_target} ms: {'met' if p95 <= p95_target else 'MISSED'})"
         )
         print(f"  {name:17} p50 {median:7.1f}   p95 {p95:7.1f}{verdict}")
+    # Not in the throughput run below: one person asking 16 at a time meets its rate limit.
+    experts.time_endpoint(coordinator)
+    experts.time_selector()
 
     print(f"\nThroughput with {CONCURRENCY} concurrent connections for {SECONDS:.0f} s each (gunicorn):")
     server = start_gunicorn()
