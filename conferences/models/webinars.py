@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from clinicians.models import ERN, Clinician, Language
 from cmss.models import Event
@@ -61,7 +62,7 @@ class Webinar(models.Model):
 
     class State(models.TextChoices):
         DRAFT = "draft", _("draft")
-        PUBLISHED = "published", _("published")
+        PUBLISHED = "published", pgettext_lazy("webinar state", "published")
         CANCELLED = "cancelled", _("cancelled")
         HELD = "held", _("held")
 
