@@ -332,10 +332,16 @@ def test_the_report_is_emailed_as_a_link_to_requester_coordinators_and_participa
     recipients = {email.to_address for email in emails}
     assert recipients == {cast[name].user.email for name in ("requester", "colleague", "expert")}
     assert len(emails) == 3  # each once
+    # The subject in each person's language: English, German, French.
+    subjects = {
+        cast["requester"].user.email: "Outcome report: Fabry and COVID-19",
+        cast["colleague"].user.email: "Ergebnisbericht: Fabry and COVID-19",
+        cast["expert"].user.email: "Compte rendu : Fabry and COVID-19",
+    }
     for email in emails:
         body = f"{email.subject}\n{email.text_body}\n{email.html_body}"
         assert not [text for text in CLINICAL if text in body], email.to_address
-        assert email.subject.endswith("Outcome report: Fabry and COVID-19")
+        assert email.subject.endswith(subjects[email.to_address]), email.subject
 
     by_address = {email.to_address: email for email in emails}
     # In each person's language and zone: 08:00 UTC is 08:00 in Lisbon, 09:00 in
@@ -373,11 +379,31 @@ def test_the_report_is_shown_to_requester_coordinators_and_participants_only(
     conference = cast["conference"]
     hold(cast)
 
-    for name in ("requester", "colleague", "expert"):
+    # Each in their language (the requester English, the colleague German, the
+    # expert French): the heading, the advice-only statement and who took part.
+    expected = {
+        "requester": (
+            "Outcome report",
+            "supports, but does not replace, the decision of the clinician treating the patient",
+            "Ingrid Halvorsen; the requester",
+        ),
+        "colleague": (
+            "Ergebnisbericht",
+            "unterstützt die Entscheidung der behandelnden Ärztin oder des behandelnden Arztes, "
+            "ersetzt sie aber nicht",
+            "Ingrid Halvorsen; die anfragende Person",
+        ),
+        "expert": (
+            "Compte rendu",
+            "éclaire la décision du clinicien qui traite le patient, mais ne s’y substitue pas",
+            "Ingrid Halvorsen; le demandeur",
+        ),
+    }
+    for name, (heading, statement, took_part) in expected.items():
         html = page_of(client, cast[name].user, conference).content.decode()
-        assert "Outcome report" in html and ADVICE in html and DISSENT in html, name
-        assert "supports, but does not replace, the decision of the clinician treating the patient" in html
-        assert "Ingrid Halvorsen; the requester" in html
+        assert heading in html and ADVICE in html and DISSENT in html, name
+        assert statement in html, name
+        assert took_part in html, name
     # Invitees who did not take part see the conference, not its report.
     for name in ("declined", "silent"):
         response = page_of(client, cast[name].user, conference)
@@ -388,9 +414,12 @@ def test_the_report_is_shown_to_requester_coordinators_and_participants_only(
     for name in ("other_coordinator", "outsider"):
         assert page_of(client, cast[name].user, conference).status_code == 404, name
     # Only the requester is asked whether it was useful.
-    assert "Was this advice useful?" in page_of(client, cast["requester"].user, conference).content.decode()
+    requester_page = page_of(client, cast["requester"].user, conference).content.decode()
+    assert "Was this advice useful?" in requester_page and 'id="useful-heading"' in requester_page
+    # The colleague reads German and the expert French: the question's heading is
+    # looked for by its id, whatever the language.
     for name in ("colleague", "expert"):
-        assert "Was this advice useful?" not in page_of(client, cast[name].user, conference).content.decode()
+        assert 'id="useful-heading"' not in page_of(client, cast[name].user, conference).content.decode()
 
 
 def test_the_requester_keeps_the_report_after_leaving_the_coordinator_role(
