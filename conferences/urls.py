@@ -24,6 +24,7 @@ urlpatterns = [
     path("webinars/feed.ics", webinar_views.feed, name="webinar_feed"),
     # Webinar requests of reference centres: the coordinator's form, their hospital's requests.
     path("webinars/request/", webinar_views.new_request, name="webinar_request"),
+    path("webinars/request/speakers/", webinar_views.speaker_suggestions, name="speaker_suggestions"),
     path("webinars/requests/", webinar_views.request_list, name="webinar_requests"),
     path("webinars/requests/<int:pk>/", webinar_views.request_detail, name="webinar_request_detail"),
     path("webinars/<int:pk>/", webinar_views.detail, name="webinar_detail"),

@@ -244,6 +244,7 @@ def test_a_nul_byte_in_the_invitee_search_finds_nothing_and_keeps_the_form(
     [
         ("get", "/conferences/invitees/", {"q": "\x00"}),
         ("get", "/conferences/experts/", {"erns": "\x00", "slot_1": "\x00"}),
+        ("get", "/webinars/request/speakers/", {"erns": "\x00", "dates": "\x00"}),
         ("get", "/admin/helpdesk/ticket/", {"kind__exact": "\x00"}),
         ("get", "/admin/helpdesk/ticket/", {"country": "\x00"}),
         ("get", "/directory/", {"q": "Mar\x00ia"}),

@@ -96,6 +96,8 @@ EXPECTED: dict[str, dict[str, int]] = {
     # Webinar requests: coordinators ask; the sample request is the coordinator's
     # hospital's, so anyone else's answer is 404 (staff too, outside the admin).
     "webinars/request/": {**every(403), "visitor": 302, "coordinator": 200},
+    # The request form's suggested speakers, asked by its script.
+    "webinars/request/speakers/": {**signed_in(404), "coordinator": 200},
     "webinars/requests/": signed_in(200),
     "webinars/requests/<int:pk>/": {**signed_in(404), "coordinator": 200},
     # The agents' webinar pages (publish is a POST: a GET goes back to the webinar).

@@ -18,7 +18,7 @@ from cmss.timezones import time_zone_choices, validate_time_zone
 from cmss.validators import no_control_characters
 from cmss.widgets import FastSelect, NulSafeModelChoiceField, NulSafeModelMultipleChoiceField
 
-from ..cases.forms import LOCAL_INPUT_FORMAT, InviteePicker, LocalDateTimeField, _future
+from ..cases.forms import LOCAL_INPUT_FORMAT, InviteePicker, LocalDateTimeField, _future, is_id
 from ..models import Registration, Webinar, WebinarRequest
 from .requests import OutsideSpeaker
 
@@ -273,8 +273,8 @@ class WebinarRequestForm(forms.Form):
     language = NulSafeModelChoiceField(
         label=_("Language of the webinar"), queryset=Language.objects.all(), widget=FastSelect
     )
-    # The speaker picker: the directory's search, as the conference invitee picker
-    # (conferences/experts.py's suggested speakers are meant to join its matches).
+    # The speaker picker: the directory's search, as the conference invitee picker;
+    # the suggested speakers (SpeakerQueryForm, conferences/experts.py) are listed below it.
     speakers = SpeakersField(
         label=_("Speakers from the network"),
         queryset=Clinician.objects.listed(),
@@ -366,6 +366,54 @@ class WebinarRequestForm(forms.Form):
                 outside.append(OutsideSpeaker(name=name, affiliation=affiliation, email=email))
         data["outside_speakers"] = outside
         return data
+
+
+# How many chosen speakers a speaker suggestion reads (the form lists them all anyway).
+_MAX_CHOSEN = 100
+
+
+class SpeakerQueryForm(forms.Form):
+    """What a webinar request holds so far, read to suggest speakers.
+
+    It shares the request form's field names (erns, language, dates, speakers),
+    so that the request form's data (sent back without JavaScript, or as the
+    query string of the speaker suggestions' endpoint) is read as it is; a value
+    that is not valid yet counts as empty, and so does a date that cannot be read."""
+
+    erns = NulSafeModelMultipleChoiceField(queryset=ERN.objects.all(), required=False)
+    language = NulSafeModelChoiceField(queryset=Language.objects.all(), required=False)
+
+    def __init__(self, data: Any = None, **kwargs: Any) -> None:
+        if data is not None and hasattr(data, "getlist"):
+            # An id no table holds is left out before it reaches the database.
+            data = data.copy()
+            data.setlist("erns", [item for item in data.getlist("erns") if is_id(item)])
+        super().__init__(data, **kwargs)
+
+    def _dates(self) -> list[datetime]:
+        typed = self.data.getlist("dates") if hasattr(self.data, "getlist") else []
+        each = LocalDateTimeField(required=False)
+        dates: list[datetime] = []
+        for item in typed[: WebinarRequest.MAX_DATES]:
+            try:
+                value = each.clean(str(item).strip())
+            except forms.ValidationError:
+                continue
+            if value is not None:
+                dates.append(value)
+        return dates
+
+    def criteria(self) -> dict[str, Any]:
+        """Keyword arguments of conferences.experts.suggest_speakers (but the requester)."""
+        self.is_valid()
+        data = self.cleaned_data
+        chosen = self.data.getlist("speakers") if hasattr(self.data, "getlist") else []
+        return {
+            "erns": list(data.get("erns") or []),
+            "language": data.get("language"),
+            "dates": self._dates(),
+            "exclude_clinicians": sorted({int(item) for item in chosen[:_MAX_CHOSEN] if is_id(item)}),
+        }
 
 
 class DraftWebinarForm(forms.Form):

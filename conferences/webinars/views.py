@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from allauth.core import ratelimit
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -20,13 +21,15 @@ from clinicians.models import Clinician
 from cmss import ratelimit as cmss_ratelimit
 from cmss.http import AuthenticatedHttpRequest
 
+from .. import experts
 from ..calendar import ics
+from ..cases.forms import is_id
 from ..cases.views import _search
 from ..models import Registration, Webinar, WebinarRequest
 from . import notices
 from . import requests as webinar_requests
 from . import services as webinars
-from .forms import ProgrammeFilterForm, WebinarRequestForm
+from .forms import ProgrammeFilterForm, SpeakerQueryForm, WebinarRequestForm
 
 PAST_PAGE_SIZE = 10
 REQUESTS_PAGE_SIZE = 25
@@ -214,16 +217,29 @@ def new_request(request: AuthenticatedHttpRequest) -> HttpResponse:
         return render(
             request, "conferences/request_closed.html", {"clinician": clinician, "webinar": True}, status=403
         )
-    form = WebinarRequestForm(request.POST or None, requester=clinician)
+    posted = None
+    if request.method == "POST":
+        posted = request.POST.copy()
+        add = posted.get("add_speaker", "")
+        # Without JavaScript, a suggestion's "Add as speaker" sends the form back
+        # with that person added to the chosen speakers (never the requester).
+        if is_id(add) and int(add) != clinician.pk and add not in posted.getlist("speakers"):
+            posted.appendlist("speakers", add)
+    form = WebinarRequestForm(posted, requester=clinician)
     picker = form.fields["speakers"].widget
-    if request.method == "POST" and "find_speakers" in request.POST:
-        # Without JavaScript, "Find" sends the form back: list the matches to tick.
-        # (Suggested speakers from conferences/experts.py belong with these matches.)
-        query = request.POST.get("speakers_search", "")[:100]
-        picker.query = query
-        picker.candidates = _search(query, exclude=clinician)
+    if posted is not None and {"find_speakers", "suggest_speakers", "add_speaker"} & set(posted):
+        # Without JavaScript, "Find", "Suggest speakers" and "Add as speaker" send
+        # the form back: list the matches to tick, or the suggested speakers.
+        if "find_speakers" in posted:
+            query = posted.get("speakers_search", "")[:100]
+            picker.query = query
+            picker.candidates = _search(query, exclude=clinician)
         form._errors = {}  # type: ignore[attr-defined]  # only searched: show the form again without errors
-        return render(request, "conferences/webinar_request.html", {"form": form})
+        return render(
+            request,
+            "conferences/webinar_request.html",
+            {"form": form, **_suggested_speakers(request, posted, clinician)},
+        )
     if request.method == "POST":
         if not cmss_ratelimit.allow(key=f"webinar-request:{request.user.pk}", limit=20, window=3600):
             return ratelimit.respond_429(request)
@@ -257,7 +273,55 @@ def new_request(request: AuthenticatedHttpRequest) -> HttpResponse:
                 )
                 return redirect("conferences:webinar_request_detail", pk=created.pk)
     status = 400 if form.is_bound else 200
-    return render(request, "conferences/webinar_request.html", {"form": form}, status=status)
+    suggested = _suggested_speakers(request, posted, clinician) if posted is not None else _no_speakers()
+    return render(request, "conferences/webinar_request.html", {"form": form, **suggested}, status=status)
+
+
+def _no_speakers() -> dict[str, Any]:
+    return {"suggestions": [], "suggestions_message": _("Choose the ERNs concerned to see speakers.")}
+
+
+def _suggested_speakers(request: AuthenticatedHttpRequest, data: Any, clinician: Clinician) -> dict[str, Any]:
+    """The speakers suggested for what the request form holds, and what to say when there are none."""
+    criteria = SpeakerQueryForm(data).criteria()
+    if not criteria["erns"] or not clinician.is_coordinator:
+        return _no_speakers()
+    if not cmss_ratelimit.allow(key=f"speaker-suggestions:{request.user.pk}", limit=300, window=600):
+        return {
+            "suggestions": [],
+            "suggestions_message": _("Too many suggestions asked: wait a minute."),
+            "suggestions_limited": True,
+        }
+    suggestions = experts.suggest_speakers(**criteria, requester=clinician)
+    none = _("No other verified clinician is a member of these ERNs.")
+    return {"suggestions": suggestions, "suggestions_message": "" if suggestions else none}
+
+
+@never_cache
+@login_required
+def speaker_suggestions(request: AuthenticatedHttpRequest) -> JsonResponse:
+    """The webinar request form's "Suggested speakers", refreshed as it is filled in:
+    coordinators only. Reads the form's own fields (erns, language, dates, speakers)
+    from the query string."""
+    clinician = _requester(request)
+    if clinician is None or not clinician.is_coordinator:
+        raise Http404("For coordinators of reference centres.")
+    found = _suggested_speakers(request, request.GET, clinician)
+    return JsonResponse(
+        {
+            "results": [
+                {
+                    "id": item.clinician.pk,
+                    "label": item.label,
+                    "reasons": list(item.reasons),
+                    "why": item.why,
+                }
+                for item in found["suggestions"]
+            ],
+            "message": str(found["suggestions_message"]),
+        },
+        status=429 if found.get("suggestions_limited") else 200,
+    )
 
 
 @never_cache

@@ -117,20 +117,30 @@
 
   // Suggested experts: asked again of /conferences/experts/ when the wanted
   // ERNs or specialties, the language, a proposed time or the invitees
-  // change; "Invite" ticks the person among the chosen invitees.
+  // change; "Invite" ticks the person among the chosen invitees. The webinar
+  // request's suggested speakers work the same way: the box names its
+  // endpoint, the fields it watches and its buttons (data-url, data-watched,
+  // data-suggest-name, data-invite-name), and "Add as speaker" ticks the
+  // person among the chosen speakers.
   document.querySelectorAll("[data-expert-suggestions]").forEach(function (box) {
     var form = box.closest("form");
     var list = box.querySelector(".suggestions");
     var picker = form ? form.querySelector("[data-invitee-picker]") : null;
-    var watched = /^(erns|specialties|language|slot_[123]|invitees)$/;
+    var watchedNames = (box.dataset.watched || "").split(/\s+/).filter(Boolean);
+    var suggestName = box.dataset.suggestName || "suggest_experts";
+    var inviteName = box.dataset.inviteName || "invite_expert";
     var timer = null;
     var latest = 0;
     if (!form || !picker) return;
 
+    function watched(name) {
+      return watchedNames.indexOf(name) !== -1;
+    }
+
     function query() {
       var params = new URLSearchParams();
       new FormData(form).forEach(function (value, key) {
-        if (watched.test(key)) params.append(key, value);
+        if (watched(key)) params.append(key, value);
       });
       return params.toString();
     }
@@ -145,7 +155,7 @@
       why.textContent = result.why;
       var button = document.createElement("button");
       button.type = "submit";
-      button.name = "invite_expert";
+      button.name = inviteName;
       button.value = String(result.id);
       button.className = "button button-secondary";
       button.dataset.label = result.label;
@@ -179,7 +189,7 @@
           var results = data.results || [];
           list.replaceChildren.apply(list, results.length ? results.map(row) : [message(data.message || "")]);
         })
-        .catch(function () { /* the Suggest experts button still works */ });
+        .catch(function () { /* the Suggest button still works */ });
     }
 
     function later() {
@@ -188,16 +198,16 @@
     }
 
     form.addEventListener("change", function (event) {
-      if (event.target.name && watched.test(event.target.name)) later();
+      if (event.target.name && watched(event.target.name)) later();
     });
     picker.addEventListener("invitees-changed", later);
     box.addEventListener("click", function (event) {
       var button = event.target.closest("button[type=submit]");
       if (!button) return;
-      if (button.name === "suggest_experts") {
+      if (button.name === suggestName) {
         event.preventDefault();
         refresh();
-      } else if (button.name === "invite_expert") {
+      } else if (button.name === inviteName) {
         event.preventDefault();
         var li = button.closest("li");
         choose(picker, button.value, button.dataset.label || "");

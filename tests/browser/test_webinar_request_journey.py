@@ -1,6 +1,7 @@
 """A coordinator requests a webinar with a speaker from outside the network; an agent
 turns it into a draft from the ticket panel and publishes it in the admin; the
-coordinator sees it published among the hospital's webinar requests."""
+coordinator sees it published among the hospital's webinar requests. And the
+suggested speakers as the form is filled in, with JavaScript."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import pytest
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.utils import timezone
 
+from clinicians.models import ERN
 from conferences.models import Webinar, WebinarRequest
 from tests.browser.journeys import email_to, sign_in_with_totp
-from tests.factories import PASSWORD, CoordinatorFactory, StaffFactory
+from tests.factories import PASSWORD, ClinicianFactory, CoordinatorFactory, StaffFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -99,3 +101,41 @@ def test_a_requested_webinar_goes_from_the_form_to_the_programme(
     row.get_by_role("link", name=TOPIC).last.click()
     page.wait_for_url(re.compile(rf"/webinars/{webinar.pk}/$"))
     assert shown(page, "Prof. Maria Lindgren")
+
+
+def test_with_javascript_the_suggested_speakers_follow_the_ern_and_one_click_adds_one(
+    page: Any, live_server: Any
+) -> None:
+    base = live_server.url
+    coordinator = CoordinatorFactory.create(
+        first_name="Clara", user__email="clara@hospital.example.org", user__time_zone="Europe/Lisbon"
+    )
+    nmd, lung = ERN.objects.get(code="ern-euro-nmd"), ERN.objects.get(code="ern-lung")
+    ingrid = ClinicianFactory.create(status="verified", first_name="Ingrid", last_name="Halvorsen")
+    ingrid.erns.set([nmd])
+    pia = ClinicianFactory.create(status="verified", first_name="Pia", last_name="Lund")
+    pia.erns.set([lung])
+
+    page.goto(f"{base}/accounts/login/?next=/webinars/request/")
+    page.get_by_label("Email").fill(coordinator.user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+    page.wait_for_url(re.compile(r"/webinars/request/$"))
+    page.get_by_label("Topic").fill(TOPIC)
+    suggestions = page.locator("[data-expert-suggestions]")
+    assert suggestions.get_by_text("Choose the ERNs concerned to see speakers.").is_visible()
+
+    # Choosing an ERN refreshes the list without a page load: its member, with why.
+    page.get_by_label("ERN EURO-NMD", exact=False).first.check()
+    add_ingrid = suggestions.get_by_role("button", name=re.compile(r"^Add as speaker Ingrid Halvorsen"))
+    add_ingrid.wait_for(state="visible")
+    assert suggestions.get_by_text("ERN EURO-NMD member", exact=False).first.is_visible()
+    assert suggestions.get_by_text("Pia Lund").count() == 0
+    page.get_by_label("ERN LUNG", exact=True).check()
+    suggestions.get_by_role("button", name=re.compile(r"^Add as speaker Pia Lund")).wait_for(state="visible")
+
+    # "Add as speaker" ticks her among the speakers, and she leaves the list.
+    add_ingrid.click()
+    assert page.get_by_role("checkbox", name=re.compile("Ingrid Halvorsen")).is_checked()
+    add_ingrid.wait_for(state="detached")
+    assert page.get_by_label("Topic").input_value() == TOPIC  # no page load: what was typed stays

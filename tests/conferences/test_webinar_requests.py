@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from clinicians.models import ERN
+from clinicians.models import ERN, Language
 from cmss import personal_data
 from cmss.models import OutgoingEmail, RetentionPolicy
 from conferences.models import (
@@ -277,6 +277,205 @@ def test_without_javascript_find_lists_speakers_to_tick(
     assert "This field is required." not in html  # only searched: no errors yet
     assert 'value="Prof. Otto Außenseiter"' in html  # what was typed stays
     assert WebinarRequest.objects.count() == 0
+
+
+# --- Suggested speakers ------------------------------------------------------------------------
+
+# A Tuesday; the preferred date is the next Tuesday, 08:00 in Lisbon (the
+# coordinator's zone): 09:00 in Paris and Berlin, 03:00 in New York.
+SUGGEST_NOW = datetime(2026, 3, 3, 12, 0, tzinfo=UTC)
+SUGGEST_DATE = datetime(2026, 3, 10, 8, 0, tzinfo=ZoneInfo("Europe/Lisbon"))
+
+
+def member(first: str, last: str, *, erns: tuple[str, ...], languages: tuple[str, ...], zone: str) -> Any:
+    person = factories.ClinicianFactory.create(
+        status="verified",
+        first_name=first,
+        last_name=last,
+        languages=list(Language.objects.filter(code__in=languages)),
+    )
+    person.erns.set(ERN.objects.filter(code__in=erns))
+    person.user.time_zone = zone
+    person.user.save()
+    return person
+
+
+@pytest.fixture
+def speakers_network(time_machine: Any, coordinator_user: Any) -> dict[str, Any]:
+    """Members of ERN LUNG (and one of ERN ITHACA only); the coordinator is an
+    ERN LUNG member who speaks French too."""
+    time_machine.move_to(SUGGEST_NOW, tick=False)
+    coordinator_user.erns.set(ERN.objects.filter(code="ern-lung"))
+    coordinator_user.languages.set(Language.objects.filter(code__in=["fr", "pt"]))
+    return {
+        # ERN LUNG, French, 09:00 in Paris: 70 points.
+        "roux": member("Amélie", "Roux", erns=("ern-lung",), languages=("fr", "en"), zone="Europe/Paris"),
+        # ERN LUNG, no French, 09:00 in Berlin: 50.
+        "abel": member("Dora", "Abel", erns=("ern-lung",), languages=("de",), zone="Europe/Berlin"),
+        # ERN LUNG, French, 03:00 in New York: 60.
+        "cole": member("Ezra", "Cole", erns=("ern-lung",), languages=("fr",), zone="America/New_York"),
+        # Not in ERN LUNG: never suggested for it, however French.
+        "ithaca": member("Fanny", "Blanc", erns=("ern-ithaca",), languages=("fr",), zone="Europe/Paris"),
+    }
+
+
+def speakers_form(expert: Any, **overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "language": "fr",
+        "speakers": [],
+        "dates": [SUGGEST_DATE.strftime(LOCAL), (SUGGEST_DATE + timedelta(days=2)).strftime(LOCAL)],
+        "clinical_need": "Since the winter wave:\nadults with CF are admitted with COVID-19 pneumonia.",
+    }
+    return request_form(expert, **{**data, **overrides})
+
+
+def suggested_ids(html: str) -> list[int]:
+    return [int(pk) for pk in re.findall(r'name="add_speaker" value="(\d+)"', html)]
+
+
+def test_without_javascript_speakers_are_suggested_with_their_reasons(
+    client: Client, coordinator_user: Any, expert: Any, speakers_network: dict[str, Any]
+) -> None:
+    client.force_login(coordinator_user.user)
+    page = client.get(reverse("conferences:webinar_request")).content.decode()
+    assert "Suggested speakers" in page and "Choose the ERNs concerned to see speakers." in page
+
+    response = client.post(
+        reverse("conferences:webinar_request"), speakers_form(expert, suggest_speakers="1")
+    )
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    people = speakers_network
+    # Best first; the ERN ITHACA member and the coordinator are not suggested.
+    assert suggested_ids(html) == [people[key].pk for key in ("roux", "cole", "abel")]
+    assert "ERN LUNG member · speaks French · 9 a.m. their time" in html
+    assert "ERN LUNG member · speaks French</span>" in html  # 03:00 in New York: no working hours
+    assert "ERN LUNG member · 9 a.m. their time" in html
+    assert "Add as speaker" in html
+    assert 'class="errors"' not in html
+    assert WebinarRequest.objects.count() == 0
+
+
+def test_adding_a_suggested_speaker_keeps_everything_typed(
+    client: Client, coordinator_user: Any, expert: Any, speakers_network: dict[str, Any]
+) -> None:
+    client.force_login(coordinator_user.user)
+    roux, cole = speakers_network["roux"], speakers_network["cole"]
+    url = reverse("conferences:webinar_request")
+
+    added = client.post(url, speakers_form(expert, speakers=[str(expert.pk)], add_speaker=str(roux.pk)))
+
+    html = added.content.decode()
+    assert added.status_code == 200
+    assert f'name="speakers" value="{roux.pk}" checked' in html
+    assert f'name="speakers" value="{expert.pk}" checked' in html  # the one chosen before stays
+    assert roux.pk not in suggested_ids(html) and cole.pk in suggested_ids(html)
+    # Everything typed is there again, line breaks included.
+    assert f'value="{TOPIC}"' in html
+    assert "Since the winter wave:\nadults with CF are admitted with COVID-19 pneumonia.</textarea>" in html
+    assert 'value="Prof. Otto Außenseiter"' in html and 'value="otto@meduniwien.example.org"' in html
+    assert f'value="{SUGGEST_DATE.strftime(LOCAL)}"' in html
+    assert f'value="{(SUGGEST_DATE + timedelta(days=2)).strftime(LOCAL)}"' in html
+    assert re.search(r'value="fr"[^>]*selected', html)
+    assert re.search(r'name="recorded"[^>]*checked', html)
+    assert 'value="150"' in html and 'value="90"' in html
+    assert 'class="errors"' not in html
+    assert WebinarRequest.objects.count() == 0
+
+    sent = client.post(url, speakers_form(expert, speakers=[str(expert.pk), str(roux.pk)]))
+
+    assert sent.status_code == 302
+    made = WebinarRequest.objects.get()
+    assert {item.clinician for item in made.speakers.filter(clinician__isnull=False)} == {expert, roux}
+
+
+def test_the_requester_and_the_chosen_speakers_are_never_suggested(
+    client: Client, coordinator_user: Any, expert: Any, speakers_network: dict[str, Any]
+) -> None:
+    client.force_login(coordinator_user.user)
+    cole = speakers_network["cole"]
+    html = client.post(
+        reverse("conferences:webinar_request"),
+        speakers_form(expert, speakers=[str(cole.pk)], suggest_speakers="1"),
+    ).content.decode()
+    ids = suggested_ids(html)
+    assert ids == [speakers_network[key].pk for key in ("roux", "abel")]
+    assert coordinator_user.pk not in ids and cole.pk not in ids
+    # Asking to add oneself (a hand-made button) adds nobody: the requester is no speaker.
+    html = client.post(
+        reverse("conferences:webinar_request"), speakers_form(expert, add_speaker=str(coordinator_user.pk))
+    ).content.decode()
+    assert f'name="speakers" value="{coordinator_user.pk}"' not in html
+
+
+def test_hostile_values_in_the_speaker_buttons_are_ignored(
+    client: Client, coordinator_user: Any, expert: Any, speakers_network: dict[str, Any]
+) -> None:
+    client.force_login(coordinator_user.user)
+    for value in ("a\x00b", "9" * 25, "-1", "", '"><script>alert(1)</script>'):
+        response = client.post(
+            reverse("conferences:webinar_request"),
+            speakers_form(expert, add_speaker=value, erns=[value], dates=[value], speakers=[value]),
+        )
+        assert response.status_code == 200, value
+        assert "<script>alert(1)" not in response.content.decode()
+    assert WebinarRequest.objects.count() == 0
+
+
+def test_suggested_speakers_keep_their_query_count_as_the_network_grows(
+    client: Client, coordinator_user: Any, expert: Any, speakers_network: dict[str, Any]
+) -> None:
+    client.force_login(coordinator_user.user)
+    url, data = reverse("conferences:webinar_request"), speakers_form(expert, suggest_speakers="1")
+
+    def count(expected: int) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            html = client.post(url, data).content.decode()
+        assert len(suggested_ids(html)) == expected
+        return len(queries)
+
+    count(3)  # the first request of a session also loads the session's user
+    few = count(3)
+    for n in range(20):
+        member("Ana", f"More{n}", erns=("ern-lung",), languages=("fr",), zone="Europe/Paris")
+    assert count(10) == few
+
+
+def test_the_speaker_endpoint_answers_coordinators_with_the_suggestions_and_their_reasons(
+    client: Client, coordinator_user: Any, expert: Any, speakers_network: dict[str, Any], verified: Any
+) -> None:
+    url = reverse("conferences:speaker_suggestions")
+    query = speakers_form(expert, speakers=[str(speakers_network["abel"].pk)])
+    assert client.get(url, query).status_code == 302  # signed out: to the sign-in page
+    client.force_login(verified.user)
+    assert client.get(url, query).status_code == 404
+    client.force_login(coordinator_user.user)
+
+    answer = client.get(url, query)
+
+    assert answer.status_code == 200
+    results = answer.json()["results"]
+    assert [item["id"] for item in results] == [speakers_network[key].pk for key in ("roux", "cole")]
+    assert results[0]["label"].startswith("Amélie Roux — ")
+    assert results[0]["why"] == "ERN LUNG member · speaks French · 9 a.m. their time"
+    assert results[0]["reasons"] == ["ERN LUNG member", "speaks French", "9 a.m. their time"]
+    assert client.get(url, {"language": "fr"}).json() == {
+        "results": [],
+        "message": "Choose the ERNs concerned to see speakers.",
+    }
+
+
+def test_the_speaker_endpoint_has_a_rate_limit(
+    client: Client, coordinator_user: Any, expert: Any, speakers_network: dict[str, Any], monkeypatch: Any
+) -> None:
+    from cmss import ratelimit
+
+    client.force_login(coordinator_user.user)
+    monkeypatch.setattr(ratelimit, "allow", lambda **kwargs: False)
+    answer = client.get(reverse("conferences:speaker_suggestions"), speakers_form(expert))
+    assert answer.status_code == 429
+    assert answer.json()["results"] == [] and "wait a minute" in answer.json()["message"]
 
 
 # --- The helpdesk's panel --------------------------------------------------------------------
