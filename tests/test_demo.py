@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
 
-from clinicians.models import Clinician
+from clinicians.models import ERN, Clinician
 from conferences.models import Conference, ProviderMeeting
 
 pytestmark = pytest.mark.django_db
@@ -68,3 +72,32 @@ def test_the_demo_has_a_pending_webinar_request_in_the_queue(settings: object) -
     assert speakers == [(True, False), (False, True)]  # one of the network, one from outside it
     assert pending.ticket is not None and pending.ticket.kind == Ticket.Kind.WEBINAR
     assert pending.ticket.state == Ticket.State.NEW  # waiting in the queue for an agent
+
+
+@pytest.mark.parametrize("ern_name", ["ERN LUNG", "MetabERN"])
+def test_the_demo_coordinator_is_suggested_experts_for_the_demos_erns(
+    client: Client, time_machine: Any, ern_name: str
+) -> None:
+    # A Monday; the proposed time is Wednesday 10:00 in Brussels.
+    time_machine.move_to(datetime(2026, 3, 2, 9, 0, tzinfo=UTC), tick=False)
+    call_command("load_demo", verbosity=0)
+    coordinator = Clinician.objects.get(user__email="coordinator@cmss.example.org")
+    client.force_login(coordinator.user)
+    assert coordinator.user.time_zone == "Europe/Brussels"  # the zone the time is typed in
+    data = {
+        "erns": [str(ERN.objects.get(name=ern_name).pk)],
+        "slot_1": "2026-03-04T10:00",
+        "suggest_experts": "1",
+    }
+    response = client.post(reverse("conferences:request"), data)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    suggested = [int(pk) for pk in re.findall(r'name="invite_expert" value="(\d+)"', html)]
+    assert len(suggested) >= 3, html
+    assert coordinator.pk not in suggested
+    reasons = re.findall(r'<span class="suggestion-why">([^<]*)</span>', html)
+    assert len(reasons) == len(suggested)
+    assert all(f"{ern_name} member" in why for why in reasons), reasons
+    assert any("their time" in why for why in reasons), reasons  # working hours in their zone
+    assert any("speaks" in why for why in reasons), reasons

@@ -30,7 +30,7 @@ STAFF = [
 ]
 
 # (email, first, last, country, hospital name, specialty, status, extra)
-NAMED = [
+NAMED: list[tuple[str, str, str, str, str, str, str, dict[str, Any]]] = [
     (
         "coordinator@cmss.example.org",
         "Clara",
@@ -39,7 +39,7 @@ NAMED = [
         "Cliniques universitaires Saint-Luc",
         "Intensive care medicine",
         "verified",
-        {"coordinator": True},
+        {"coordinator": True, "erns": ["MetabERN"]},
     ),
     (
         "verified@cmss.example.org",
@@ -49,7 +49,8 @@ NAMED = [
         "Charité – Universitätsmedizin Berlin",
         "Infectious diseases",
         "verified",
-        {},
+        # The held conference (ERKNet) and the webinar request (ERN EURO-NMD) name him.
+        {"erns": ["ERKNet", "ERN EURO-NMD"]},
     ),
     (
         "registered@cmss.example.org",
@@ -141,6 +142,54 @@ PHONES = {
 }
 
 
+# The national language of each country of the demo (everyone speaks it).
+NATIONAL_LANGUAGES = {
+    "BE": "fr",
+    "DE": "de",
+    "FR": "fr",
+    "IT": "it",
+    "ES": "es",
+    "NL": "nl",
+    "SE": "sv",
+    "AT": "de",
+    "DK": "da",
+    "PL": "pl",
+}
+
+# The directory's ERN memberships follow each colleague's specialty, so that the
+# ERNs of the demo's conferences and webinars (MetabERN, ERN LUNG, ERKNet, ERN
+# EURO-NMD) each have several members for the suggested experts to rank.
+EXPERTISE = {
+    "Intensive care medicine": ["MetabERN", "ERN EURO-NMD"],
+    "Infectious diseases": ["ERN RITA"],
+    "Respiratory medicine": ["ERN LUNG"],
+    "Anaesthetics": ["ERN EURO-NMD"],
+    "General (internal) medicine": ["ERN RARE-LIVER"],
+    "Paediatrics": ["ERN LUNG", "MetabERN"],
+    "Cardiology": ["ERN GUARD-HEART"],
+    "Intensive care nursing": ["ERN LUNG"],
+    "Clinical microbiology-bacteriology": ["ERN RITA"],
+    "Nephrology": ["ERKNet", "ERN TRANSPLANT-CHILD"],
+}
+
+
+def demo_languages(index: int, country: str) -> list[str]:
+    """The national language; English for four in five; French or German as well for some."""
+    codes = [NATIONAL_LANGUAGES.get(country, "en")]
+    if index % 5 != 4:
+        codes.append("en")
+    if index % 3 == 0:
+        codes.append("fr")
+    if index % 7 == 0:
+        codes.append("de")
+    return sorted(set(codes))
+
+
+def demo_erns(index: int, specialty: str) -> list[str]:
+    """The ERNs of the colleague's specialty (one in four of them is in none)."""
+    return [] if index % 4 == 3 else EXPERTISE.get(specialty, [])
+
+
 CANNED_REPLIES = [
     (
         "Verification call",
@@ -200,8 +249,12 @@ class Command(BaseCommand):
         status: str,
         phone: str,
         coordinator: bool = False,
+        erns: list[str] | None = None,
+        languages: list[str] | None = None,
         rng: random.Random,
     ) -> None:
+        # Each person works in their country's zone (the suggested experts count
+        # working hours there).
         user, created = self._user(email, time_zone=zone_for_country(country))
         if not created:
             return
@@ -224,20 +277,13 @@ class Command(BaseCommand):
         )
         clinician.refresh_search_name()
         clinician.save(update_fields=["search_name"])
-        codes = {
-            "BE": "fr",
-            "DE": "de",
-            "FR": "fr",
-            "IT": "it",
-            "ES": "es",
-            "NL": "nl",
-            "SE": "sv",
-            "AT": "de",
-            "DK": "da",
-            "PL": "pl",
-        }
-        clinician.languages.set(Language.objects.filter(code__in=["en", codes.get(country, "en")]))
-        clinician.erns.set(rng.sample(list(ERN.objects.all()), k=rng.randint(0, 2)))
+        if languages is None:
+            languages = ["en", NATIONAL_LANGUAGES.get(country, "en")]
+        clinician.languages.set(Language.objects.filter(code__in=languages))
+        if erns is None:
+            clinician.erns.set(rng.sample(list(ERN.objects.all()), k=rng.randint(0, 2)))
+        else:
+            clinician.erns.set(ERN.objects.filter(name__in=erns))
         statement = PrivacyStatement.objects.current()
         if statement is not None:
             accept_privacy_statement(user=user, statement=statement)
@@ -336,7 +382,8 @@ class Command(BaseCommand):
         )
 
     def _directory(self) -> None:
-        """Forty verified colleagues so that the directory has something to show."""
+        """Forty verified colleagues so that the directory has something to show, and the
+        conference request form experts to suggest (ERNs by specialty, languages, zones)."""
         rng = random.Random(2)
         hospitals = list(Hospital.objects.approved().filter(country__in=list(PHONES)))
         specialties = [
@@ -354,14 +401,17 @@ class Command(BaseCommand):
         for index in range(40):
             hospital = hospitals[index % len(hospitals)]
             first, last = FIRST_NAMES[index % 20], LAST_NAMES[(index * 7) % 20]
+            specialty = specialties[index % len(specialties)]
             self._clinician(
                 email=f"{slugify(first)}.{slugify(last)}{index}@hospital.example.org",
                 first=first,
                 last=last,
                 country=hospital.country.code,
                 hospital=hospital,
-                specialty=specialties[index % len(specialties)],
+                specialty=specialty,
                 status=Clinician.Status.VERIFIED,
                 phone=PHONES[hospital.country.code].format(20 + index),
+                erns=demo_erns(index, specialty),
+                languages=demo_languages(index, hospital.country.code),
                 rng=rng,
             )
