@@ -96,7 +96,7 @@ def conference_request(request: AuthenticatedHttpRequest) -> HttpResponse:
         if "find_invitees" in posted:
             query = posted.get("invitees_search", "")[:100]
             picker.query = query
-            picker.candidates = _search(query, exclude=clinician)
+            picker.candidates = search_invitees(query, exclude=clinician)
         return render(
             request,
             "conferences/conference_request.html",
@@ -165,7 +165,7 @@ def _unvalidated(form: ConferenceRequestForm) -> ConferenceRequestForm:
     return form
 
 
-def _search(query: str, *, exclude: Clinician) -> list[Clinician]:
+def search_invitees(query: str, *, exclude: Clinician) -> list[Clinician]:
     if len(query.strip()) < 2:
         return []
     return list(
@@ -184,7 +184,7 @@ def invitee_search(request: AuthenticatedHttpRequest) -> JsonResponse:
         raise Http404("For coordinators of reference centres.")
     if not cmss_ratelimit.allow(key=f"invitee-search:{request.user.pk}", limit=300, window=600):
         return JsonResponse({"results": [], "error": _("Too many searches: wait a minute.")}, status=429)
-    results = _search(request.GET.get("q", "")[:100], exclude=clinician)
+    results = search_invitees(request.GET.get("q", "")[:100], exclude=clinician)
     return JsonResponse({"results": [{"id": item.pk, "label": invitee_label(item)} for item in results]})
 
 
@@ -196,7 +196,11 @@ def expert_suggestions(request: AuthenticatedHttpRequest) -> JsonResponse:
     clinician = _clinician(request)
     if clinician is None or not clinician.is_coordinator:
         raise Http404("For coordinators of reference centres.")
-    found = _suggested(request, request.GET, clinician)
+    return suggestions_json(_suggested(request, request.GET, clinician))
+
+
+def suggestions_json(found: dict[str, Any]) -> JsonResponse:
+    """The suggestions of a form (experts or speakers) as the script reads them."""
     return JsonResponse(
         {
             "results": [

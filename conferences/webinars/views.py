@@ -24,7 +24,7 @@ from cmss.http import AuthenticatedHttpRequest
 from .. import experts
 from ..calendar import ics
 from ..cases.forms import is_id
-from ..cases.views import _search
+from ..cases.views import search_invitees, suggestions_json
 from ..models import Registration, Webinar, WebinarRequest
 from . import notices
 from . import requests as webinar_requests
@@ -233,7 +233,7 @@ def new_request(request: AuthenticatedHttpRequest) -> HttpResponse:
         if "find_speakers" in posted:
             query = posted.get("speakers_search", "")[:100]
             picker.query = query
-            picker.candidates = _search(query, exclude=clinician)
+            picker.candidates = search_invitees(query, exclude=clinician)
         form._errors = {}  # type: ignore[attr-defined]  # only searched: show the form again without errors
         return render(
             request,
@@ -306,22 +306,7 @@ def speaker_suggestions(request: AuthenticatedHttpRequest) -> JsonResponse:
     clinician = _requester(request)
     if clinician is None or not clinician.is_coordinator:
         raise Http404("For coordinators of reference centres.")
-    found = _suggested_speakers(request, request.GET, clinician)
-    return JsonResponse(
-        {
-            "results": [
-                {
-                    "id": item.clinician.pk,
-                    "label": item.label,
-                    "reasons": list(item.reasons),
-                    "why": item.why,
-                }
-                for item in found["suggestions"]
-            ],
-            "message": str(found["suggestions_message"]),
-        },
-        status=429 if found.get("suggestions_limited") else 200,
-    )
+    return suggestions_json(_suggested_speakers(request, request.GET, clinician))
 
 
 @never_cache
