@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save, pre_save
 from django.utils.translation import gettext_lazy as _
 
 
@@ -22,3 +22,23 @@ class CliniciansConfig(AppConfig):
 
         retention.register("unconfirmed sign-ups", services.purge_unconfirmed_signups)
         retention.register("rejected registrations", services.purge_rejected_registrations)
+
+        # The copies on the clinician's row that the suggested experts rank by
+        # (Clinician.ern_bits, language_bits, time_zone) follow writes made
+        # around the services; see the end of clinicians/services.py.
+        from django.conf import settings
+
+        from .models import ERN, Clinician, Language
+
+        for through in (Clinician.erns.through, Clinician.languages.through):
+            m2m_changed.connect(
+                services.expertise_changed, sender=through, dispatch_uid=f"clinicians.bits.{through.__name__}"
+            )
+        for model in (ERN, Language):
+            post_delete.connect(
+                services.bit_deleted, sender=model, dispatch_uid=f"clinicians.bit_deleted.{model.__name__}"
+            )
+        post_save.connect(
+            services.user_saved, sender=settings.AUTH_USER_MODEL, dispatch_uid="clinicians.zone"
+        )
+        pre_save.connect(services.clinician_saving, sender=Clinician, dispatch_uid="clinicians.new_zone")

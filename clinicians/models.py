@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import unicodedata
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from django.conf import settings
 from django.db import models
@@ -13,10 +14,42 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 
+from cmss.timezones import DEFAULT_TIME_ZONE
+
 from .countries import NetworkCountryField
 
 if TYPE_CHECKING:
     from cmss.models import User
+
+# ERNs and languages each have a bit of a signed 64-bit integer (Clinician.ern_bits
+# and language_bits): bits 0 to 62.
+BITS = 63
+
+
+class _HasBit(Protocol):
+    bit: int
+
+
+def bits_of(items: Iterable[_HasBit]) -> int:
+    """The integer with the bit of each of `items` (ERNs or languages) set."""
+    return sum({1 << item.bit for item in items})
+
+
+def first_free_bit(taken: Iterable[int]) -> int:
+    used = set(taken)
+    for bit in range(BITS):
+        if bit not in used:
+            return bit
+    raise ValueError(f"All {BITS} bits are taken.")
+
+
+def free_ern_bit() -> int:
+    """The bit of a new ERN: the lowest that no ERN has."""
+    return first_free_bit(ERN.objects.values_list("bit", flat=True))
+
+
+def free_language_bit() -> int:
+    return first_free_bit(Language.objects.values_list("bit", flat=True))
 
 
 class ERN(models.Model):
@@ -25,6 +58,8 @@ class ERN(models.Model):
     code = models.SlugField(_("code"), max_length=40, unique=True)
     name = models.CharField(_("name"), max_length=60, unique=True)
     full_name = models.CharField(_("area"), max_length=200)
+    # Its bit in Clinician.ern_bits, given once and never changed.
+    bit = models.PositiveSmallIntegerField(_("bit"), unique=True, editable=False, default=free_ern_bit)
 
     PERSONAL_DATA_FIELDS = ()
 
@@ -32,6 +67,7 @@ class ERN(models.Model):
         verbose_name = _("European Reference Network")
         verbose_name_plural = _("European Reference Networks")
         ordering = ["name"]
+        constraints = [models.CheckConstraint(condition=Q(bit__lt=BITS), name="ern_bit_range")]
 
     def __str__(self) -> str:
         return self.name
@@ -65,6 +101,8 @@ class Language(models.Model):
     code = models.CharField(_("ISO 639-1 code"), max_length=2, primary_key=True)
     name = models.CharField(_("name"), max_length=60)
     native_name = models.CharField(_("native name"), max_length=60)
+    # Its bit in Clinician.language_bits, given once and never changed.
+    bit = models.PositiveSmallIntegerField(_("bit"), unique=True, editable=False, default=free_language_bit)
 
     PERSONAL_DATA_FIELDS = ()
 
@@ -72,6 +110,7 @@ class Language(models.Model):
         verbose_name = _("language")
         verbose_name_plural = _("languages")
         ordering = ["name"]
+        constraints = [models.CheckConstraint(condition=Q(bit__lt=BITS), name="language_bit_range")]
 
     def __str__(self) -> str:
         return self.name
@@ -239,6 +278,16 @@ class Clinician(models.Model):
     )
     languages = models.ManyToManyField(Language, verbose_name=_("languages spoken"), related_name="+")
     erns = models.ManyToManyField(ERN, verbose_name=_("ERN memberships"), blank=True, related_name="members")
+    # Copies of what the suggested experts are ranked by (conferences/experts.py),
+    # so that ranking thousands of candidates is one pass over this table with
+    # integer arithmetic instead of two look-ups per candidate: the bit of each
+    # ERN of `erns` (ERN.bit) and of each language of `languages`
+    # (Language.bit), and the user's time zone. clinicians.services keeps them
+    # in step (refresh_expertise, and the receivers of CliniciansConfig.ready
+    # for writes made elsewhere).
+    ern_bits = models.BigIntegerField(_("ERN memberships as bits"), default=0, editable=False)
+    language_bits = models.BigIntegerField(_("languages spoken as bits"), default=0, editable=False)
+    time_zone = models.CharField(_("time zone"), max_length=64, default=DEFAULT_TIME_ZONE, editable=False)
     show_email = models.BooleanField(_("show my email address in the directory"), default=False)
     show_phone = models.BooleanField(_("show my phone number in the directory"), default=False)
     listed_in_directory = models.BooleanField(_("list me in the directory"), default=True)
@@ -274,6 +323,9 @@ class Clinician(models.Model):
         "specialty",
         "languages",
         "erns",
+        "ern_bits",
+        "language_bits",
+        "time_zone",
         "show_email",
         "show_phone",
         "listed_in_directory",
@@ -323,6 +375,11 @@ class Clinician(models.Model):
 
     def refresh_search_name(self) -> None:
         self.search_name = normalise_name(f"{self.first_name} {self.last_name}")
+
+    def refresh_expertise_bits(self, *, erns: Iterable[ERN], languages: Iterable[Language]) -> None:
+        """Set ern_bits and language_bits for these memberships and languages (not saved)."""
+        self.ern_bits = bits_of(erns)
+        self.language_bits = bits_of(languages)
 
     @property
     def shares_contact_details(self) -> bool:

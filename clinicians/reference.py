@@ -14,6 +14,8 @@ from typing import Any
 from django.apps import apps as global_apps
 from django.db import DEFAULT_DB_ALIAS
 
+from .models import first_free_bit
+
 ERNS: list[tuple[str, str, str]] = [
     ("endo-ern", "Endo-ERN", "Rare endocrine conditions"),
     ("erknet", "ERKNet", "Rare kidney diseases"),
@@ -274,6 +276,19 @@ www.edps.europa.eu) if you consider that your rights under Regulation (EU) 2018/
 """
 
 
+def _with_bits(model: Any, using: str, rows: list[Any]) -> list[Any]:
+    """`rows` (new ERNs or languages), each given the lowest bit still free, in
+    the order of the lists above (once migration 0005 has added the bits; the
+    migration gives the rows that came before it theirs)."""
+    if not rows or "bit" not in {field.name for field in model._meta.concrete_fields}:
+        return rows
+    taken = set(model.objects.using(using).values_list("bit", flat=True))
+    for row in rows:
+        row.bit = first_free_bit(taken)
+        taken.add(row.bit)
+    return rows
+
+
 def load_reference_data(apps: Any = global_apps, using: str = DEFAULT_DB_ALIAS) -> None:
     """Add the reference rows that are missing (idempotent; edits are kept)."""
     ERN = apps.get_model("clinicians", "ERN")
@@ -284,7 +299,11 @@ def load_reference_data(apps: Any = global_apps, using: str = DEFAULT_DB_ALIAS) 
 
     have = set(ERN.objects.using(using).values_list("code", flat=True))
     ERN.objects.using(using).bulk_create(
-        [ERN(code=code, name=name, full_name=full) for code, name, full in ERNS if code not in have]
+        _with_bits(
+            ERN,
+            using,
+            [ERN(code=code, name=name, full_name=full) for code, name, full in ERNS if code not in have],
+        )
     )
 
     have = set(Specialty.objects.using(using).values_list("name", flat=True))
@@ -295,11 +314,15 @@ def load_reference_data(apps: Any = global_apps, using: str = DEFAULT_DB_ALIAS) 
 
     have = set(Language.objects.using(using).values_list("code", flat=True))
     Language.objects.using(using).bulk_create(
-        [
-            Language(code=code, name=name, native_name=native)
-            for code, name, native in LANGUAGES
-            if code not in have
-        ]
+        _with_bits(
+            Language,
+            using,
+            [
+                Language(code=code, name=name, native_name=native)
+                for code, name, native in LANGUAGES
+                if code not in have
+            ],
+        )
     )
 
     have_hospitals = set(Hospital.objects.using(using).values_list("name", "city", "country"))

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.db import models, transaction
+from django.db.models import F, OuterRef, Subquery, Sum, Value
+from django.db.models.expressions import Combinable, CombinedExpression
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -14,7 +17,7 @@ from cmss.outbox import queue_templated_email
 from cmss.timezones import zone_for_country
 
 from . import followups
-from .models import Clinician, Hospital, PrivacyAcceptance, PrivacyStatement
+from .models import ERN, Clinician, Hospital, Language, PrivacyAcceptance, PrivacyStatement
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -108,6 +111,7 @@ def register_clinician(
     if data.get("privacy_statement") is None:
         raise ClinicianError("There is no published privacy statement to accept.")
     _apply_preferences(user, data)
+    languages, erns = list(data["languages"]), list(data.get("erns") or [])
     clinician = Clinician.objects.create(
         user=user,
         first_name=data["first_name"].strip(),
@@ -120,11 +124,13 @@ def register_clinician(
         listed_in_directory=data.get("listed_in_directory", True),
         show_email=data.get("show_email", False),
         show_phone=data.get("show_phone", False),
+        time_zone=user.time_zone,
     )
     clinician.refresh_search_name()
-    clinician.save(update_fields=["search_name"])
-    clinician.languages.set(data["languages"])
-    clinician.erns.set(data.get("erns") or [])
+    clinician.refresh_expertise_bits(erns=erns, languages=languages)
+    clinician.save(update_fields=["search_name", "ern_bits", "language_bits"])
+    clinician.languages.set(languages)
+    clinician.erns.set(erns)
     accept_privacy_statement(user=user, statement=data["privacy_statement"], request=request)
     audit.record(action="clinician.registered", actor=user, obj=clinician, subject=user, request=request)
     return clinician
@@ -174,6 +180,11 @@ def _apply_profile(clinician: Clinician, values: Mapping[str, Any]) -> list[str]
     if hospital_changed:
         clinician.hospital_confirmed = False
     clinician.refresh_search_name()
+    if "erns" in values or "languages" in values:
+        clinician.refresh_expertise_bits(
+            erns=values["erns"] or [] if "erns" in values else clinician.erns.all(),
+            languages=values["languages"] or [] if "languages" in values else clinician.languages.all(),
+        )
     clinician.save()
     for name in ("languages", "erns"):
         if name in values:
@@ -195,6 +206,7 @@ def update_profile(
     before coordinator rights return."""
     user = clinician.user
     _apply_preferences(user, data)
+    clinician.time_zone = user.time_zone
     values = {
         **{
             name: data[name]
@@ -461,3 +473,92 @@ def set_restriction(*, clinician: Clinician, restricted: bool, by: User) -> Clin
         subject=clinician.user,
     )
     return clinician
+
+
+# --- What the suggested experts rank by, copied onto the clinician's row ---------------------
+#
+# Registration and the profile (the person's, the helpdesk's correction) set
+# Clinician.ern_bits, language_bits and time_zone with what they save. The
+# receivers below, connected in CliniciansConfig.ready, are the safety net for
+# writes made elsewhere: memberships added from the ERN's side or by the demo
+# and the test factories, a time zone changed in the admin's user form, an ERN
+# deleted. Signals break the house rule of greppable data flow on purpose: a
+# stale copy would quietly rank people by what they no longer are.
+
+_COPIES: dict[type[models.Model], tuple[str, str]] = {
+    # through model: (the clinician's column, the related model's name in the through model)
+    Clinician.erns.through: ("ern_bits", "ern"),
+    Clinician.languages.through: ("language_bits", "language"),
+}
+
+
+def _bits(through: type[models.Model], to: str) -> Coalesce:
+    """The bits of a clinician's rows of `through` (their sum: each bit once)."""
+    one = Cast(Value(1), models.BigIntegerField())
+    total = (
+        through._default_manager.filter(clinician_id=OuterRef("pk"))
+        .order_by()
+        .values("clinician_id")
+        .annotate(bits=Sum(CombinedExpression(one, Combinable.BITLEFTSHIFT, F(f"{to}__bit"))))
+        .values("bits")
+    )
+    return Coalesce(Subquery(total, output_field=models.BigIntegerField()), Value(0))
+
+
+def refresh_expertise(clinicians: models.QuerySet[Clinician]) -> int:
+    """Copy onto `clinicians` their ERN memberships and languages as bits and
+    their user's time zone, in one UPDATE; returns how many rows it changed."""
+    from cmss.models import User
+
+    return clinicians.update(
+        **{column: _bits(through, to) for through, (column, to) in _COPIES.items()},
+        time_zone=Subquery(User.objects.filter(pk=OuterRef("user_id")).values("time_zone")[:1]),
+    )
+
+
+def _having_bit(column: str, bit: int) -> models.QuerySet[Clinician]:
+    mask = 1 << bit
+    return Clinician.objects.alias(has=F(column).bitand(mask)).exclude(has=0)
+
+
+def expertise_changed(
+    *, sender: Any, instance: Any, action: str, reverse: bool, pk_set: set[Any] | None, **kwargs: Any
+) -> None:
+    """m2m_changed of Clinician.erns and Clinician.languages: the bits follow."""
+    if action not in {"post_add", "post_remove", "post_clear"}:
+        return
+    column, to = _COPIES[sender]
+    if not reverse:
+        # One clinician's memberships or languages; the instance follows too.
+        taken = sender._default_manager.filter(clinician_id=instance.pk).values_list(f"{to}__bit", flat=True)
+        bits = sum(1 << bit for bit in set(taken))
+        Clinician.objects.filter(pk=instance.pk).update(**{column: bits})
+        setattr(instance, column, bits)
+    elif action == "post_clear":
+        refresh_expertise(_having_bit(column, instance.bit))
+    else:
+        refresh_expertise(Clinician.objects.filter(pk__in=pk_set or ()))
+
+
+def bit_deleted(*, sender: Any, instance: ERN | Language, **kwargs: Any) -> None:
+    """post_delete of an ERN or a language: its members' rows went with it (no m2m_changed)."""
+    column = "ern_bits" if sender is ERN else "language_bits"
+    refresh_expertise(_having_bit(column, instance.bit))
+
+
+def user_saved(*, instance: User, created: bool, raw: bool, update_fields: Any, **kwargs: Any) -> None:
+    """post_save of a user: their clinician row keeps a copy of the time zone."""
+    if created or raw or (update_fields is not None and "time_zone" not in update_fields):
+        return
+    Clinician.objects.filter(user=instance).exclude(time_zone=instance.time_zone).update(
+        time_zone=instance.time_zone
+    )
+    cached = instance._state.fields_cache.get("clinician")
+    if cached is not None:
+        cached.time_zone = instance.time_zone
+
+
+def clinician_saving(*, instance: Clinician, raw: bool, **kwargs: Any) -> None:
+    """pre_save of a clinician: a new one starts with the user's time zone."""
+    if instance._state.adding and not raw:
+        instance.time_zone = instance.user.time_zone
