@@ -1,11 +1,11 @@
 """Experts suggested for a conference (or a webinar's speakers), each with its reasons.
 
 One selector, `suggest_experts`, ranks the directory's clinicians
-(`Clinician.objects.listed()`: verified, listed, not restricted) in SQL, with
-annotations, in a constant number of queries whatever the size of the
-network (see _ranked for the two that rank; a third reads the few suggested
-again with what counted, from which their reasons are written in the viewer's
-language). The requester and anyone already invited are never suggested.
+(`Clinician.objects.listed()`: verified, listed, not restricted) in SQL, in a
+constant number of queries whatever the size of the network: one ranks
+(_ranked), one reads the few suggested again with their history, from which
+their reasons are written in the viewer's language. The requester and anyone
+already invited are never suggested.
 
 Candidates are the clinicians with the wanted expertise: a member of one of
 the wanted ERNs or of one of the wanted specialties. Without either there is
@@ -24,11 +24,20 @@ The score, in points (the weights are the constants below):
   (Monday to Friday) from WORKING_HOURS (08:00 to 18:00) local time are taken
   as working hours, the zones where a time falls inside them are found in
   Python (a few hundred IANA zones), and the query asks whether the person's
-  user has `time_zone__in` them, which SQLite and PostgreSQL both serve;
+  zone is among them;
 - PAST_POINTS (2) for each accepted invitation and each conference held with
   them as an accepted invitee, at most PAST_CAP (5) of each counted;
 - minus LOAD_POINTS (5) for each invitation (not declined) to a scheduled
   conference starting in the next LOAD_DAYS (14) days, at most LOAD_CAP (4).
+
+A request can have thousands of candidates (ERN LUNG alone has thousands of
+members), so all but the history is read from the candidate's own row, with
+integer arithmetic: the clinician keeps copies of their ERN memberships and
+languages as bits (Clinician.ern_bits, language_bits: one bit per ERN.bit and
+Language.bit) and of their user's time zone, kept in step by
+clinicians.services. On PostgreSQL a GIN index of the ERN bits (migration
+clinicians 0005) finds the members of the wanted ERNs. The history is counted
+from the invitations only for the people ever invited.
 
 Equal scores are ordered by name, then id: the same question always gets the
 same answer.
@@ -59,12 +68,12 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce, Least
+from django.db.models.lookups import GreaterThan
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import get_language_info, gettext, ngettext
 
 from clinicians.models import ERN, Clinician, Language, Specialty
-from cmss.models import User
 from cmss.timezones import time_zone_names
 
 from .cases.forms import invitee_label
@@ -147,17 +156,28 @@ def _ids(items: Iterable[Any]) -> list[Any]:
     return sorted({getattr(item, "pk", item) for item in items if item is not None})
 
 
-def _flag(condition: Q) -> Case:
+def _flag(condition: Any) -> Case:
     return Case(When(condition, then=Value(1)), default=Value(0), output_field=IntegerField())
+
+
+def _has_bits(column: str, mask: int) -> GreaterThan:
+    """`column & mask > 0`: one of the bits of `mask` is set (masks are positive: bits 0 to 62)."""
+    return GreaterThan(F(column).bitand(mask), 0)
 
 
 @dataclass(frozen=True)
 class _Wanted:
     ern_ids: list[int]
+    ern_bits: list[int]  # ERN.bit of each, in the order of ern_ids
     specialty_ids: list[int]
     language_codes: list[str]
+    language_bits: dict[str, int]  # Language.bit by code
     zones: frozenset[str]
     now: datetime
+
+    @property
+    def language_mask(self) -> int:
+        return sum(1 << bit for bit in set(self.language_bits.values()))
 
     @property
     def zones_off_work(self) -> frozenset[str]:
@@ -165,27 +185,16 @@ class _Wanted:
         return frozenset(time_zone_names()) - self.zones if self.zones else frozenset()
 
     def at_work(self, zone: str) -> bool:
-        """The test the ranking makes of a person's zone (see _looked_up_score)."""
+        """The test the ranking makes of a person's zone (see _score)."""
         if not self.zones:
             return False
         off = self.zones_off_work
         return zone not in off if len(off) < len(self.zones) else zone in self.zones
 
-
-def _hashed(rows: QuerySet[Any]) -> Case:
-    """1 for a clinician among `rows` (of a table with a clinician_id), else 0:
-    `id IN (SELECT clinician_id …)`, which PostgreSQL reads once into a hash.
-    For the small sets: the members of one ERN, the people ever invited."""
-    return _flag(Q(pk__in=rows.values("clinician_id")))
-
-
-def _looked_up(rows: QuerySet[Any], outer: str = "pk", column: str = "clinician_id") -> Coalesce:
-    """1 when `rows` has a row for this clinician, else 0, looked up row by row
-    through an index. For the large sets (the speakers of English, the people
-    in a time zone): a scalar subquery, which PostgreSQL never turns into a
-    hash of the whole table the way it may an EXISTS."""
-    one = rows.filter(**{column: OuterRef(outer)}).order_by().annotate(one=Value(1)).values("one")[:1]
-    return Coalesce(Subquery(one, output_field=IntegerField()), Value(0))
+    def shared_language(self, clinician: Clinician) -> str | None:
+        """The first (by code) of the wanted languages that `clinician` speaks."""
+        spoken = [code for code, bit in self.language_bits.items() if clinician.language_bits >> bit & 1]
+        return min(spoken) if spoken else None
 
 
 def _count_of(invitations: QuerySet[Invitation]) -> Coalesce:
@@ -239,15 +248,32 @@ def _past_and_load(wanted: _Wanted) -> Coalesce:
     return Coalesce(Subquery(value, output_field=IntegerField()), Value(0))
 
 
-def _plain_score(wanted: _Wanted) -> Any:
-    """The part of the score read without a look-up per candidate: the wanted
-    ERNs and specialty, past participation and load (see the weights above)."""
+def _hours(wanted: _Wanted) -> Any:
+    """1 when one of the times is within the person's working hours in their
+    zone (copied onto the clinician's row), else 0. The zones are computed in
+    Python and asked of the shorter list: at 10:00 in Brussels on a weekday,
+    the zones at work are hundreds and those off work a few dozen (a zone
+    outside the list people choose from counts as at work then)."""
+    off = wanted.zones_off_work
+    if len(off) < len(wanted.zones):
+        return Value(1) - _flag(_Among("time_zone", off))
+    return _flag(_Among("time_zone", wanted.zones))
+
+
+def _score(wanted: _Wanted) -> Any:
+    """The score (see the weights above). All but past participation and load
+    is read from the candidate's own row: the ERNs and languages as bits,
+    the specialty, the time zone. Those are counted from the invitations only
+    for the people ever invited: a few among thousands of candidates."""
     score: Any = Value(0)
-    for ern_id in wanted.ern_ids:
-        score += _hashed(Clinician.erns.through.objects.filter(ern_id=ern_id)) * Value(ERN_POINTS)
+    for bit in wanted.ern_bits:
+        score += _flag(_has_bits("ern_bits", 1 << bit)) * Value(ERN_POINTS)
     if wanted.specialty_ids:
         score += _flag(Q(specialty_id__in=wanted.specialty_ids)) * Value(SPECIALTY_POINTS)
-    # Counted only for those ever invited: a few among thousands of candidates.
+    if wanted.language_bits:
+        score += _flag(_has_bits("language_bits", wanted.language_mask)) * Value(LANGUAGE_POINTS)
+    if wanted.zones:
+        score += _hours(wanted) * Value(HOURS_POINTS)
     return score + Case(
         When(pk__in=Invitation.objects.values("clinician_id"), then=_past_and_load(wanted)),
         default=Value(0),
@@ -255,130 +281,69 @@ def _plain_score(wanted: _Wanted) -> Any:
     )
 
 
-def _looked_up_score(wanted: _Wanted) -> tuple[Any, int]:
-    """The part of the score looked up for each candidate (a shared language,
-    working hours), and the most it can add."""
-    score: Any = Value(0)
-    most = 0
-    if wanted.language_codes:
-        spoken = Clinician.languages.through.objects.filter(language_id__in=wanted.language_codes)
-        score += _looked_up(spoken) * Value(LANGUAGE_POINTS)
-        most += LANGUAGE_POINTS
-    if wanted.zones:
-        # The zones are computed in Python; the person's zone is on their user.
-        # Asked of the shorter list: at 10:00 in Brussels on a weekday, the
-        # zones at work are hundreds and those off work a few dozen (a zone
-        # outside the list people choose from counts as at work then).
-        off = wanted.zones_off_work
-        hours: Any
-        if len(off) < len(wanted.zones):
-            off_work = User.objects.filter(time_zone__in=sorted(off))
-            hours = Value(1) - _looked_up(off_work, outer="user_id", column="pk")
-        else:
-            at_work = User.objects.filter(time_zone__in=sorted(wanted.zones))
-            hours = _looked_up(at_work, outer="user_id", column="pk")
-        score += hours * Value(HOURS_POINTS)
-        most += HOURS_POINTS
-    return score, most
-
-
 ORDER = ("-score", "last_name", "first_name", "pk")
-# How many candidates, the first by name, are scored in full to set the bar
-# that the others must be able to reach (see _ranked).
-BAR_POOL = 30
 
 
 def _ranked(wanted: _Wanted, excluded: Sequence[int], limit: int) -> list[tuple[int, int]]:
-    """The best `limit` candidates by score, then name: (id, score) pairs.
-
-    Scoring every candidate in full would look two things up (a language, a
-    time zone) for each of thousands: ERN LUNG alone has thousands of
-    members. So the first BAR_POOL candidates by name are scored in full first,
-    and the `limit`-th of them is a bar: the final `limit`-th is at least as
-    good. Then only the candidates that can reach the bar (their score but for
-    the looked-up part, plus the most that part can add; on a tie, a name that
-    sorts first) are scored in full; the others cannot be among the best. Exact
-    whatever the data, in two queries; in a network where thousands share the
-    best score but for language and hours, the bar leaves a few dozen.
-    """
-    plain = _plain_score(wanted)
-    looked_up, most = _looked_up_score(wanted)
-    # Read in name order through the directory's index, stopping at BAR_POOL.
-    first = candidates(wanted=wanted, excluded=excluded, hashed=True).order_by(
-        "last_name", "first_name", "pk"
-    )
-    bar = list(
-        Clinician.objects.filter(pk__in=first.values("pk")[: max(BAR_POOL, limit)])
-        .annotate(score=plain + looked_up)
-        .order_by(*ORDER)
-        .values_list("score", "last_name", "first_name", "pk")[limit - 1 : limit]
-    )
-    pool = candidates(wanted=wanted, excluded=excluded)
-    if bar:
-        score, last_name, first_name, pk = bar[0]
-        same_or_before = Q(last_name__lt=last_name) | Q(last_name=last_name) & (
-            Q(first_name__lt=first_name) | Q(first_name=first_name, pk__lte=pk)
-        )
-        # Scores are whole numbers: a point more for sorting first on a tie.
-        tie = Case(When(same_or_before, then=Value(1)), default=Value(0), output_field=IntegerField())
-        pool = pool.alias(reach=plain + Value(most) + tie).filter(reach__gt=score)
-    return list(pool.annotate(score=plain + looked_up).order_by(*ORDER).values_list("pk", "score")[:limit])
+    """The best `limit` candidates by score, then name: (id, score) pairs. One
+    pass over the candidates' rows (thousands: ERN LUNG alone has thousands of
+    members), with integer arithmetic on each."""
+    ranked = candidates(wanted=wanted, excluded=excluded).annotate(score=_score(wanted)).order_by(*ORDER)
+    return list(ranked.values_list("pk", "score")[:limit])
 
 
-def _details(wanted: _Wanted) -> dict[str, Any]:
-    """What the reasons of the few suggested need, looked up one by one."""
-    details: dict[str, Any] = {
-        f"ern_{ern_id}": _looked_up(Clinician.erns.through.objects.filter(ern_id=ern_id))
-        for ern_id in wanted.ern_ids
-    }
-    if wanted.language_codes:
-        details["shared_language"] = Subquery(
-            Clinician.languages.through.objects.filter(
-                clinician_id=OuterRef("pk"), language_id__in=wanted.language_codes
-            )
-            .order_by("language_id")
-            .values("language_id")[:1]
-        )
-    return {**details, **_history(wanted)}
+class _AnyBit(Func):
+    """One of `bits` is set in ern_bits: a member of one of these ERNs.
 
-
-class _IdAmong(Func):
-    """`id = ANY(ARRAY(subquery))` on PostgreSQL, `id IN (subquery)` elsewhere.
-
-    Given the ids as an array, PostgreSQL reads them from the primary key and
-    can OR them with another index (the specialty's) into one bitmap: the
-    candidates are read once, in table order. Given `IN (subquery)`, it hashes
-    the ids and reads the whole table to probe them."""
+    On PostgreSQL, as the GIN index of migration clinicians 0005 has it
+    (the bits set, as an array, of the directory's clinicians): the wanted
+    ERNs' members are found in the index and their rows read once, in table
+    order (ORed with the specialty's index when there is one). Elsewhere, as
+    integer arithmetic."""
 
     output_field = BooleanField()
     conditional = True
 
-    def __init__(self, rows: QuerySet[Any]) -> None:
-        super().__init__(F("pk"), Subquery(rows))
-
-    def _compiled(self, compiler: Any) -> tuple[str, str, tuple[Any, ...]]:
-        column, column_params = compiler.compile(self.source_expressions[0])
-        subquery, subquery_params = compiler.compile(self.source_expressions[1])
-        return column, subquery, (*column_params, *subquery_params)
+    def __init__(self, bits: Sequence[int]) -> None:
+        super().__init__(F("ern_bits"))
+        self.bits = sorted(set(bits))
 
     def as_sql(self, compiler: Any, connection: Any, *args: Any, **extra: Any) -> Any:
-        column, subquery, params = self._compiled(compiler)
-        return f"{column} IN {subquery}", params
+        column, params = compiler.compile(self.source_expressions[0])
+        return f"({column} & %s) > 0", (*params, sum(1 << bit for bit in self.bits))
 
     def as_postgresql(self, compiler: Any, connection: Any, *args: Any, **extra: Any) -> Any:
-        column, subquery, params = self._compiled(compiler)
-        return f"{column} = ANY(ARRAY{subquery})", params
+        column, params = compiler.compile(self.source_expressions[0])
+        return f"clinician_bits_set({column}) && %s::smallint[]", (*params, self.bits)
 
 
-def candidates(*, wanted: _Wanted, excluded: Sequence[int], hashed: bool = False) -> QuerySet[Clinician]:
-    """The directory's clinicians with one of the wanted ERNs or specialties, minus `excluded`.
+class _Among(Func):
+    """`column IN (values)`; on PostgreSQL `column = ANY(%s)` with the values
+    as one array, which PostgreSQL hashes: hundreds of time zones, one parameter."""
 
-    `hashed`: the ERNs' members as `IN (SELECT …)`, a hash to probe each row
-    read in another order (by name); else as an array read from the primary key."""
+    output_field = BooleanField()
+    conditional = True
+
+    def __init__(self, column: str, values: Iterable[str]) -> None:
+        super().__init__(F(column))
+        self.values = sorted(values)
+
+    def as_sql(self, compiler: Any, connection: Any, *args: Any, **extra: Any) -> Any:
+        column, params = compiler.compile(self.source_expressions[0])
+        if not self.values:
+            return "1 = 0", ()
+        return f"{column} IN ({', '.join(['%s'] * len(self.values))})", (*params, *self.values)
+
+    def as_postgresql(self, compiler: Any, connection: Any, *args: Any, **extra: Any) -> Any:
+        column, params = compiler.compile(self.source_expressions[0])
+        return f"{column} = ANY(%s)", (*params, self.values)
+
+
+def candidates(*, wanted: _Wanted, excluded: Sequence[int]) -> QuerySet[Clinician]:
+    """The directory's clinicians with one of the wanted ERNs or specialties, minus `excluded`."""
     expertise = Q()
-    if wanted.ern_ids:
-        members = Clinician.erns.through.objects.filter(ern_id__in=wanted.ern_ids).values("clinician_id")
-        expertise |= Q(pk__in=members) if hashed else Q(_IdAmong(members))
+    if wanted.ern_bits:
+        expertise |= Q(_AnyBit(wanted.ern_bits))
     if wanted.specialty_ids:
         expertise |= Q(specialty_id__in=wanted.specialty_ids)
     if not expertise:
@@ -389,9 +354,9 @@ def candidates(*, wanted: _Wanted, excluded: Sequence[int], hashed: bool = False
 def _without_jit(run: Callable[[], _T], *, using: str) -> _T:
     """`run()`, on PostgreSQL in a transaction with JIT compilation off.
 
-    Thousands of candidates, each looked up through an index, make plans
-    whose cost passes `jit_above_cost`: PostgreSQL would then spend a second
-    and a half compiling queries that run in milliseconds."""
+    Thousands of candidates make plans whose cost may pass `jit_above_cost`:
+    PostgreSQL would then spend a second and a half compiling a query that
+    runs in milliseconds."""
     connection = connections[using]
     if connection.vendor != "postgresql":
         return run()
@@ -417,8 +382,8 @@ def suggest_experts(
 
     `language` is the conference's; without one, a language the `requester`
     speaks counts. The requester and `exclude_clinicians` (those already
-    invited) are never suggested. Three queries, and on PostgreSQL a
-    transaction around the first two (see _without_jit); one more reads the
+    invited) are never suggested. Two queries, and on PostgreSQL a
+    transaction around the first (see _without_jit); one more reads the
     requester's languages when they are not prefetched. Whatever the number of
     clinicians.
     """
@@ -438,14 +403,15 @@ def suggest_experts(
         languages = []
     wanted = _Wanted(
         ern_ids=[ern.pk for ern in ern_list],
+        ern_bits=[ern.bit for ern in ern_list],
         specialty_ids=specialty_ids,
         language_codes=[item.pk for item in languages],
+        language_bits={item.pk: item.bit for item in languages},
         zones=zones_working_at(moments),
         now=timezone.now(),
     )
     # The ranking reads only the score; what the best few have that counts
-    # is read for them alone below (annotating it here would compute it twice
-    # for every candidate).
+    # is read for them alone below.
     best = _without_jit(lambda: _ranked(wanted, excluded, limit), using=Clinician.objects.db)
     if not best:
         return []
@@ -453,7 +419,7 @@ def suggest_experts(
         clinician.pk: clinician
         for clinician in Clinician.objects.filter(pk__in=[pk for pk, _score in best])
         .select_related("user", "hospital", "specialty")
-        .annotate(**_details(wanted))
+        .annotate(**_history(wanted))
     }
     context = _ReasonContext(
         wanted=wanted, erns=ern_list, languages={item.pk: item for item in languages}, moments=moments
@@ -489,17 +455,18 @@ def _reasons(clinician: Clinician, context: _ReasonContext) -> tuple[str, ...]:
     reasons = [
         gettext("%(ern)s member") % {"ern": ern.name}
         for ern in context.erns
-        if getattr(found, f"ern_{ern.pk}", 0)
+        if clinician.ern_bits >> ern.bit & 1
     ]
     if clinician.specialty_id in context.wanted.specialty_ids:
         reasons.append(str(clinician.specialty))
-    shared = getattr(found, "shared_language", None)
+    shared = context.wanted.shared_language(clinician)
     if shared and shared in context.languages:
         reasons.append(
             gettext("speaks %(language)s") % {"language": language_name(context.languages[shared])}
         )
-    # The zones the ranking counted; the first of the times there.
-    zone = clinician.user.time_zone
+    # The zones the ranking counted (the copy on the clinician's row); the
+    # first of the times there.
+    zone = clinician.time_zone
     moment = first_working_moment(context.moments, zone) if context.wanted.at_work(zone) else None
     if moment is not None:
         reasons.append(gettext("%(time)s their time") % {"time": date_format(moment, "TIME_FORMAT")})

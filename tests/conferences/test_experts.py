@@ -17,12 +17,17 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from clinicians import services as clinician_services
 from clinicians.models import ERN, Clinician, Language, Specialty
+from cmss.models import User
 from conferences import experts
 from conferences.cases import services as case_conferences
 from conferences.models import Conference, ConferenceEvent, Invitation
 from tests import factories
+from tests.clinicians.test_profile import profile_post
+from tests.clinicians.test_registration import registration_data
 from tests.conftest import sign_in_staff
+from tests.forms import form_as_posted
 
 pytestmark = pytest.mark.django_db
 
@@ -658,11 +663,11 @@ def reference_ranking(
     ("language", "slot"),
     [("fr", SLOT), ("hu", SLOT), (None, SLOT), ("fr", SLOT + timedelta(days=4))],  # the last on a Saturday
 )
-def test_the_bar_that_spares_look_ups_never_changes_the_ranking(
-    requester: Clinician, monkeypatch: Any, language: str | None, slot: datetime
+def test_the_ranking_is_the_weights_worked_out_person_by_person(
+    requester: Clinician, language: str | None, slot: datetime
 ) -> None:
-    # Fewer scored in full first than there are candidates, so that the bar prunes.
-    monkeypatch.setattr(experts, "BAR_POOL", 12)
+    # What the SQL reads (bits and a time zone copied onto each row) gives the
+    # ranking of the profiles themselves, ties and all.
     zones = ["Europe/Paris", "America/New_York", "Europe/Helsinki", "Asia/Tokyo"]
     tongues = [("fr",), ("en",), ("hu", "fr"), ("de",), ("pt",)]
     for n in range(48):
@@ -695,3 +700,117 @@ def test_the_bar_that_spares_look_ups_never_changes_the_ranking(
     assert [(item.clinician.pk, item.score) for item in found] == reference_ranking(
         requester, erns, fields, codes, [slot]
     )
+
+
+# --- What the ranking reads follows every change -----------------------------------------------
+#
+# ERN memberships, languages and the time zone are copied onto the clinician's
+# row for the ranking; each way of changing them changes the suggestions.
+
+
+def suggested(requester: Clinician, *codes: str, **overrides: Any) -> dict[str, tuple[int, str]]:
+    """Name: (score, why) of the suggestions for these ERNs (ERN LUNG by default), French, SLOT."""
+    wanted = [ern(code) for code in codes or ("ern-lung",)]
+    with translation.override("en"):
+        found = suggest(requester, erns=wanted, specialties=[], **overrides)
+    return {item.clinician.full_name: (item.score, item.why) for item in found}
+
+
+def test_an_ern_and_a_language_added_in_the_profile_count_at_once(
+    client: Client, requester: Clinician
+) -> None:
+    person = clinician("Inés", "Prado", languages=("es",))
+    client.force_login(person.user)
+    assert suggested(requester) == {}
+
+    added = client.post("/profile/", profile_post(person, erns=[ern("ern-lung").pk], languages=["es", "fr"]))
+
+    assert added.status_code == 302
+    assert suggested(requester) == {"Inés Prado": (70, "ERN LUNG member · speaks French · 9 a.m. their time")}
+    removed = client.post("/profile/", profile_post(Clinician.objects.get(pk=person.pk), erns=[]))
+    assert removed.status_code == 302
+    assert suggested(requester) == {}
+
+
+def test_a_time_zone_chosen_in_the_profile_moves_the_working_hours(
+    client: Client, requester: Clinician
+) -> None:
+    person = clinician("Inés", "Prado", erns=("ern-lung",), languages=("es",), zone="Europe/Madrid")
+    client.force_login(person.user)
+    assert suggested(requester) == {"Inés Prado": (50, "ERN LUNG member · 9 a.m. their time")}
+
+    client.post("/profile/", profile_post(person, time_zone="America/New_York"))
+
+    assert suggested(requester) == {"Inés Prado": (40, "ERN LUNG member")}  # 3 a.m. there
+
+
+def test_the_helpdesks_correction_in_the_admin_counts(agent_client: Client, requester: Clinician) -> None:
+    person = clinician("Inés", "Prado", erns=("ern-lung",), languages=("es",))
+    url = f"/admin/clinicians/clinician/{person.pk}/change/"
+    data = {
+        **form_as_posted(agent_client, url, "clinician_form"),
+        "erns": [str(ern("ern-ithaca").pk)],
+        "languages": ["fr"],
+    }
+
+    assert agent_client.post(url, data).status_code == 302
+
+    assert suggested(requester) == {}
+    assert suggested(requester, "ern-ithaca") == {
+        "Inés Prado": (70, "ERN ITHACA member · speaks French · 9 a.m. their time")
+    }
+
+
+def test_a_registration_counts_once_the_person_is_verified(client: Client, requester: Clinician) -> None:
+    data = registration_data(erns=[str(ern("ern-lung").pk)], languages=["fr"], time_zone="America/New_York")
+    assert client.post("/register/", data).status_code == 302
+    person = Clinician.objects.get(user__email=data["email"])
+    clinician_services.change_status(clinician=person, to="verified", by=factories.StaffFactory.create())
+
+    assert suggested(requester) == {"Ana Novak": (60, "ERN LUNG member · speaks French")}
+
+
+def test_members_added_and_removed_on_the_erns_side_count(requester: Clinician) -> None:
+    ines, jan = clinician("Inés", "Prado"), clinician("Jan", "Vos")
+    lung = ern("ern-lung")
+
+    lung.members.add(ines, jan)
+    assert set(suggested(requester)) == {"Inés Prado", "Jan Vos"}
+    lung.members.remove(ines)
+    assert set(suggested(requester)) == {"Jan Vos"}
+    lung.members.clear()
+    assert suggested(requester) == {}
+    # The clinician as loaded before keeps the ERN it has of its own, saved again.
+    jan.erns.add(ern("ern-ithaca"))
+    jan.save()
+    assert set(suggested(requester, "ern-ithaca")) == {"Jan Vos"}
+
+
+def test_a_new_ern_takes_a_free_bit_and_a_deleted_one_takes_its_members_along(requester: Clinician) -> None:
+    old = ERN.objects.create(code="ern-test", name="ERN TEST", full_name="A test network")
+    assert old.bit not in set(ERN.objects.exclude(pk=old.pk).values_list("bit", flat=True))
+    clinician("Inés", "Prado", erns=("ern-test", "ern-lung"))
+    assert suggested(requester, "ern-test") == {"Inés Prado": (50, "ERN TEST member · 9 a.m. their time")}
+
+    old.delete()
+    new = ERN.objects.create(code="ern-new", name="ERN NEW", full_name="A network that came later")
+
+    assert new.bit == old.bit  # the bit is free again, and nobody has it
+    assert suggested(requester, "ern-new") == {}
+    assert suggested(requester) == {"Inés Prado": (50, "ERN LUNG member · 9 a.m. their time")}
+
+
+def test_rows_written_around_the_services_are_copied_again_by_refresh_expertise(
+    requester: Clinician,
+) -> None:
+    # As bench/seed.py writes them: memberships and time zones in bulk, no signal.
+    person = clinician("Inés", "Prado", languages=("es",))
+    Clinician.erns.through.objects.bulk_create(
+        [Clinician.erns.through(clinician=person, ern=ern("ern-lung"))]
+    )
+    User.objects.filter(pk=person.user_id).update(time_zone="America/New_York")
+    assert suggested(requester) == {}
+
+    assert clinician_services.refresh_expertise(Clinician.objects.filter(pk=person.pk)) == 1
+
+    assert suggested(requester) == {"Inés Prado": (40, "ERN LUNG member")}
