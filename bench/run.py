@@ -118,6 +118,25 @@ def staff_session() -> tuple[Any, str]:
     return agent, session_cookie(agent, with_mfa=True)
 
 
+def supervisor_session() -> str:
+    """A signed-in supervisor's session, with the TOTP step recorded."""
+    from allauth.mfa.models import Authenticator
+    from django.contrib.auth.models import Group
+
+    from cmss import roles
+    from cmss.models import User
+
+    supervisor, _created = User.objects.get_or_create(
+        email="bench-supervisor@cmss.example.org",
+        defaults={"is_staff": True, "display_name": "Bench Supervisor"},
+    )
+    supervisor.groups.add(Group.objects.get(name=roles.SUPERVISORS))
+    Authenticator.objects.get_or_create(
+        user=supervisor, type=Authenticator.Type.TOTP, defaults={"data": {"secret": "x"}}
+    )
+    return session_cookie(supervisor, with_mfa=True)
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]

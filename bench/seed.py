@@ -60,13 +60,16 @@ def seed_clinicians(total: int) -> int:
                  specialties AS (SELECT array_agg(id ORDER BY id) AS ids FROM clinicians_specialty)
             INSERT INTO clinicians_clinician (user_id, first_name, last_name, search_name, phone, country, hospital_id,
                 profession, specialty_id, show_email, show_phone, listed_in_directory, restricted, status,
-                status_changed_at, hospital_confirmed, email_confirmed_at, created_at, updated_at)
+                status_changed_at, hospital_confirmed, email_confirmed_at, created_at, updated_at,
+                ern_bits, language_bits, time_zone)
             SELECT u.id,
                    n.first, n.last, translate(lower(n.first || ' ' || n.last), 'áéíóöúñç', 'aeiooonc'),
                    '+3222' || lpad((u.id %% 1000000)::text, 6, '0'),
                    h.countries[1 + u.id %% array_length(h.ids, 1)], h.ids[1 + u.id %% array_length(h.ids, 1)],
                    'physician', s.ids[1 + u.id %% array_length(s.ids, 1)], u.id %% 2 = 0, u.id %% 3 = 0,
-                   true, false, 'verified', u.date_joined, true, u.date_joined, u.date_joined, u.date_joined
+                   true, false, 'verified', u.date_joined, true, u.date_joined, u.date_joined, u.date_joined,
+                   -- The expertise bits are filled by bench.experts.seed_history (refresh_expertise).
+                   0, 0, u.time_zone
             FROM cmss_user u CROSS JOIN hospitals h CROSS JOIN specialties s
             CROSS JOIN LATERAL (SELECT (%s::text[])[1 + u.id %% 20] AS first,
                                        (%s::text[])[1 + (u.id / 20) %% 20] || ' ' || u.id AS last) n
@@ -157,4 +160,73 @@ def seed_tickets(total: int, *, messages_per_ticket: int = 2) -> int:
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE helpdesk_ticket")
         cursor.execute("VACUUM ANALYZE helpdesk_ticketmessage")
+    return missing
+
+
+def seed_webinars(total: int = 600, registrations_per_webinar: int = 60) -> int:
+    """Top up to `total` webinars of the programme: one in ten coming (published),
+    the rest held over the past three years, each with one or two ERNs, two
+    speakers and `registrations_per_webinar` registrations (in SQL)."""
+    have = _count("conferences_webinar")
+    if have >= total:
+        return 0
+    missing = total - have
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT coalesce(max(id), 0) FROM conferences_webinar")
+        start = int(cursor.fetchone()[0]) + 1
+        cursor.execute(
+            """
+            WITH src AS (
+                SELECT g, CASE WHEN g %% 10 = 0 THEN now() + (g %% 90 + 1) * interval '1 day' + interval '14 hours'
+                               ELSE now() - (g %% 1000 + 1) * interval '1 day' END AS starts
+                FROM generate_series(%s, %s) AS g
+            )
+            INSERT INTO conferences_webinar (title, description, language_id, start, duration_minutes, end_at,
+                time_zone, capacity, recorded, state, recording_url, sequence, cancel_reason, published_at,
+                cancelled_at, held_at, created_at, updated_at)
+            SELECT 'Managing COVID-19 in patients with rare diseases, part ' || g,
+                   repeat('What the network learnt about treating these patients, and what to do next. ', 8),
+                   (ARRAY['en','en','en','fr','de','it','es'])[1 + g %% 7], starts, 60, starts + interval '1 hour',
+                   'Europe/Brussels', 100 + g %% 5 * 100, g %% 2 = 0,
+                   CASE WHEN g %% 10 = 0 THEN 'published' ELSE 'held' END,
+                   CASE WHEN g %% 10 <> 0 AND g %% 2 = 0 THEN 'https://video.example.org/recording/' || g ELSE '' END,
+                   1, '', starts - interval '30 days', NULL,
+                   CASE WHEN g %% 10 <> 0 THEN starts + interval '2 hours' END,
+                   starts - interval '40 days', starts - interval '30 days'
+            FROM src
+            """,
+            [start, start + missing - 1],
+        )
+        cursor.execute(
+            """
+            INSERT INTO conferences_webinar_erns (webinar_id, ern_id)
+            SELECT w.id, e.id FROM conferences_webinar w
+            JOIN clinicians_ern e ON e.id IN ((SELECT min(id) FROM clinicians_ern) + w.id %% 24,
+                                              (SELECT min(id) FROM clinicians_ern) + (w.id * 7) %% 24)
+            WHERE w.id >= %s
+            """,
+            [start],
+        )
+        cursor.execute(
+            """
+            INSERT INTO conferences_speaker (webinar_id, name, affiliation, email, position)
+            SELECT w.id, 'Dr Speaker ' || w.id || '-' || s, 'University Hospital ' || s, '', s
+            FROM conferences_webinar w CROSS JOIN generate_series(1, 2) AS s WHERE w.id >= %s
+            """,
+            [start],
+        )
+        cursor.execute(
+            """
+            INSERT INTO conferences_registration (webinar_id, clinician_id, status, registered_at, confirmed_at)
+            SELECT w.id, c.id, 'confirmed', w.published_at, w.published_at
+            FROM conferences_webinar w
+            CROSS JOIN LATERAL (SELECT id FROM clinicians_clinician
+                                WHERE id >= 1 + (w.id * 97) %% 90000 ORDER BY id LIMIT %s) c
+            WHERE w.id >= %s
+            """,
+            [registrations_per_webinar, start],
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE conferences_webinar")
+        cursor.execute("ANALYZE conferences_registration")
     return missing
