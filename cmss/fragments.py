@@ -112,5 +112,5 @@ def watch(topic: str, *models: type[Model]) -> None:
         post_save.connect(changed, sender=model, weak=False, dispatch_uid=uid + ":save")
         post_delete.connect(changed, sender=model, weak=False, dispatch_uid=uid + ":delete")
         for field in model._meta.local_many_to_many:
-            through = field.remote_field.through  # type: ignore[attr-defined]
+            through = field.remote_field.through
             m2m_changed.connect(changed, sender=through, weak=False, dispatch_uid=f"{uid}:{field.name}")
