@@ -16,9 +16,15 @@ class CliniciansConfig(AppConfig):
         # flush that ends every transactional test.
         post_migrate.connect(reference.load_after_migrate, sender=self, dispatch_uid="clinicians.reference")
 
-        from cmss import retention
+        from cmss import fragments, retention
 
         from . import services
+
+        # Option lists of reference data (forms, the directory's filters) are
+        # cached per language under this topic (cmss/fragments.py).
+        from .models import ERN, Hospital, Language, Specialty
+
+        fragments.watch("reference", ERN, Hospital, Language, Specialty)
 
         retention.register("unconfirmed sign-ups", services.purge_unconfirmed_signups)
         retention.register("rejected registrations", services.purge_rejected_registrations)
@@ -28,7 +34,7 @@ class CliniciansConfig(AppConfig):
         # around the services; see the end of clinicians/services.py.
         from django.conf import settings
 
-        from .models import ERN, Clinician, Language
+        from .models import Clinician
 
         for through in (Clinician.erns.through, Clinician.languages.through):
             m2m_changed.connect(

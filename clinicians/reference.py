@@ -344,4 +344,8 @@ def load_reference_data(apps: Any = global_apps, using: str = DEFAULT_DB_ALIAS) 
 
 
 def load_after_migrate(sender: Any, using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
+    from cmss import fragments
+
     load_reference_data(using=using)
+    # bulk_create sends no post_save: cached option lists are rebuilt by hand.
+    fragments.bump("reference")
