@@ -119,6 +119,9 @@ class OutgoingEmail(models.Model):
     html_body = models.TextField(_("HTML body"), blank=True)
     attachments = models.JSONField(_("attachments"), default=list, blank=True)
     headers = models.JSONField(_("headers"), default=dict, blank=True)
+    # Still to be rendered: {"with": "<dotted path of a renderer>", "args": {...}}
+    # (cmss.outbox.queue_email_later); empty once subject and body are written.
+    render = models.JSONField(_("to be rendered"), default=dict, blank=True)
     message_id = models.CharField(_("Message-ID"), max_length=255, unique=True)
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.QUEUED)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)

@@ -1,6 +1,10 @@
 """Outgoing mail: queue a row inside the caller's transaction, send it from a worker.
 
 - queue_email() writes the row and enqueues the send task after commit.
+- queue_email_later() writes the row with what to render instead of the text,
+  for callers holding a lock that rendering must not lengthen (a webinar's seat
+  lock in a registration burst): the text is rendered right after commit, or by
+  the worker before sending if the process died in between.
 - deliver() claims a queued row with a conditional update, so a task run
   twice sends one email, and records the outcome on the row.
 - sweep() re-enqueues rows whose task never ran and frees rows whose worker
@@ -13,11 +17,11 @@ import base64
 import logging
 import smtplib
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import make_msgid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage, EmailMultiAlternatives
@@ -26,6 +30,7 @@ from django.db.models import F
 from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
+from django.utils.module_loading import import_string
 
 from . import jobs
 from .models import OutgoingEmail
@@ -58,6 +63,7 @@ def queue_email(
     dedup_key: str | None = None,
     attachments: Sequence[Attachment] = (),
     headers: dict[str, str] | None = None,
+    render: dict[str, Any] | None = None,
 ) -> OutgoingEmail:
     """Write an email to the outbox and send it once the transaction commits.
 
@@ -74,21 +80,89 @@ def queue_email(
             "subject": " ".join(subject.splitlines())[:500],
             "text_body": text,
             "html_body": html,
-            "attachments": [
-                {
-                    "filename": item.filename,
-                    "mimetype": item.mimetype,
-                    "content": base64.b64encode(item.content).decode("ascii"),
-                }
-                for item in attachments
-            ],
+            "attachments": _encoded(attachments),
             "headers": headers or {},
+            "render": render or {},
             "message_id": make_msgid(domain=_message_domain()),
         },
     )
-    if created:
+    if created and render:
+        transaction.on_commit(lambda: _render_then_enqueue(email.pk))
+    elif created:
         transaction.on_commit(lambda: enqueue(email.pk))
     return email
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str = ""
+    attachments: Sequence[Attachment] = ()
+
+
+# A renderer takes the JSON arguments given to queue_email_later and returns the
+# email, or None when there is nothing to send any more (the row is cancelled).
+Renderer = Callable[..., Rendered | None]
+
+
+def queue_email_later(*, user: User, render_with: str, args: dict[str, Any], dedup_key: str) -> OutgoingEmail:
+    """Queue an email to a user whose text `render_with` (the dotted path of a
+    Renderer) writes from `args` after this transaction commits.
+
+    The row, and so the intent, is written now, in the caller's transaction:
+    nothing is lost if the process dies before rendering (deliver() renders
+    first), and a rollback sends nothing."""
+    return queue_email(
+        to=user.email,
+        subject="",
+        text="",
+        user=user,
+        dedup_key=dedup_key,
+        render={"with": render_with, "args": args},
+    )
+
+
+def render_pending(email_id: int) -> None:
+    """Write the subject, body and attachments of a row queued by queue_email_later."""
+    with transaction.atomic():
+        email = OutgoingEmail.objects.select_for_update().filter(pk=email_id).exclude(render={}).first()
+        if email is None:
+            return
+        renderer: Renderer = import_string(email.render["with"])
+        rendered = renderer(**email.render["args"])
+        if rendered is None:
+            OutgoingEmail.objects.filter(pk=email.pk).update(
+                render={}, state=OutgoingEmail.State.CANCELLED, last_error="Nothing to send any more."
+            )
+            return
+        OutgoingEmail.objects.filter(pk=email.pk).update(
+            render={},
+            subject=" ".join(rendered.subject.splitlines())[:500],
+            text_body=rendered.text,
+            html_body=rendered.html,
+            attachments=_encoded(rendered.attachments),
+        )
+
+
+def _render_then_enqueue(email_id: int) -> None:
+    try:
+        render_pending(email_id)
+    except Exception:
+        # The worker renders it again before sending, and records what fails.
+        logger.exception("Rendering outgoing email %s failed; the worker will try again", email_id)
+    enqueue(email_id)
+
+
+def _encoded(attachments: Sequence[Attachment]) -> list[dict[str, str]]:
+    return [
+        {
+            "filename": item.filename,
+            "mimetype": item.mimetype,
+            "content": base64.b64encode(item.content).decode("ascii"),
+        }
+        for item in attachments
+    ]
 
 
 def queue_message(message: EmailMessage, *, user: User | None = None, dedup_key: str | None = None) -> None:
@@ -196,6 +270,14 @@ def deliver(*, email_id: int, now: datetime | None = None) -> OutgoingEmail.Stat
     if not claimed:
         return None
     email = OutgoingEmail.objects.get(pk=email_id)
+    if email.render:
+        try:
+            render_pending(email.pk)
+        except Exception as exc:  # a renderer's bug or a database hiccup: retried, then failed
+            return _record_failure(email, exc, now=now)
+        email = OutgoingEmail.objects.get(pk=email_id)
+        if email.state == OutgoingEmail.State.CANCELLED:
+            return OutgoingEmail.State.CANCELLED
     try:
         _build_message(email).send()
     except (TimeoutError, smtplib.SMTPException, OSError) as exc:

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from cmss.outbox import Attachment, queue_templated_email
+from cmss.outbox import Attachment, Rendered, queue_email_later, queue_templated_email, render_email
 
 from ..calendar import ics, reminders
 from ..models import Registration, Webinar
@@ -74,6 +74,51 @@ def tell(
         dedup_key=f"webinar:{webinar.pk}:{registration.pk}:{key}",
         attachments=tuple(attachments),
     )
+
+
+def tell_later(registration: Registration, what: str, *, key: str) -> None:
+    """Like tell(), for a seat decided under the webinar's lock: the row is queued
+    now, the email (and its calendar invitation) rendered once the lock is gone."""
+    queue_email_later(
+        user=registration.clinician.user,
+        render_with="conferences.webinars.notices.render_notice",
+        args={"registration": registration.pk, "what": what},
+        dedup_key=f"webinar:{registration.webinar_id}:{registration.pk}:{key}",
+    )
+
+
+# What each notice queued by tell_later() attaches and adds to the context.
+LATER = frozenset({"confirmed", "promoted", "waitlisted"})
+
+
+def render_notice(*, registration: int, what: str) -> Rendered | None:
+    """The email tell_later() queued, from the registration as it is now."""
+    if what not in LATER:
+        raise ValueError(f"not a registration notice: {what}")
+    found = Registration.objects.select_related("webinar", "clinician__user").filter(pk=registration).first()
+    if found is None:
+        return None
+    from .services import waitlist_position
+
+    webinar, user = found.webinar, found.clinician.user
+    context: dict[str, Any] = {
+        "user": user,
+        "webinar": webinar,
+        "registration": found,
+        "clinician": found.clinician,
+        "page_url": page_url(webinar),
+    }
+    attachments: tuple[Attachment, ...] = ()
+    # The seat or place changed before the email was written (a quick cancel, a
+    # promotion): the newer state has its own email, this one is not sent.
+    if found.status != (Status.WAITLISTED if what == "waitlisted" else Status.CONFIRMED):
+        return None
+    if what == "waitlisted":
+        context["position"] = waitlist_position(found)
+    else:
+        attachments = (ics.invitation(calendar_event(webinar, attendee=found)),)
+    subject, text, html = render_email(f"webinar_{what}", context, language=user.language)
+    return Rendered(subject=subject, text=text, html=html, attachments=attachments)
 
 
 def tell_recording(webinar: Webinar) -> None:

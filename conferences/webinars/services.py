@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -31,7 +32,7 @@ from ..calendar import ics
 from ..meetings import pipeline
 from ..models import ProviderMeeting, Registration, Speaker, Webinar, WebinarEvent
 from ..video import Invitee
-from .notices import calendar_event, registrations_of, stamp, tell, tell_recording
+from .notices import calendar_event, registrations_of, stamp, tell, tell_later, tell_recording
 
 if TYPE_CHECKING:
     from cmss.models import User
@@ -115,13 +116,7 @@ def _promote(webinar: Webinar, *, now: datetime) -> list[Registration]:
         registration.confirmed_at = now
         registration.save(update_fields=["status", "confirmed_at"])
         _invite(registration, webinar)
-        tell(
-            registration,
-            webinar,
-            "promoted",
-            key=f"promoted:{stamp(now)}",
-            attachments=[ics.invitation(calendar_event(webinar, attendee=registration))],
-        )
+        tell_later(registration, "promoted", key=f"promoted:{stamp(now)}")
     if promoted:
         _event(webinar, "promoted", note=_("%(count)d from the waitlist") % {"count": len(promoted)})
     return promoted
@@ -388,9 +383,13 @@ def register(*, webinar: Webinar, clinician: Clinician, now: datetime | None = N
                 if existing.status == Status.CONFIRMED
                 else _("You are already on the waitlist of this webinar.")
             )
-        # Nobody overtakes the people already waiting.
-        waiting = Registration.objects.filter(webinar=locked, status=Status.WAITLISTED).exists()
-        seat = not waiting and _confirmed_count(locked) < locked.capacity
+        # Nobody overtakes the people already waiting. (One query: the lock is
+        # what a registration burst queues for.)
+        counts = Registration.objects.filter(webinar=locked).aggregate(
+            confirmed=Count("pk", filter=Q(status=Status.CONFIRMED)),
+            waiting=Count("pk", filter=Q(status=Status.WAITLISTED)),
+        )
+        seat = not counts["waiting"] and counts["confirmed"] < locked.capacity
         registration = existing or Registration(webinar=locked, clinician=clinician)
         registration.status = Status.CONFIRMED if seat else Status.WAITLISTED
         registration.registered_at = now
@@ -402,23 +401,13 @@ def register(*, webinar: Webinar, clinician: Clinician, now: datetime | None = N
                 registration.save()
         except IntegrityError as exc:  # only without the lock's protection (never expected)
             raise WebinarError(_("You are already registered for this webinar.")) from exc
+        # The emails are rendered after commit, once the lock is released
+        # (their rows are written here: none is lost, none sent twice).
         if seat:
             _invite(registration, locked)
-            tell(
-                registration,
-                locked,
-                "confirmed",
-                key=f"confirmed:{stamp(now)}",
-                attachments=[ics.invitation(calendar_event(locked, attendee=registration))],
-            )
+            tell_later(registration, "confirmed", key=f"confirmed:{stamp(now)}")
         else:
-            tell(
-                registration,
-                locked,
-                "waitlisted",
-                key=f"waitlisted:{stamp(now)}",
-                position=waitlist_position(registration),
-            )
+            tell_later(registration, "waitlisted", key=f"waitlisted:{stamp(now)}")
     return registration
 
 

@@ -9,6 +9,7 @@ from allauth.core import ratelimit
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -127,6 +128,10 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
 @never_cache
 @login_required
 @require_POST
+# Not one transaction for the whole request: the service's own is the outermost,
+# so the webinar's seat lock is released at its commit, before the emails are
+# rendered and the response is built (a burst of registrations queues for it).
+@transaction.non_atomic_requests
 def register(request: HttpRequest, pk: int) -> HttpResponse:
     webinar = get_object_or_404(Webinar.objects.filter(state=Webinar.State.PUBLISHED), pk=pk)
     clinician = _clinician(request)
@@ -154,6 +159,7 @@ def register(request: HttpRequest, pk: int) -> HttpResponse:
 @never_cache
 @login_required
 @require_POST
+@transaction.non_atomic_requests
 def cancel(request: HttpRequest, pk: int) -> HttpResponse:
     registration = get_object_or_404(
         Registration.objects.active().select_related("webinar"), webinar_id=pk, clinician__user=request.user

@@ -19,6 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from clinicians.models import ERN, Clinician, Language
+from cmss import outbox
 from cmss.models import AuditEvent, OutgoingEmail
 from conferences.calendar import reminders
 from conferences.models import LocalVideoMeeting, ProviderMeeting, Registration, Webinar
@@ -65,7 +66,12 @@ def meeting_id_of(webinar: Webinar) -> int:
 
 
 def emails_to(clinician: Clinician, template_part: str = "") -> list[OutgoingEmail]:
-    rows = OutgoingEmail.objects.filter(to_address=clinician.user.email).order_by("pk")
+    # Seat notices are rendered after commit (or by the worker), which a test's
+    # transaction never reaches: render what is pending, as the worker would.
+    pending = OutgoingEmail.objects.filter(to_address=clinician.user.email).exclude(render={})
+    for pk in pending.values_list("pk", flat=True):
+        outbox.render_pending(pk)
+    rows = OutgoingEmail.objects.filter(to_address=clinician.user.email, state="queued").order_by("pk")
     return [row for row in rows if template_part in row.subject]
 
 
@@ -105,6 +111,61 @@ def test_a_full_webinar_puts_new_registrants_on_the_waitlist_in_order(agent: Any
     (email,) = emails_to(third, "waitlist")
     assert "number 2 on its waitlist" in email.text_body
     assert email.attachments == []
+
+
+def test_the_seat_notice_is_queued_under_the_lock_and_written_after_commit(
+    agent: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    webinar = published(agent, capacity=1)
+    first, second = ClinicianFactory.create_batch(2, status="verified")
+    with django_capture_on_commit_callbacks() as callbacks:
+        webinars.register(webinar=webinar, clinician=first)
+        webinars.register(webinar=webinar, clinician=second)
+        # In the transaction that holds the seat lock: the rows, not yet their text.
+        rows = OutgoingEmail.objects.filter(to_address__in=[first.user.email, second.user.email])
+        assert [(row.subject, row.text_body, row.attachments) for row in rows] == [("", "", [])] * 2
+        assert {row.render["args"]["what"] for row in rows} == {"confirmed", "waitlisted"}
+    with mock.patch("cmss.outbox.enqueue") as enqueue:
+        for callback in callbacks:
+            callback()
+    seat = OutgoingEmail.objects.get(to_address=first.user.email)
+    place = OutgoingEmail.objects.get(to_address=second.user.email)
+    assert seat.render == place.render == {}
+    assert "Your seat is confirmed" in seat.subject and webinar.title in seat.subject
+    assert "METHOD:REQUEST" in ics_of(seat)
+    assert "number 1 on its waitlist" in place.text_body
+    assert sorted(call.args[0] for call in enqueue.call_args_list) == sorted([seat.pk, place.pk])
+
+
+def test_a_seat_notice_the_web_process_never_wrote_is_written_by_the_worker(
+    agent: Any, mailoutbox: Any
+) -> None:
+    webinar = published(agent)
+    clinician = ClinicianFactory.create(status="verified")
+    webinars.register(webinar=webinar, clinician=clinician)
+    # The process died between the commit and the rendering: the row waits.
+    row = OutgoingEmail.objects.get(to_address=clinician.user.email)
+    assert row.render and row.subject == ""
+    assert outbox.deliver(email_id=row.pk) == OutgoingEmail.State.SENT
+    (sent,) = mailoutbox
+    assert "Your seat is confirmed" in sent.subject and sent.to == [clinician.user.email]
+    assert "METHOD:REQUEST" in sent.attachments[0][1]
+    row.refresh_from_db()
+    assert row.render == {} and "Your seat is confirmed" in row.subject
+
+
+def test_a_waitlist_notice_overtaken_by_a_promotion_is_not_sent(agent: Any, mailoutbox: Any) -> None:
+    webinar = published(agent, capacity=1)
+    first, second = ClinicianFactory.create_batch(2, status="verified")
+    seat = webinars.register(webinar=webinar, clinician=first)
+    webinars.register(webinar=webinar, clinician=second)
+    # The first person cancels before the second one's waitlist email was written.
+    webinars.cancel_registration(registration=seat)
+    waitlisted = OutgoingEmail.objects.get(to_address=second.user.email, dedup_key__contains="waitlisted")
+    assert outbox.deliver(email_id=waitlisted.pk) == OutgoingEmail.State.CANCELLED
+    (promoted,) = emails_to(second)
+    assert "seat" in promoted.subject.lower()
+    assert mailoutbox == []
 
 
 def test_registering_twice_is_refused_and_keeps_one_row(agent: Any) -> None:
