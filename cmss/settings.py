@@ -49,7 +49,7 @@ INSTALLED_APPS = [
     "helpdesk",
     "conferences",
     "demo",
-    "django.contrib.admin",
+    "cmss.sites.AdminConfig",  # django.contrib.admin, its site from cmss/sites.py
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
