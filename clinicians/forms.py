@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import TYPE_CHECKING, Any, cast
 
@@ -15,8 +16,16 @@ from django.utils.translation import gettext_lazy as _
 
 from cmss.timezones import time_zone_choices
 from cmss.validators import no_control_characters
-from cmss.widgets import FastSelect, NulSafeModelChoiceField, NulSafeModelMultipleChoiceField
+from cmss.widgets import (
+    FastCheckboxSelectMultiple,
+    FastSelect,
+    NulSafeModelChoiceField,
+    NulSafeModelMultipleChoiceField,
+    StaticChoices,
+    fast_renderer,
+)
 
+from .choices import reference_choices, with_empty
 from .countries import NETWORK_COUNTRY_CODES, NetworkCountries
 from .models import ERN, Clinician, Hospital, Language, PrivacyStatement, Specialty
 
@@ -29,23 +38,23 @@ _PHONE_REGION_ALIASES = {"AX": "FI", "GP": "FR", "GF": "FR", "MQ": "FR", "YT": "
 
 
 def country_choices() -> list[tuple[str, StrOrPromise]]:
-    return [("", _("Choose your country"))] + [(code, str(name)) for code, name in NetworkCountries()]
+    return [("", _("Choose your country")), *reference_choices().countries]
 
 
 def grouped_hospital_choices() -> list[tuple[str, Any]]:
     """Approved hospitals grouped by country, for a <select> with <optgroup>s."""
-    names = dict(NetworkCountries())
-    groups: dict[str, list[tuple[str, str]]] = {}
-    for pk, name, city, country in Hospital.objects.approved().values_list("pk", "name", "city", "country"):
-        groups.setdefault(country, []).append((str(pk), f"{name}, {city}"))
-    choices: list[tuple[str, Any]] = [("", _("Choose your hospital"))]
-    for code in sorted(groups, key=lambda c: str(names.get(c, c))):
-        choices.append((str(names.get(code, code)), groups[code]))
-    return choices
+    return [("", _("Choose your hospital")), *reference_choices().hospitals]
+
+
+@functools.cache
+def _time_zones() -> tuple[tuple[str, str], ...]:
+    return tuple(time_zone_choices())
 
 
 class ClinicianDetailsForm(forms.Form):
     """The profile fields shared by registration and profile editing."""
+
+    default_renderer = fast_renderer
 
     first_name = forms.CharField(
         label=_("First name"),
@@ -69,7 +78,7 @@ class ClinicianDetailsForm(forms.Form):
     country = forms.ChoiceField(
         label=_("Country where you work"),
         choices=country_choices,
-        widget=forms.Select(attrs={"autocomplete": "country", "data-country-select": ""}),
+        widget=FastSelect(attrs={"autocomplete": "country", "data-country-select": ""}),
     )
     hospital = forms.ModelChoiceField(
         label=_("Hospital or affiliation"),
@@ -90,23 +99,26 @@ class ClinicianDetailsForm(forms.Form):
         label=_("City of your hospital"), max_length=100, required=False, validators=[no_control_characters]
     )
     profession = forms.ChoiceField(
-        label=_("Profession"), choices=[("", _("Choose your profession")), *Clinician.Profession.choices]
+        label=_("Profession"),
+        choices=StaticChoices(Clinician.Profession.choices, _("Choose your profession")),
+        widget=FastSelect,
     )
     specialty = forms.ModelChoiceField(
         label=_("Specialty or role"),
         queryset=Specialty.objects.filter(active=True),
         empty_label=_("Choose your specialty"),
+        widget=FastSelect,
     )
     languages = NulSafeModelMultipleChoiceField(
         label=_("Languages you can discuss a case in"),
         queryset=Language.objects.all(),
-        widget=forms.CheckboxSelectMultiple,
+        widget=FastCheckboxSelectMultiple,
     )
     erns = forms.ModelMultipleChoiceField(
         label=_("European Reference Networks you are a member of"),
         queryset=ERN.objects.all(),
         required=False,
-        widget=forms.CheckboxSelectMultiple,
+        widget=FastCheckboxSelectMultiple,
     )
     listed_in_directory = forms.BooleanField(
         label=_("List me in the directory of verified clinicians"),
@@ -118,28 +130,31 @@ class ClinicianDetailsForm(forms.Form):
     show_phone = forms.BooleanField(label=_("Show my phone number to verified clinicians"), required=False)
     time_zone = forms.ChoiceField(
         label=_("Time zone"),
-        choices=lambda: [("", _("The time zone of my country")), *time_zone_choices()],
+        choices=StaticChoices(_time_zones, _("The time zone of my country")),
         required=False,
         help_text=_("Conference and webinar times are shown in this zone."),
         widget=FastSelect(attrs={"data-time-zone-select": ""}),
     )
     language = forms.ChoiceField(
-        label=_("Language of the site and of our emails"), choices=settings.LANGUAGES, initial="en"
+        label=_("Language of the site and of our emails"),
+        choices=StaticChoices(settings.LANGUAGES),
+        initial="en",
+        widget=FastSelect,
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # The field validates against the queryset; the widget shows optgroups.
-        self.fields["hospital"].widget.choices = grouped_hospital_choices()
+        # The widgets show the cached option lists (no query, no translation per
+        # option); the fields still validate against their querysets and choices.
+        choices = reference_choices()
+        self.fields["country"].widget.choices = with_empty(_("Choose your country"), choices.countries)
+        self.fields["hospital"].widget.choices = with_empty(_("Choose your hospital"), choices.hospitals)
         self.fields["hospital"].widget.attrs["data-search-label"] = _("Search hospitals by name or city")
-        self.fields["erns"].label_from_instance = lambda ern: f"{ern.name} — {ern.full_name}"  # type: ignore[attr-defined]
-        self.fields["languages"].label_from_instance = (  # type: ignore[attr-defined]
-            lambda language: (
-                language.name
-                if language.name == language.native_name
-                else f"{language.name} ({language.native_name})"
-            )
+        self.fields["specialty"].widget.choices = with_empty(
+            _("Choose your specialty"), choices.active_specialties
         )
+        self.fields["languages"].widget.choices = StaticChoices(choices.languages_with_native)
+        self.fields["erns"].widget.choices = StaticChoices(choices.erns_with_area)
         # Required one way or the other: a listed hospital, or name and city.
         for name in ("hospital", "new_hospital_name", "new_hospital_city"):
             self.fields[name].conditionally_required = True  # type: ignore[attr-defined]
