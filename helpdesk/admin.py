@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR, TO_FIELD_VAR
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import F, Prefetch, QuerySet
@@ -13,12 +15,11 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext_lazy
 
 from clinicians.countries import NetworkCountries
 from clinicians.models import Clinician
@@ -27,7 +28,7 @@ from cmss.http import signed_in_user
 from cmss.models import User
 from cmss.pagination import BoundedCountPaginator
 
-from . import forms, services
+from . import forms, queue, services
 from .models import CannedReply, Holiday, Ticket, TicketEvent, TicketMessage, TicketQuerySet
 from .panels import panel_for
 
@@ -91,12 +92,20 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
+@functools.cache
+def _country_lookups(language: str | None) -> list[tuple[str, str]]:
+    """The 31 countries in the language's order: django-countries translates every
+    name it knows to sort them, some 300 gettext calls a page, for names that only
+    change with a deployment."""
+    return [(code, str(name)) for code, name in NetworkCountries()]
+
+
 class CountryFilter(admin.SimpleListFilter):
     title = _("country")
     parameter_name = "country"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(code, str(name)) for code, name in NetworkCountries()]
+        return _country_lookups(get_language())
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
         if self.value():
@@ -139,7 +148,7 @@ class TicketAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = BoundedCountPaginator
     actions = ["assign_to_me", "make_urgent", "make_normal", "resolve_selected"]
-    change_list_template = "admin/helpdesk/ticket/change_list.html"
+    change_list_template = "admin/helpdesk/ticket/change_list.html"  # the popup and POSTs; see queue.py
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Ticket]:
         queryset = super().get_queryset(request)
@@ -155,7 +164,14 @@ class TicketAdmin(admin.ModelAdmin):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        return super().changelist_view(request, {"title": _("Helpdesk queue"), **(extra_context or {})})
+        extra = {"title": _("Helpdesk queue"), **(extra_context or {})}
+        # Actions (POST) and the raw-id lookup popup stay Django's; the agents' GET
+        # is the lean queue page (helpdesk/queue.py), at the same URL.
+        if request.method != "GET" or IS_POPUP_VAR in request.GET or TO_FIELD_VAR in request.GET:
+            return super().changelist_view(request, extra)
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        return queue.changelist(self, request, extra)
 
     def get_ordering(self, request: HttpRequest) -> list[Any]:
         return [F("due_at").asc(nulls_last=True), "created_at", "pk"]
@@ -199,16 +215,7 @@ class TicketAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("due"), ordering="due_at")
     def due(self, ticket: Ticket) -> str:
-        if ticket.due_at is None:
-            return "—"
-        local = timezone.localtime(ticket.due_at)
-        if ticket.state == Ticket.State.WAITING:
-            return format_html('<span class="due-paused">{}</span>', _("paused (waiting)"))
-        if ticket.is_overdue:
-            return format_html(
-                '<strong class="due-overdue">{} · {}</strong>', _("overdue"), f"{local:%d %b %H:%M}"
-            )
-        return f"{local:%d %b %H:%M}"
+        return queue.due_cell(ticket, overdue=str(_("overdue")), paused=str(_("paused (waiting)")))
 
     # --- Bulk actions ---------------------------------------------------------------
 
