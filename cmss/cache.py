@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
@@ -88,7 +88,31 @@ def _default_of_get(key: str, default: Any = None, *args: Any, **kwargs: Any) ->
     return default
 
 
+class _OneClientPerPool(RedisCacheClient):
+    """Django builds a new redis.Redis for every cache call, and with it the
+    client's table of ~170 response callbacks: 0.1 to 0.2 ms of CPU per call, on
+    every page that reads a fragment or a rate limit. One client per
+    connection pool does the same (a client is thread-safe and holds no
+    connection of its own)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clients: dict[int, Any] = {}
+
+    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
+        # django-stubs leave the client's private attributes out.
+        pool = self._get_connection_pool(write)  # type: ignore[attr-defined]
+        client = self._clients.get(id(pool))
+        if client is None:
+            client = self._clients[id(pool)] = self._client(connection_pool=pool)  # type: ignore[attr-defined]
+        return client
+
+
 class FailOpenRedisCache(RedisCache):
+    def __init__(self, server: str, params: dict[str, Any]) -> None:
+        super().__init__(server, params)
+        self._class = _OneClientPerPool
+
     get = _fail_open(_default_of_get)(RedisCache.get)
     get_many = _fail_open(lambda *args, **kwargs: {})(RedisCache.get_many)
     has_key = _fail_open(False)(RedisCache.has_key)
