@@ -18,6 +18,7 @@ class ConferencesConfig(AppConfig):
         from .meetings import pipeline
         from .webinars import notices
         from .webinars import panels as webinar_panels
+        from .webinars import programme as cached
         from .webinars import requests as webinar_requests
         from .webinars import services as webinars
 
@@ -30,6 +31,16 @@ class ConferencesConfig(AppConfig):
         # Webinars: reminders 24 h and 1 h before, and the provider webinar's creation.
         reminders.register("webinars", notices.reminders_due)
         pipeline.on_created("webinar", webinars.on_meeting_created)
+
+        # The public programme, the webinar pages and the calendar feed are cached
+        # under this topic (webinars/programme.py); registrations are not watched:
+        # the seats are counted per request.
+        from clinicians.models import ERN, Language
+        from cmss import fragments
+
+        from .models import Speaker, Webinar
+
+        fragments.watch(cached.TOPIC, Webinar, Speaker, ERN, Language)
 
         # Webinar requests of reference centres: their ticket panel, and their speakers' retention.
         webinar_panels.register_webinar_request_panel()

@@ -82,9 +82,13 @@ def _vevent(event: Event, *, method: str, now: datetime) -> icalendar.Event:
     return item
 
 
-def calendar(events: Iterable[Event], *, method: str = "PUBLISH", name: str = "") -> bytes:
-    """A VCALENDAR with the events: REQUEST, CANCEL (one event) or PUBLISH (a feed)."""
-    now = timezone.now()
+def calendar(
+    events: Iterable[Event], *, method: str = "PUBLISH", name: str = "", stamp: datetime | None = None
+) -> bytes:
+    """A VCALENDAR with the events: REQUEST, CANCEL (one event) or PUBLISH (a feed).
+    `stamp` is the DTSTAMP (now by default): a feed gives the time its data last
+    changed, so that the same data always makes the same bytes."""
+    now = stamp or timezone.now()
     cal = icalendar.Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")

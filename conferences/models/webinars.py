@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from clinicians.models import ERN, Clinician, Language
+from cmss import fragments
 from cmss.models import Event
 
 if TYPE_CHECKING:
@@ -250,6 +251,8 @@ class Speaker(models.Model):
         if email:
             mine |= Q(email__iexact=email)
         cls.objects.filter(mine).update(name="[erased]", affiliation="", email="", clinician=None)
+        # update() sends no signal: the programme's cached pages name the speakers.
+        fragments.bump("webinars")
 
     @property
     def invite_email(self) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from allauth.core import ratelimit
@@ -14,6 +13,8 @@ from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.cache import get_conditional_response
+from django.utils.http import http_date
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -23,20 +24,15 @@ from cmss import ratelimit as cmss_ratelimit
 from cmss.http import AuthenticatedHttpRequest
 
 from .. import experts
-from ..calendar import ics
 from ..cases.forms import is_id
 from ..cases.views import search_invitees, suggestions_json
 from ..models import Registration, Webinar, WebinarRequest
-from . import notices
+from . import programme as cached
 from . import requests as webinar_requests
 from . import services as webinars
-from .forms import ProgrammeFilterForm, SpeakerQueryForm, WebinarRequestForm
+from .forms import SpeakerQueryForm, WebinarRequestForm
 
-PAST_PAGE_SIZE = 10
 REQUESTS_PAGE_SIZE = 25
-UPCOMING_LIMIT = 100
-# How far back the calendar feed goes (calendar programs keep what they saw).
-FEED_HISTORY = timedelta(days=180)
 
 
 def _clinician(request: HttpRequest) -> Clinician | None:
@@ -46,40 +42,20 @@ def _clinician(request: HttpRequest) -> Clinician | None:
 
 
 @require_GET
+@transaction.non_atomic_requests  # reads only: no BEGIN/COMMIT round trips
 def programme(request: HttpRequest) -> HttpResponse:
-    """Upcoming webinars first (soonest first), then past ones with their recordings."""
-    form = ProgrammeFilterForm(request.GET)
-    filters = form.filters()
-    listed = Webinar.objects.all()
-    if filters["ern"] is not None:
-        listed = listed.filter(erns=filters["ern"])
-    if filters["language"] is not None:
-        listed = listed.filter(language=filters["language"])
-    now = timezone.now()
-    upcoming = list(listed.upcoming(now).with_seats().with_related()[:UPCOMING_LIMIT])
-    page = Paginator(listed.past(now).with_related(), PAST_PAGE_SIZE).get_page(request.GET.get("page"))
-    mine: dict[int, Registration] = {}
-    clinician = _clinician(request)
-    if clinician is not None and upcoming:
-        mine = {
-            registration.webinar_id: registration
-            for registration in Registration.objects.active()
-            .with_position()
-            .filter(clinician=clinician, webinar__in=[webinar.pk for webinar in upcoming])
-        }
-    for webinar in upcoming:
-        webinar.my_registration = mine.get(webinar.pk)  # type: ignore[attr-defined]
-    query = request.GET.copy()
-    query.pop("page", None)
+    """Upcoming webinars first (soonest first), then past ones with their recordings:
+    the programme from the cache, with the seats left and the viewer's own seats
+    filled in (programme.py)."""
+    built = cached.programme(request.GET)
+    pks = [pk for pk, _capacity in built.upcoming]
     return render(
         request,
         "conferences/webinar_list.html",
         {
-            "form": form,
-            "upcoming": upcoming,
-            "past": page,
-            "query": query.urlencode(),
-            "filtered": any(value is not None for value in filters.values()),
+            "programme": cached.fill(
+                built, seats=cached.confirmed_counts(pks), mine=cached.registrations_of(request.user, pks)
+            )
         },
     )
 
@@ -96,10 +72,15 @@ def _visible(request: HttpRequest) -> Q:
 
 
 @require_GET
+@transaction.non_atomic_requests  # reads only
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
-    webinar = get_object_or_404(Webinar.objects.with_related().with_seats().filter(_visible(request)), pk=pk)
-    clinician = _clinician(request)
+    webinar = get_object_or_404(
+        Webinar.objects.select_related("meeting").with_seats().filter(_visible(request)), pk=pk
+    )
+    clinician = None
     registration = None
+    if request.user.is_authenticated:
+        clinician = Clinician.objects.filter(user=request.user).only("pk", "status", "user_id").first()
     if clinician is not None:
         registration = (
             Registration.objects.with_position().filter(webinar=webinar, clinician=clinician).first()
@@ -115,6 +96,9 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "conferences/webinar_detail.html",
         {
             "webinar": webinar,
+            # What everyone allowed to see the page sees (cached); the seats and
+            # the registration section below it are the viewer's, built now.
+            "about": cached.about(webinar),
             "clinician": clinician,
             "registration": registration,
             "can_register": can_register,
@@ -180,25 +164,20 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
+@transaction.non_atomic_requests  # reads only, and mostly from the cache
 def feed(request: HttpRequest) -> HttpResponse:
-    """The published programme as an iCalendar feed (subscribe in any calendar program)."""
-    since = timezone.now() - FEED_HISTORY
-    listed = (
-        Webinar.objects.filter(
-            Q(state__in=[Webinar.State.PUBLISHED, Webinar.State.HELD])
-            | Q(state=Webinar.State.CANCELLED, published_at__isnull=False),
-            start__gte=since,
+    """The published programme as an iCalendar feed (subscribe in any calendar program).
+    The same bytes for everyone (of a language), cached; a calendar program that
+    polls with If-None-Match or If-Modified-Since is answered 304 without them."""
+    built, body = cached.feed()
+    response = get_conditional_response(request, etag=built.etag, last_modified=built.last_modified)
+    if response is None:
+        response = HttpResponse(
+            body if body is not None else cached.feed_body(built), content_type="text/calendar; charset=utf-8"
         )
-        .order_by("start", "pk")
-        .only("pk", "title", "description", "start", "duration_minutes", "sequence", "state")
-    )
-    body = ics.calendar(
-        (notices.calendar_event(webinar) for webinar in listed.iterator(chunk_size=500)),
-        method="PUBLISH",
-        name=_("CMSS webinars of the European Reference Networks"),
-    )
-    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
-    response["Content-Disposition"] = 'inline; filename="cmss-webinars.ics"'
+        response["Content-Disposition"] = 'inline; filename="cmss-webinars.ics"'
+    response["ETag"] = built.etag
+    response["Last-Modified"] = http_date(built.last_modified)
     return response
 
 
