@@ -32,6 +32,16 @@ def total_seconds(pids: Iterable[int]) -> float:
     return sum(process_seconds(pid) for pid in pids)
 
 
+def snapshot(pids: Iterable[int]) -> dict[int, float]:
+    return {pid: process_seconds(pid) for pid in pids}
+
+
+def spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between two snapshots: a process that appeared in between
+    counts whole; one that ended in between loses its last part (keep them alive)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items() if seconds)
+
+
 def children(pid: int) -> list[int]:
     """The direct children of a process (gunicorn's workers)."""
     found: list[int] = []

@@ -25,11 +25,14 @@ cmss_bench on 127.0.0.1). It reports, in one run:
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
@@ -142,48 +145,209 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def sequential(path: str, cookie: str) -> tuple[float, float]:
-    """Median and p95 server time (ms), one request at a time, in-process."""
+# (name, path, who, tier). Who: anon, clinician, coordinator, agent, supervisor.
+# Tiers and their targets (issue 13): server CPU per request as a ratio of the
+# landing page's (capacity relative to it: higher is cheaper) and p95 one at a time.
+TIERS: dict[str, tuple[float, float | None]] = {
+    "public": (0.5, 25),
+    "clinician": (0.25, 25),
+    "agent": (0.2, 50),
+    "admin": (0.1, None),
+}
+APPLICATION_NAME = "cmss-bench-web"
+
+
+@dataclass
+class Page:
+    name: str
+    path: str
+    who: str
+    tier: str
+    queries: int = 0
+    p50: float = 0.0
+    p95: float = 0.0
+    rate: float = 0.0
+    cpu_app: float = 0.0
+    cpu_db: float = 0.0
+
+    @property
+    def cpu(self) -> float:
+        return self.cpu_app + self.cpu_db
+
+
+def pages_to_measure() -> tuple[list[Page], dict[str, str]]:
+    """The pages of the issue's table, with the people who see them."""
+    from bench import experts
+    from conferences.models import Conference, Webinar
+    from helpdesk.models import Ticket
+
+    coordinator = experts.coordinator()
+    viewer_cookie = clinician_session()
+    viewer_id = clinician_viewer().pk
+    cookies = {
+        "anon": "",
+        "clinician": viewer_cookie,
+        "coordinator": session_cookie(coordinator.user, with_mfa=False),
+        "agent": staff_session()[1],
+        "supervisor": supervisor_session(),
+    }
+    webinar = Webinar.objects.filter(state="published").order_by("start").first()
+    open_tickets = Ticket.objects.filter(state="open").order_by("pk")
+    ticket = open_tickets[open_tickets.count() // 2]
+    own_ticket = Ticket.objects.filter(requester_id=viewer_id).order_by("-pk").first()
+    conference = Conference.objects.visible_to(coordinator.user).order_by("-pk").first()
+    pages = [
+        Page("landing page", "/", "anon", "public"),
+        Page("webinars", "/webinars/", "anon", "public"),
+        Page("webinar page", f"/webinars/{webinar.pk}/" if webinar else "", "anon", "public"),
+        Page("webinar feed", "/webinars/feed.ics", "anon", "public"),
+        Page("register", "/register/", "anon", "public"),
+        Page("privacy", "/privacy/", "anon", "public"),
+        Page("contact", "/contact/", "anon", "public"),
+        Page("directory name", "/directory/?q=mar", "clinician", "clinician"),
+        Page("directory country+lang", "/directory/?country=PT&language=pt", "clinician", "clinician"),
+        Page("directory specialty", "/directory/?specialty=1", "clinician", "clinician"),
+        Page("directory ERN", "/directory/?ern=ern-lung", "clinician", "clinician"),
+        Page("profile", "/profile/", "clinician", "clinician"),
+        Page("helpdesk", "/helpdesk/", "clinician", "clinician"),
+        Page("own ticket", f"/helpdesk/{own_ticket.pk}/" if own_ticket else "", "clinician", "clinician"),
+        Page("conferences", "/conferences/", "coordinator", "clinician"),
+        Page(
+            "conference page",
+            f"/conferences/{conference.pk}/" if conference else "",
+            "coordinator",
+            "clinician",
+        ),
+        Page("conference request", "/conferences/request/", "coordinator", "clinician"),
+        Page("webinars signed in", "/webinars/", "clinician", "clinician"),
+        Page("helpdesk queue", "/admin/helpdesk/ticket/", "agent", "agent"),
+        Page("ticket page", f"/admin/helpdesk/ticket/{ticket.pk}/change/", "agent", "agent"),
+        Page("admin index", "/admin/", "agent", "admin"),
+        Page("admin clinicians", "/admin/clinicians/clinician/", "agent", "admin"),
+        Page("admin webinars", "/admin/conferences/webinar/", "agent", "admin"),
+        Page("admin conferences", "/admin/conferences/conference/", "agent", "admin"),
+        Page("admin hospitals", "/admin/clinicians/hospital/", "agent", "admin"),
+        Page("admin emails", "/admin/cmss/outgoingemail/", "supervisor", "admin"),
+        Page("admin audit", "/admin/cmss/auditevent/", "supervisor", "admin"),
+    ]
+    return [page for page in pages if page.path], cookies
+
+
+def clinician_viewer() -> Any:
+    from clinicians.models import Clinician
+
+    viewer = Clinician.objects.filter(status="verified").select_related("user").order_by("pk").first()
+    assert viewer is not None
+    return viewer.user
+
+
+def count_queries(page: Page, cookie: str) -> None:
+    """Queries of one request, in-process (the same code, the same settings)."""
+    from django.db import connection
     from django.test import Client
 
     client = Client(HTTP_COOKIE=cookie) if cookie else Client()
-    for _ in range(10):
-        response = client.get(path)
-        assert response.status_code == 200, (path, response.status_code)
+    client.get(page.path)
+    count = [0]
+
+    def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        count[0] += 1
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        response = client.get(page.path)
+    assert response.status_code == 200, (page.path, response.status_code)
+    page.queries = count[0]
+
+
+def one_at_a_time(page: Page, cookie: str) -> None:
+    """p50 and p95 (ms) of SEQUENTIAL requests on one keep-alive connection to gunicorn."""
+    connection = HTTPConnection("127.0.0.1", PORT, timeout=30)
+    headers = {"Cookie": cookie, "Host": "127.0.0.1"}
     timings = []
-    for _ in range(SEQUENTIAL):
+    for index in range(SEQUENTIAL + 10):
         started = time.perf_counter()
-        client.get(path)
-        timings.append((time.perf_counter() - started) * 1000)
-    return statistics.median(timings), percentile(timings, 0.95)
+        connection.request("GET", page.path, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise SystemExit(f"{page.path} answered {response.status}")
+        if index >= 10:
+            timings.append((time.perf_counter() - started) * 1000)
+    connection.close()
+    page.p50, page.p95 = statistics.median(timings), percentile(timings, 0.95)
 
 
-def throughput(path: str, cookie: str) -> float:
-    """Requests per second with CONCURRENCY connections hammering gunicorn."""
+def under_load(page: Page, cookie: str, server: subprocess.Popen[bytes]) -> None:
+    """CONCURRENCY keep-alive connections for SECONDS: requests/s, and the server
+    CPU per request of gunicorn's workers and their PostgreSQL backends (/proc)."""
+    from bench import cpu
+
+    workers = cpu.snapshot(cpu.children(server.pid))
+    backends = cpu.snapshot(cpu.postgres_backends(APPLICATION_NAME))
+    done, elapsed = load(page.path, cookie)
+    app = cpu.spent(workers, cpu.snapshot(cpu.children(server.pid)))
+    after = cpu.snapshot(cpu.postgres_backends(APPLICATION_NAME))
+    db = cpu.spent(backends, after)
+    if set(backends) - set(after):
+        print(f"    ({len(set(backends) - set(after))} database connections ended during {page.name})")
+    page.rate = done / elapsed
+    page.cpu_app, page.cpu_db = app * 1000 / max(done, 1), db * 1000 / max(done, 1)
+
+
+def load(path: str, cookie: str) -> tuple[int, float]:
+    """(requests answered 200, seconds): wrk when installed, else Python threads
+    with keep-alive connections (slower: they share the two cores)."""
+    wrk = shutil.which("wrk")
+    if wrk:
+        result = subprocess.run(  # noqa: S603
+            [
+                wrk,
+                f"-c{CONCURRENCY}",
+                "-t2",
+                f"-d{SECONDS:.0f}s",
+                "-H",
+                f"Cookie: {cookie}",
+                "-H",
+                "Host: 127.0.0.1",
+                f"http://127.0.0.1:{PORT}{path}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        match = re.search(r"(\d+) requests in ([\d.]+)(m?s)", result.stdout)
+        assert match is not None, result.stdout
+        total = int(match.group(1))
+        seconds = float(match.group(2)) / (1000 if match.group(3) == "ms" else 1)
+        failed = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
+        if failed:
+            print(f"    ({failed.group(1)} failed requests on {path})")
+            total -= int(failed.group(1))
+        return total, seconds
+    return python_load(path, cookie)
+
+
+def python_load(path: str, cookie: str) -> tuple[int, float]:
     done = [0]
-    errors = [0]
     lock = threading.Lock()
     stop = time.monotonic() + SECONDS
 
     def hammer() -> None:
-        count = failures = 0
+        count = 0
+        connection = HTTPConnection("127.0.0.1", PORT, timeout=30)
         while time.monotonic() < stop:
-            connection = HTTPConnection("127.0.0.1", PORT, timeout=30)
             try:
                 connection.request("GET", path, headers={"Cookie": cookie, "Host": "127.0.0.1"})
                 response = connection.getresponse()
                 response.read()
-                if response.status == 200:
-                    count += 1
-                else:
-                    failures += 1
+                count += response.status == 200
             except OSError:
-                failures += 1
-            finally:
                 connection.close()
+                connection = HTTPConnection("127.0.0.1", PORT, timeout=30)
+        connection.close()
         with lock:
             done[0] += count
-            errors[0] += failures
 
     threads = [threading.Thread(target=hammer) for _ in range(CONCURRENCY)]
     started = time.monotonic()
@@ -191,14 +355,19 @@ def throughput(path: str, cookie: str) -> float:
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.monotonic() - started
-    if errors[0]:
-        print(f"    ({errors[0]} failed requests on {path})")
-    return done[0] / elapsed
+    return done[0], time.monotonic() - started
 
 
 def start_gunicorn() -> subprocess.Popen[bytes]:
-    workers = str(int(os.environ.get("BENCH_WORKERS", str(2 * (os.cpu_count() or 1)))))
+    """gunicorn as deployed behind the proxy: threaded workers keep connections
+    alive; their database connections carry an application name so that their
+    PostgreSQL backends can be found."""
+    workers = str(int(os.environ.get("BENCH_WORKERS", "4")))
+    url = os.environ["DATABASE_URL"]
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"{url}{'&' if '?' in url else '?'}application_name={APPLICATION_NAME}",
+    }
     process = subprocess.Popen(  # noqa: S603
         [
             sys.executable,
@@ -209,11 +378,17 @@ def start_gunicorn() -> subprocess.Popen[bytes]:
             f"127.0.0.1:{PORT}",
             "-w",
             workers,
+            "-k",
+            "gthread",
+            "--threads",
+            "1",
+            "--keep-alive",
+            "30",
             "--log-level",
             "warning",
         ],
         cwd=ROOT,
-        env=os.environ.copy(),
+        env=env,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -226,6 +401,31 @@ def start_gunicorn() -> subprocess.Popen[bytes]:
             time.sleep(0.3)
     process.terminate()
     sys.exit("gunicorn did not start")
+
+
+def report(pages: list[Page]) -> None:
+    landing = pages[0]
+    print(f"\nPages at {CLINICIANS:,} clinicians and {TICKETS:,} tickets; load average {load_average()}:")
+    print(
+        f"  {'page':24} {'CPU ms/req':>16} {'req/s':>7} {'p50':>6} {'p95':>6} {'queries':>7}"
+        f" {'ratio':>6}  target"
+    )
+    for page in pages:
+        ratio = landing.cpu / page.cpu if page.cpu else 0.0
+        wanted, p95_target = TIERS[page.tier]
+        verdicts = []
+        if page is not landing:
+            verdicts.append(f"ratio >= {wanted}: {'met' if ratio >= wanted else 'MISSED'}")
+        if p95_target is not None:
+            verdicts.append(f"p95 <= {p95_target}: {'met' if page.p95 <= p95_target else 'MISSED'}")
+        print(
+            f"  {page.name:24} {page.cpu_app:6.1f} + {page.cpu_db:4.1f} db {page.rate:7.0f} {page.p50:6.1f}"
+            f" {page.p95:6.1f} {page.queries:7d} {ratio:6.2f}  {'; '.join(verdicts)}"
+        )
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def main() -> None:
@@ -241,55 +441,35 @@ def main() -> None:
     started = time.perf_counter()
     added = seed.seed_tickets(TICKETS, messages_per_ticket=2)
     print(f"Seeded {added:,} tickets (+{2 * added:,} messages) in {time.perf_counter() - started:.1f} s")
+    started = time.perf_counter()
+    added = seed.seed_webinars()
+    print(f"Seeded {added:,} webinars in {time.perf_counter() - started:.1f} s")
     print(f"In the database: {Clinician.objects.count():,} clinicians, {Ticket.objects.count():,} tickets")
     from bench import experts
 
     started = time.perf_counter()
     added = experts.seed_history()
     print(f"Seeded {added:,} conferences of expert history in {time.perf_counter() - started:.1f} s")
-    coordinator = experts.coordinator()
 
-    _agent, staff_cookie = staff_session()
-    viewer_cookie = clinician_session()
-    open_tickets = Ticket.objects.filter(state="open").order_by("pk")
-    ticket = open_tickets[open_tickets.count() // 2]
-    # name: (path, session cookie, target p95 in ms, target throughput ratio to the landing page)
-    pages: dict[str, tuple[str, str, float | None, float | None]] = {
-        "landing page": ("/", "", None, None),
-        "helpdesk queue": ("/admin/helpdesk/ticket/", staff_cookie, 150, 0.3),
-        "ticket page": (f"/admin/helpdesk/ticket/{ticket.pk}/change/", staff_cookie, 150, 0.3),
-        "directory search": ("/directory/?q=mar", viewer_cookie, 100, 0.5),
-        "directory filters": ("/directory/?q=ros&country=IT&language=it", viewer_cookie, 100, 0.5),
-    }
-
-    print(f"\nOne request at a time ({SEQUENTIAL} requests each), server time in ms:")
-    for name, (path, cookie, p95_target, _ratio) in pages.items():
-        median, p95 = sequential(path, cookie)
-        verdict = (
-            ""
-            if p95_target is None
-            else f"  (target p95 <= {p95_target} ms: {'met' if p95 <= p95_target else 'MISSED'})"
-        )
-        print(f"  {name:17} p50 {median:7.1f}   p95 {p95:7.1f}{verdict}")
-    # Not in the throughput run below: one person asking 16 at a time meets its rate limit.
-    experts.time_endpoint(coordinator)
-    experts.time_selector()
-
-    print(f"\nThroughput with {CONCURRENCY} concurrent connections for {SECONDS:.0f} s each (gunicorn):")
+    pages, cookies = pages_to_measure()
+    for page in pages:
+        count_queries(page, cookies[page.who])
     server = start_gunicorn()
     try:
-        rates = {name: throughput(path, cookie) for name, (path, cookie, _p95, _ratio) in pages.items()}
+        print(f"\nOne request at a time ({SEQUENTIAL} each, one keep-alive connection to gunicorn)...")
+        for page in pages:
+            one_at_a_time(page, cookies[page.who])
+        print(f"{CONCURRENCY} keep-alive connections for {SECONDS:.0f} s each, CPU from /proc...")
+        for page in pages:
+            under_load(page, cookies[page.who], server)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    for name, rate in rates.items():
-        ratio, wanted = rate / rates["landing page"], pages[name][3]
-        verdict = (
-            ""
-            if wanted is None
-            else f"  ratio {ratio:.2f} (target >= {wanted}: {'met' if ratio >= wanted else 'MISSED'})"
-        )
-        print(f"  {name:17} {rate:7.1f} requests/s{verdict}")
+    report(pages)
+
+    # Not in the throughput run above: one person asking 16 at a time meets its rate limit.
+    experts.time_endpoint(experts.coordinator())
+    experts.time_selector()
 
     from bench import signup_timing
 

@@ -95,7 +95,11 @@ def render_notice(*, registration: int, what: str) -> Rendered | None:
     """The email tell_later() queued, from the registration as it is now."""
     if what not in LATER:
         raise ValueError(f"not a registration notice: {what}")
-    found = Registration.objects.select_related("webinar", "clinician__user").filter(pk=registration).first()
+    found = (
+        Registration.objects.select_related("webinar__language", "clinician__user")
+        .filter(pk=registration)
+        .first()
+    )
     if found is None:
         return None
     from .services import waitlist_position

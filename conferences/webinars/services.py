@@ -62,7 +62,7 @@ def _event(webinar: Webinar, action: str, *, by: User | None = None, note: str =
     WebinarEvent.objects.create(webinar=webinar, action=action, actor=by, note=note[:2000])
 
 
-def _invite(registration: Registration, webinar: Webinar) -> None:
+def _invite(registration: Registration, webinar: Webinar, *, saved: bool = False) -> None:
     """A confirmed seat: register the person on the provider webinar (added by the
     worker once the webinar exists there) and send the calendar invitation."""
     if webinar.meeting is not None:
@@ -74,8 +74,9 @@ def _invite(registration: Registration, webinar: Webinar) -> None:
                 registrant=True,
             ),
         )
-    registration.sent_sequence = webinar.sequence
-    registration.save(update_fields=["sent_sequence"])
+    if not saved:  # `saved`: the caller wrote sent_sequence with the row
+        registration.sent_sequence = webinar.sequence
+        registration.save(update_fields=["sent_sequence"])
 
 
 def _uninvite(registration: Registration, webinar: Webinar) -> None:
@@ -395,7 +396,8 @@ def register(*, webinar: Webinar, clinician: Clinician, now: datetime | None = N
         registration.registered_at = now
         registration.confirmed_at = now if seat else None
         registration.cancelled_at = None
-        registration.sent_sequence = None
+        # A seat's calendar invitation goes out with this sequence (_invite).
+        registration.sent_sequence = locked.sequence if seat else None
         try:
             with transaction.atomic():
                 registration.save()
@@ -404,7 +406,7 @@ def register(*, webinar: Webinar, clinician: Clinician, now: datetime | None = N
         # The emails are rendered after commit, once the lock is released
         # (their rows are written here: none is lost, none sent twice).
         if seat:
-            _invite(registration, locked)
+            _invite(registration, locked, saved=True)
             tell_later(registration, "confirmed", key=f"confirmed:{stamp(now)}")
         else:
             tell_later(registration, "waitlisted", key=f"waitlisted:{stamp(now)}")
