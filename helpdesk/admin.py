@@ -28,7 +28,7 @@ from cmss.http import signed_in_user
 from cmss.models import User
 from cmss.pagination import BoundedCountPaginator
 
-from . import forms, queue, services
+from . import forms, queue, rendering, services
 from .models import CannedReply, Holiday, Ticket, TicketEvent, TicketMessage, TicketQuerySet
 from .panels import panel_for
 
@@ -342,9 +342,11 @@ class TicketAdmin(admin.ModelAdmin):
                 state = form.fields["state"]
                 assert isinstance(state, ChoiceField)
                 state.choices = [(s, label) for s, label in Ticket.State.choices if ticket.can_move_to(s)]
-                result[name] = form
+                result[name] = rendering.lean(form)
                 continue
-            result[name] = form_class(data if bound == name else None, initial=initial, prefix=name)
+            result[name] = rendering.lean(
+                form_class(data if bound == name else None, initial=initial, prefix=name)
+            )
         return result
 
     def change_view(
@@ -377,7 +379,7 @@ class TicketAdmin(admin.ModelAdmin):
                     if action_form is not None and bound == action.name
                     else action.form_class(prefix=action.name, **action.form_kwargs(ticket))
                 )
-                panel_actions.append((action, form))
+                panel_actions.append((action, rendering.lean(form)))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,

@@ -63,13 +63,22 @@ def panel_for(kind: str) -> Panel | None:
     return _PANELS.get(kind)
 
 
+def requester_clinician(ticket: Ticket) -> Clinician | None:
+    """The requester's clinician profile, its relations loaded: fetched once per
+    ticket object (one request), though the page's panel and each of its
+    actions' availability checks ask for it."""
+    if "_requester_clinician" not in ticket.__dict__:
+        ticket.__dict__["_requester_clinician"] = (
+            Clinician.objects.with_related().filter(user_id=ticket.requester_id).first()
+            if ticket.requester_id
+            else None
+        )
+    clinician: Clinician | None = ticket.__dict__["_requester_clinician"]
+    return clinician
+
+
 def clinician_context(ticket: Ticket) -> dict[str, Any]:
-    clinician = (
-        Clinician.objects.with_related().filter(user_id=ticket.requester_id).first()
-        if ticket.requester_id
-        else None
-    )
-    return {"clinician": clinician, "hospital": ticket.hospital}
+    return {"clinician": requester_clinician(ticket), "hospital": ticket.hospital}
 
 
 def register_builtin_panels() -> None:
@@ -100,7 +109,7 @@ def register_builtin_panels() -> None:
         )
 
     def registered(ticket: Ticket) -> bool:
-        clinician = Clinician.objects.filter(user=ticket.requester_id).only("status").first()
+        clinician = requester_clinician(ticket)
         return ticket.is_active and clinician is not None and clinician.status == Clinician.Status.REGISTERED
 
     def proposed(ticket: Ticket) -> bool:
@@ -162,7 +171,7 @@ def register_builtin_panels() -> None:
 
     def restricted_is(value: bool) -> Callable[[Ticket], bool]:
         def check(ticket: Ticket) -> bool:
-            clinician = Clinician.objects.filter(user=ticket.requester_id).only("restricted").first()
+            clinician = requester_clinician(ticket)
             return ticket.is_active and clinician is not None and clinician.restricted is value
 
         return check

@@ -478,3 +478,35 @@ def test_a_clinician_or_a_signed_out_visitor_never_sees_the_queue(client: Client
     client.force_login(ClinicianFactory.create(status="verified").user)
     response = client.get("/admin/helpdesk/ticket/")
     assert response.status_code == 302 and "Private question" not in response.content.decode()
+
+
+def test_the_ticket_page_forms_keep_their_labels_and_choices(agent_client: Client) -> None:
+    # helpdesk/rendering.py writes labels, empty error lists and selects in Python.
+    ticket = question("Labels?")
+    page = agent_client.get(f"/admin/helpdesk/ticket/{ticket.pk}/change/").content.decode()
+    assert '<label for="id_reply-then">After sending:</label>' in page
+    assert '<select name="reply-then" id="id_reply-then">' in page
+    assert '<option value="waiting" selected>then wait for the requester</option>' in page
+    assert '<label for="id_priority-priority">Priority:</label>' in page
+    assert '<option value="normal" selected>' in page
+    assert 'class="errorlist"' not in page
+    refused = agent_client.post(f"/admin/helpdesk/ticket/{ticket.pk}/act/reply/", {"reply-then": "nonsense"})
+    assert refused.status_code == 400
+    assert 'class="errorlist"' in refused.content.decode()
+
+
+def test_the_conference_ticket_page_checks_its_actions_in_one_query(agent_client: Client) -> None:
+    from tests.factories import requested_conference
+
+    conference = requested_conference(title="Case", question="What now?", case_summary="Summary.")
+    url = f"/admin/helpdesk/ticket/{conference.ticket_id}/change/"
+    agent_client.get(url)
+    with CaptureQueriesContext(connection) as queries:
+        page = agent_client.get(url).content.decode()
+    assert "Approve and schedule" in page and "Decline the request" in page
+    assert "Move to another time" not in page  # only once scheduled
+    sql = [q["sql"] for q in queries.captured_queries if 'FROM "conferences_conference"' in q["sql"]]
+    # The eight actions' availability: one query (it was one each), then the approve
+    # form's conference and the panel's.
+    assert len([q for q in sql if "EXISTS" in q]) == 1
+    assert len(sql) == 3, [q[:120] for q in sql]
