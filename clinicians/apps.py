@@ -18,13 +18,16 @@ class CliniciansConfig(AppConfig):
 
         from cmss import fragments, retention
 
-        from . import services
+        from . import choices, services
+        from .models import ERN, Hospital, Language, Specialty
 
         # Option lists of reference data (forms, the directory's filters) are
         # cached per language under this topic (cmss/fragments.py).
-        from .models import ERN, Hospital, Language, Specialty
-
-        fragments.watch("reference", ERN, Hospital, Language, Specialty)
+        fragments.watch("reference", ERN, Language, Specialty)
+        post_save.connect(choices.hospital_saved, sender=Hospital, dispatch_uid="clinicians.choices.save")
+        post_delete.connect(
+            choices.hospital_deleted, sender=Hospital, dispatch_uid="clinicians.choices.delete"
+        )
 
         retention.register("unconfirmed sign-ups", services.purge_unconfirmed_signups)
         retention.register("rejected registrations", services.purge_rejected_registrations)

@@ -73,6 +73,18 @@ def _build() -> ReferenceChoices:
     )
 
 
+def hospital_saved(sender: Any, instance: Hospital, created: bool, **kwargs: Any) -> None:
+    """The lists show approved hospitals only: one proposed at registration
+    changes none of them until it is approved (a save that bumps)."""
+    if not (created and not instance.approved):
+        fragments.bump("reference")
+
+
+def hospital_deleted(sender: Any, instance: Hospital, **kwargs: Any) -> None:
+    if instance.approved:  # not a proposed one merged into a listed one
+        fragments.bump("reference")
+
+
 def reference_choices() -> ReferenceChoices:
     """The option lists in the active language, as the reference data is now."""
     return fragments.cached(("reference",), ("choices", _VERSION), _build, per_zone=False)

@@ -13,11 +13,21 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
+from clinicians.choices import reference_choices
 from clinicians.countries import NetworkCountries
 from clinicians.models import ERN, Clinician, Language, Specialty
 from cmss.fields import MultilineTextField
 from cmss.validators import no_control_characters
-from cmss.widgets import FastSelect, NulSafeModelChoiceField, NulSafeModelMultipleChoiceField
+from cmss.widgets import (
+    FastCheckboxSelectMultiple,
+    FastRadioSelect,
+    FastSelect,
+    FastSelectMultiple,
+    NulSafeModelChoiceField,
+    NulSafeModelMultipleChoiceField,
+    StaticChoices,
+    fast_renderer,
+)
 
 from ..models import Conference, Invitation, OutcomeReport
 
@@ -113,6 +123,8 @@ def _future(value: datetime | None) -> None:
 
 
 class ConferenceRequestForm(forms.Form):
+    default_renderer = fast_renderer
+
     title = forms.CharField(
         label=_("Title"),
         max_length=120,
@@ -143,7 +155,7 @@ class ConferenceRequestForm(forms.Form):
         label=_("Urgency"),
         choices=Conference.Urgency.choices,
         initial=Conference.Urgency.ROUTINE,
-        widget=forms.RadioSelect,
+        widget=FastRadioSelect,
     )
     slot_1 = LocalDateTimeField(label=_("Proposed time 1"), validators=[_future])
     slot_2 = LocalDateTimeField(label=_("Proposed time 2"), required=False, validators=[_future])
@@ -167,19 +179,19 @@ class ConferenceRequestForm(forms.Form):
         label=_("Wanted expertise: ERNs"),
         queryset=ERN.objects.all(),
         required=False,
-        widget=forms.CheckboxSelectMultiple,
+        widget=FastCheckboxSelectMultiple,
     )
     specialties = NulSafeModelMultipleChoiceField(
         label=_("Wanted expertise: specialties"),
         queryset=Specialty.objects.all(),
         required=False,
-        widget=forms.SelectMultiple(attrs={"size": 6}),
+        widget=FastSelectMultiple(attrs={"size": 6}),
     )
     countries = forms.MultipleChoiceField(
         label=_("Wanted expertise: countries"),
         choices=lambda: list(NetworkCountries()),
         required=False,
-        widget=forms.SelectMultiple(attrs={"size": 6}),
+        widget=FastSelectMultiple(attrs={"size": 6}),
     )
     language = NulSafeModelChoiceField(
         label=_("Language of the conference"),
@@ -192,6 +204,15 @@ class ConferenceRequestForm(forms.Form):
     def __init__(self, *args: Any, requester: Clinician | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.requester = requester
+        # The widgets show the cached option lists of reference data; the
+        # fields still validate against their querysets.
+        choices = reference_choices()
+        self.fields["erns"].widget.choices = StaticChoices(choices.erns)
+        self.fields["specialties"].widget.choices = StaticChoices(choices.specialties)
+        self.fields["countries"].widget.choices = StaticChoices(choices.countries)
+        language = self.fields["language"]
+        assert isinstance(language, forms.ModelChoiceField)
+        language.widget.choices = StaticChoices(choices.languages, language.empty_label)
         zone = timezone.get_current_timezone_name()
         for name in ("slot_1", "slot_2", "slot_3"):
             self.fields[name].help_text = _("Your time zone: %(zone)s") % {"zone": zone}

@@ -12,11 +12,19 @@ from django.utils.formats import date_format
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
+from clinicians.choices import reference_choices
 from clinicians.models import ERN, Clinician, Language
 from cmss.fields import MultilineTextField
 from cmss.timezones import time_zone_choices, validate_time_zone
 from cmss.validators import no_control_characters
-from cmss.widgets import FastSelect, NulSafeModelChoiceField, NulSafeModelMultipleChoiceField
+from cmss.widgets import (
+    FastCheckboxSelectMultiple,
+    FastSelect,
+    NulSafeModelChoiceField,
+    NulSafeModelMultipleChoiceField,
+    StaticChoices,
+    fast_renderer,
+)
 
 from ..cases.forms import LOCAL_INPUT_FORMAT, InviteePicker, LocalDateTimeField, _future, is_id
 from ..models import Registration, Webinar, WebinarRequest
@@ -244,6 +252,8 @@ class SpeakersField(NulSafeModelMultipleChoiceField):
 class WebinarRequestForm(forms.Form):
     """A coordinator's webinar request (conferences/webinars/requests.py acts)."""
 
+    default_renderer = fast_renderer
+
     topic = forms.CharField(
         label=_("Topic"),
         max_length=200,
@@ -267,7 +277,7 @@ class WebinarRequestForm(forms.Form):
     erns = NulSafeModelMultipleChoiceField(
         label=_("ERNs concerned"),
         queryset=ERN.objects.all(),
-        widget=forms.CheckboxSelectMultiple,
+        widget=FastCheckboxSelectMultiple,
         error_messages={"required": _("Choose at least one European Reference Network.")},
     )
     language = NulSafeModelChoiceField(
@@ -305,6 +315,13 @@ class WebinarRequestForm(forms.Form):
     def __init__(self, *args: Any, requester: Clinician | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.requester = requester
+        # The widgets show the cached option lists of reference data; the
+        # fields still validate against their querysets.
+        choices = reference_choices()
+        self.fields["erns"].widget.choices = StaticChoices(choices.erns)
+        language = self.fields["language"]
+        assert isinstance(language, forms.ModelChoiceField)
+        language.widget.choices = StaticChoices(choices.languages, language.empty_label)
         self.fields["dates"].help_text = _(
             "One to three, your first choice first. Your time zone: %(zone)s"
         ) % {"zone": timezone.get_current_timezone_name()}
