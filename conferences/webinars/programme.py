@@ -25,7 +25,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.db.models import Count, Min, Prefetch, Q, QuerySet, prefetch_related_objects
+from django.db.models import Count, FilteredRelation, Min, Prefetch, Q, QuerySet, prefetch_related_objects
 from django.http import QueryDict
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -34,7 +34,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from clinicians.models import ERN
+from clinicians.models import ERN, Clinician
 from cmss import fragments
 
 from ..calendar import ics
@@ -57,7 +57,7 @@ FEED_HISTORY = timedelta(days=180)
 SEATS = "<!--seats-->"
 
 # Bump when the shape of what is cached changes (old pickles are then never read).
-_VERSION = 1
+_VERSION = 3
 
 # The programme's address is cached only when it is one the page's own links and
 # form make: anything else (unknown parameters, repeated ones, values no filter
@@ -75,6 +75,7 @@ class Programme:
 
     chunks: tuple[str, ...]  # one more than upcoming
     upcoming: tuple[tuple[int, int], ...]  # (pk, capacity) of each upcoming webinar, in order
+    last_start: datetime | None  # the start of the last of them
     page: str  # the page of past webinars shown, as the address asks for it
     valid: bool  # no filter value was refused
     # The first moment a listed webinar ends (it then moves from upcoming to past).
@@ -120,6 +121,7 @@ def _build_programme(query: QueryDict, now: datetime) -> Programme:
     return Programme(
         chunks=chunks,
         upcoming=tuple((webinar.pk, webinar.capacity) for webinar in upcoming),
+        last_start=upcoming[-1].start if upcoming else None,
         page=str(past.number),
         valid=not form.errors,
         until=until,
@@ -146,7 +148,7 @@ def programme(query: QueryDict, *, now: datetime | None = None) -> Programme:
 
 
 def confirmed_counts(pks: list[int]) -> dict[int, int]:
-    """Confirmed seats of these webinars (one index-only scan of registration_queue)."""
+    """Confirmed seats of these webinars (an index-only scan of registration_queue)."""
     if not pks:
         return {}
     rows = (
@@ -158,15 +160,38 @@ def confirmed_counts(pks: list[int]) -> dict[int, int]:
     return dict(rows)
 
 
-def registrations_of(user: Any, pks: list[int]) -> dict[int, Registration]:
-    """The viewer's active registrations among these webinars (none for a visitor)."""
-    if not pks or not user.is_authenticated:
+def _upcoming_until(built: Programme, now: datetime) -> Q:
+    """The registrations of the upcoming webinars up to the last one listed: the
+    database finds them from the webinars' index, with no list of ids to send."""
+    return Q(
+        webinar__state=Webinar.State.PUBLISHED, webinar__end_at__gt=now, webinar__start__lte=built.last_start
+    )
+
+
+def seats_taken(built: Programme, *, now: datetime | None = None) -> dict[int, int]:
+    """Confirmed seats of the upcoming webinars of this programme (a superset when it is filtered)."""
+    if built.last_start is None:
+        return {}
+    rows = (
+        Registration.objects.filter(
+            _upcoming_until(built, now or timezone.now()), status=Registration.Status.CONFIRMED
+        )
+        .order_by()
+        .values_list("webinar_id")
+        .annotate(n=Count("*"))
+    )
+    return dict(rows)
+
+
+def registrations_of(user: Any, built: Programme, *, now: datetime | None = None) -> dict[int, Registration]:
+    """The viewer's active registrations for the upcoming webinars (none for a visitor)."""
+    if built.last_start is None or not user.is_authenticated:
         return {}
     return {
         registration.webinar_id: registration
         for registration in Registration.objects.active()
         .with_position()
-        .filter(clinician__user=user, webinar_id__in=pks)
+        .filter(_upcoming_until(built, now or timezone.now()), clinician__user=user)
         .only("pk", "webinar_id", "status", "registered_at")
     }
 
@@ -201,29 +226,91 @@ def fill(built: Programme, *, seats: dict[int, int], mine: dict[int, Registratio
 
 @dataclass(frozen=True)
 class About:
-    """A webinar page's parts that are the same for everyone allowed to see it."""
+    """A webinar's row and the parts of its page that are the same for everyone
+    allowed to see it (the caller checks who may: may_see())."""
 
+    webinar: Webinar  # without its provider meeting: read live, for confirmed registrants only
     facts: str  # heading, state, when, networks, language, recording (an open <dl>)
     about: str  # description, speakers, recording link
 
 
-def _build_about(webinar: Webinar) -> About:
+def _build_about(pk: int) -> About | None:
+    webinar = Webinar.objects.select_related("language").filter(pk=pk).first()
+    if webinar is None:
+        return None  # not kept: a missing page costs its query every time
     prefetch_related_objects(
         [webinar],
-        "language",
         Prefetch("erns", queryset=ERN.objects.order_by("name")),
         Prefetch("speakers", queryset=Speaker.objects.order_by("position", "pk")),
     )
     context = {"webinar": webinar, "current_time_zone": timezone.get_current_timezone_name()}
-    return About(
-        facts=render_to_string("conferences/_webinar_facts.html", context),
-        about=render_to_string("conferences/_webinar_about.html", context),
+    facts = render_to_string("conferences/_webinar_facts.html", context)
+    about = render_to_string("conferences/_webinar_about.html", context)
+    webinar._prefetched_objects_cache = {}  # type: ignore[attr-defined]  # rendered: not kept
+    return About(webinar=webinar, facts=facts, about=about)
+
+
+def about(pk: int) -> About | None:
+    """The webinar and the cached parts of its page; None when there is no such webinar."""
+    return fragments.cached((TOPIC,), ("webinar", _VERSION, pk), lambda: _build_about(pk))
+
+
+def may_see(user: Any, webinar: Webinar) -> bool:
+    """Published, held, and cancelled-after-publishing webinars are public
+    (a cancelled one says so to whoever follows an old link); drafts only to staff."""
+    State = Webinar.State
+    if webinar.state in (State.PUBLISHED, State.HELD):
+        return True
+    if webinar.state == State.CANCELLED:
+        return webinar.published_at is not None
+    return webinar.state == State.DRAFT and user.is_authenticated and user.is_staff
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in person's clinician row and registration for one webinar."""
+
+    clinician_status: str | None  # None: not a clinician (staff, or a visitor)
+    registration: Registration | None
+
+
+def viewer(user: Any, webinar: Webinar) -> Viewer:
+    """Who is looking, in one query: their clinician status and their registration
+    for this webinar (with their waitlist place, which costs a second one)."""
+    if not user.is_authenticated:
+        return Viewer(clinician_status=None, registration=None)
+    row = (
+        Clinician.objects.filter(user=user)
+        .annotate(
+            mine=FilteredRelation(
+                "webinar_registrations", condition=Q(webinar_registrations__webinar=webinar.pk)
+            )
+        )
+        .values("pk", "status", "mine__pk", "mine__status", "mine__registered_at", "mine__sent_sequence")
+        .first()
     )
+    if row is None:
+        return Viewer(clinician_status=None, registration=None)
+    registration = None
+    if row["mine__pk"] is not None:
+        registration = Registration(
+            pk=row["mine__pk"],
+            webinar=webinar,
+            clinician_id=row["pk"],
+            status=row["mine__status"],
+            registered_at=row["mine__registered_at"],
+            sent_sequence=row["mine__sent_sequence"],
+        )
+        registration.waitlist_position = (  # type: ignore[attr-defined]
+            waitlist_position(registration) if registration.status == Registration.Status.WAITLISTED else None
+        )
+    return Viewer(clinician_status=row["status"], registration=registration)
 
 
-def about(webinar: Webinar) -> About:
-    """The cached parts of the page of a webinar the viewer may see (the caller checks that)."""
-    return fragments.cached((TOPIC,), ("webinar", _VERSION, webinar.pk), lambda: _build_about(webinar))
+def waitlist_position(registration: Registration) -> int | None:
+    from .services import waitlist_position as position
+
+    return position(registration)
 
 
 # --- The calendar feed -----------------------------------------------------------------------

@@ -9,7 +9,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -51,48 +50,32 @@ def programme(request: HttpRequest) -> HttpResponse:
     """Upcoming webinars first (soonest first), then past ones with their recordings:
     the programme from the cache, with the seats left and the viewer's own seats
     filled in (programme.py)."""
-    built = cached.programme(request.GET)
-    pks = [pk for pk, _capacity in built.upcoming]
+    now = timezone.now()
+    built = cached.programme(request.GET, now=now)
+    seats = cached.seats_taken(built, now=now)
+    mine = cached.registrations_of(request.user, built, now=now)
     return render(
-        request,
-        "conferences/webinar_list.html",
-        {
-            "programme": cached.fill(
-                built, seats=cached.confirmed_counts(pks), mine=cached.registrations_of(request.user, pks)
-            )
-        },
+        request, "conferences/webinar_list.html", {"programme": cached.fill(built, seats=seats, mine=mine)}
     )
-
-
-def _visible(request: HttpRequest) -> Q:
-    """Published, held, and cancelled-after-publishing webinars are public
-    (a cancelled one says so to whoever follows an old link); drafts only to staff."""
-    scope = Q(state__in=[Webinar.State.PUBLISHED, Webinar.State.HELD]) | Q(
-        state=Webinar.State.CANCELLED, published_at__isnull=False
-    )
-    if request.user.is_authenticated and request.user.is_staff:
-        scope |= Q(state=Webinar.State.DRAFT)
-    return scope
 
 
 @require_GET
 @transaction.non_atomic_requests  # reads only
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
-    webinar = get_object_or_404(
-        Webinar.objects.select_related("meeting").with_seats().filter(_visible(request)), pk=pk
-    )
-    clinician = None
-    registration = None
-    if request.user.is_authenticated:
-        clinician = Clinician.objects.filter(user=request.user).only("pk", "status", "user_id").first()
-    if clinician is not None:
-        registration = (
-            Registration.objects.with_position().filter(webinar=webinar, clinician=clinician).first()
-        )
+    """A webinar's page: its facts from the cache, the seats left and the
+    viewer's registration (with their forms) built for this request."""
+    about = cached.about(pk)
+    if about is None or not cached.may_see(request.user, about.webinar):
+        raise Http404("No such webinar.")
+    webinar = about.webinar
+    if webinar.state == Webinar.State.PUBLISHED and not webinar.is_over():
+        webinar.confirmed_count = cached.confirmed_counts([pk]).get(pk, 0)  # type: ignore[attr-defined]
+    viewer = cached.viewer(request.user, webinar)
+    registration = viewer.registration
     can_register = (
         webinar.registration_open()
-        and (clinician is None or clinician.status in webinars.MAY_REGISTER)
-        and not (request.user.is_authenticated and clinician is None)
+        and (viewer.clinician_status is None or viewer.clinician_status in webinars.MAY_REGISTER)
+        and not (request.user.is_authenticated and viewer.clinician_status is None)
         and (registration is None or not registration.is_active)
     )
     return render(
@@ -100,12 +83,11 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "conferences/webinar_detail.html",
         {
             "webinar": webinar,
-            # What everyone allowed to see the page sees (cached); the seats and
-            # the registration section below it are the viewer's, built now.
-            "about": cached.about(webinar),
-            "clinician": clinician,
+            "about": about,
+            "clinician": viewer.clinician_status is not None,
             "registration": registration,
             "can_register": can_register,
+            # The provider meeting is read now (never cached), for a confirmed seat only.
             "join_url": webinar.join_url
             if registration is not None and registration.status == Registration.Status.CONFIRMED
             else "",

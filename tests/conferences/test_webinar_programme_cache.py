@@ -196,6 +196,36 @@ def test_each_viewer_gets_their_own_csrf_token_on_a_cached_webinar_page(agent: A
     assert len(tokens) == 2
 
 
+def test_a_draft_page_the_helpdesk_opened_is_still_404_to_everyone_else(agent: Any) -> None:
+    from tests.conftest import sign_in_staff
+
+    draft = WebinarFactory.create(title="Not yet public")
+    staff = Client()
+    sign_in_staff(staff, agent)
+    assert "Draft: only the helpdesk" in page(staff, f"/webinars/{draft.pk}/")  # now cached
+    assert Client().get(f"/webinars/{draft.pk}/").status_code == 404
+    assert signed_in(status="verified").get(f"/webinars/{draft.pk}/").status_code == 404
+    assert Client().get("/webinars/999999/").status_code == 404
+
+
+def test_the_join_link_appears_once_the_provider_webinar_exists_although_the_page_is_cached(
+    agent: Any,
+) -> None:
+    from conferences.models import ProviderMeeting
+    from conferences.tasks import realise_meeting
+
+    webinar = published(agent)
+    mine = signed_in()
+    mine.post(f"/webinars/{webinar.pk}/register/")
+    assert "The join link appears here" in page(mine, f"/webinars/{webinar.pk}/")
+    assert webinar.meeting_id is not None
+    realise_meeting(webinar.meeting_id)
+    join_url = ProviderMeeting.objects.get(pk=webinar.meeting_id).join_url
+    assert join_url and join_url in page(mine, f"/webinars/{webinar.pk}/")
+    assert join_url not in page(Client(), f"/webinars/{webinar.pk}/")
+    assert join_url not in page(signed_in(), f"/webinars/{webinar.pk}/")
+
+
 # --- Languages and time zones -----------------------------------------------------------------
 
 
