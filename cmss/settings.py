@@ -344,7 +344,10 @@ STORAGES = {
 }
 
 # --- Sessions and security ---------------------------------------------------------
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Sessions live in the database (erasure and "sign out everywhere" end them
+# there) and are read through the cache: a signed-in request's first query
+# goes. The cache fails open (cmss/cache.py): with Redis down, the database answers.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_AGE = 60 * 60 * 12
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
