@@ -28,6 +28,12 @@ class CliniciansConfig(AppConfig):
         post_delete.connect(
             choices.hospital_deleted, sender=Hospital, dispatch_uid="clinicians.choices.delete"
         )
+        # Pages of directory entries are cached per search (clinicians/directory.py):
+        # any change of a clinician, their ERNs or languages makes them stale.
+        # Services that change clinicians with update() bump it themselves.
+        from .models import Clinician
+
+        fragments.watch("directory", Clinician)
 
         retention.register("unconfirmed sign-ups", services.purge_unconfirmed_signups)
         retention.register("rejected registrations", services.purge_rejected_registrations)
@@ -36,8 +42,6 @@ class CliniciansConfig(AppConfig):
         # (Clinician.ern_bits, language_bits, time_zone) follow writes made
         # around the services; see the end of clinicians/services.py.
         from django.conf import settings
-
-        from .models import Clinician
 
         for through in (Clinician.erns.through, Clinician.languages.through):
             m2m_changed.connect(

@@ -368,7 +368,15 @@ class DirectorySearchForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["hospital"].widget.choices = [("", _("Any hospital")), *grouped_hospital_choices()[1:]]
+        # The widgets show the cached option lists of the active language (no
+        # query, no translation per option); the fields validate against their
+        # querysets only when a value is sent.
+        choices = reference_choices()
+        self.fields["country"].widget.choices = with_empty(_("Any country"), choices.countries)
+        self.fields["hospital"].widget.choices = with_empty(_("Any hospital"), choices.hospitals)
+        self.fields["specialty"].widget.choices = with_empty(_("Any specialty"), choices.specialties)
+        self.fields["ern"].widget.choices = with_empty(_("Any ERN"), choices.erns)
+        self.fields["language"].widget.choices = with_empty(_("Any language"), choices.languages)
 
     def filters(self) -> dict[str, Any]:
         """The valid filters as keyword arguments of ClinicianQuerySet.directory();

@@ -12,7 +12,7 @@ from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from cmss import audit, personal_data
+from cmss import audit, fragments, personal_data
 from cmss.outbox import queue_templated_email
 from cmss.timezones import zone_for_country
 
@@ -416,6 +416,7 @@ def merge_hospital(*, hospital: Hospital, into: Hospital, by: User) -> Hospital:
     if not into.approved:
         raise ClinicianError("Merge into a hospital that is in the list.")
     Clinician.objects.filter(hospital=hospital).update(hospital=into)
+    fragments.bump("directory")  # update() sends no signal
     audit.record(action="hospital.merged", actor=by, obj=into)
     hospital.delete()
     return into
@@ -465,6 +466,7 @@ def purge_rejected_registrations(policy: Any, now: Any) -> int:
 def set_restriction(*, clinician: Clinician, restricted: bool, by: User) -> Clinician:
     """Restrict processing (Article 20): hidden from the directory and invitations, nothing deleted."""
     Clinician.objects.filter(pk=clinician.pk).update(restricted=restricted)
+    fragments.bump("directory")  # update() sends no signal
     clinician.restricted = restricted
     audit.record(
         action="clinician.restricted" if restricted else "clinician.restriction_lifted",

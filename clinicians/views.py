@@ -19,6 +19,7 @@ from cmss import audit
 from cmss import ratelimit as cmss_ratelimit
 from cmss.http import AuthenticatedHttpRequest
 
+from . import directory as listing
 from . import services
 from .forms import AcceptPrivacyForm, DeleteAccountForm, DirectorySearchForm, ProfileForm
 from .models import Clinician, PrivacyStatement
@@ -78,13 +79,7 @@ def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
         number = min(max(1, int(request.GET.get("page", "1"))), 10_000)
     except ValueError:
         number = 1
-    offset = (number - 1) * DIRECTORY_PAGE_SIZE
-    rows = list(
-        Clinician.objects.directory(**form.filters())
-        .defer("phone", "search_name")  # not shown here; parsing 26 phone numbers is not free
-        .select_related("hospital", "specialty")
-        .prefetch_related("erns", "languages")[offset : offset + DIRECTORY_PAGE_SIZE + 1]
-    )
+    found = listing.page(number=number, size=DIRECTORY_PAGE_SIZE, filters=form.filters())
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -92,11 +87,12 @@ def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
         "clinicians/directory_list.html",
         {
             "form": form,
-            "entries": rows[:DIRECTORY_PAGE_SIZE],
+            "entries": found.entries,
+            "results": found.html,
             "page_number": number,
-            "first_number": offset + 1,
+            "first_number": (number - 1) * DIRECTORY_PAGE_SIZE + 1,
             "has_previous": number > 1,
-            "has_next": len(rows) > DIRECTORY_PAGE_SIZE,
+            "has_next": found.has_next,
             "query": query.urlencode(),
             "searched": any(form.filters().values()),
         },
