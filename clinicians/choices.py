@@ -22,25 +22,24 @@ from cmss.widgets import StaticChoices
 from .countries import NetworkCountries
 from .models import ERN, Hospital, Language, Specialty
 
-Choices = tuple[tuple[str, str], ...]
-GroupedChoices = tuple[tuple[str, Choices], ...]
-
 # Bump when the shape of ReferenceChoices changes (old pickles are then never read).
-_VERSION = 1
+_VERSION = 2
 
 
 @dataclass(frozen=True)
 class ReferenceChoices:
-    """(value, label) pairs, values as the strings a form sends back."""
+    """(value, label) pairs, values as the strings a form sends back. The
+    lists that selects show carry their <option>s, rendered when the lists
+    were built (StaticChoices.options_html)."""
 
-    countries: Choices  # code, name in the active language, sorted by name
-    hospitals: GroupedChoices  # country name, (pk, "name, city") of approved hospitals
-    specialties: Choices  # every specialty, in the model's order (kind, name)
-    active_specialties: Choices  # the ones offered at registration
-    languages: Choices  # code, English name
-    languages_with_native: Choices  # code, "French (français)"
-    erns: Choices  # pk, short name
-    erns_with_area: Choices  # pk, "ERN-LUNG — Respiratory diseases"
+    countries: StaticChoices  # code, name in the active language, sorted by name
+    hospitals: StaticChoices  # country name, (pk, "name, city") of approved hospitals
+    specialties: StaticChoices  # every specialty, in the model's order (kind, name)
+    active_specialties: StaticChoices  # the ones offered at registration
+    languages: StaticChoices  # code, English name
+    languages_with_native: StaticChoices  # code, "French (français)"
+    erns: StaticChoices  # pk, short name
+    erns_with_area: StaticChoices  # pk, "ERN-LUNG — Respiratory diseases"
 
 
 def _language_label(name: str, native: str) -> str:
@@ -59,18 +58,29 @@ def _build() -> ReferenceChoices:
     specialties = list(Specialty.objects.values_list("pk", "name", "active"))
     languages = list(Language.objects.values_list("code", "name", "native_name"))
     erns = list(ERN.objects.values_list("pk", "name", "full_name"))
-    return ReferenceChoices(
-        countries=countries,
-        hospitals=hospitals,
-        specialties=tuple((str(pk), name) for pk, name, _active in specialties),
-        active_specialties=tuple((str(pk), name) for pk, name, active in specialties if active),
-        languages=tuple((code, name) for code, name, _native in languages),
-        languages_with_native=tuple(
-            (code, _language_label(name, native)) for code, name, native in languages
+    lists = ReferenceChoices(
+        countries=StaticChoices(countries),
+        hospitals=StaticChoices(hospitals),
+        specialties=StaticChoices(tuple((str(pk), name) for pk, name, _active in specialties)),
+        active_specialties=StaticChoices(
+            tuple((str(pk), name) for pk, name, active in specialties if active)
         ),
-        erns=tuple((str(pk), name) for pk, name, _full in erns),
-        erns_with_area=tuple((str(pk), f"{name} — {full}") for pk, name, full in erns),
+        languages=StaticChoices(tuple((code, name) for code, name, _native in languages)),
+        languages_with_native=StaticChoices(
+            tuple((code, _language_label(name, native)) for code, name, native in languages)
+        ),
+        erns=StaticChoices(tuple((str(pk), name) for pk, name, _full in erns)),
+        erns_with_area=StaticChoices(tuple((str(pk), f"{name} — {full}") for pk, name, full in erns)),
     )
+    for select in (
+        lists.countries,
+        lists.hospitals,
+        lists.specialties,
+        lists.active_specialties,
+        lists.languages,
+    ):
+        select.options_html()  # cached with the lists
+    return lists
 
 
 def hospital_saved(sender: Any, instance: Hospital, created: bool, **kwargs: Any) -> None:
@@ -90,6 +100,6 @@ def reference_choices() -> ReferenceChoices:
     return fragments.cached(("reference",), ("choices", _VERSION), _build, per_zone=False)
 
 
-def with_empty(label: Any, choices: Any) -> StaticChoices:
+def with_empty(label: Any, choices: StaticChoices) -> StaticChoices:
     """The choices after a first, empty one ("Choose your country")."""
-    return StaticChoices(choices, label)
+    return choices.with_empty(label)

@@ -153,8 +153,8 @@ class ClinicianDetailsForm(forms.Form):
         self.fields["specialty"].widget.choices = with_empty(
             _("Choose your specialty"), choices.active_specialties
         )
-        self.fields["languages"].widget.choices = StaticChoices(choices.languages_with_native)
-        self.fields["erns"].widget.choices = StaticChoices(choices.erns_with_area)
+        self.fields["languages"].widget.choices = choices.languages_with_native
+        self.fields["erns"].widget.choices = choices.erns_with_area
         # Required one way or the other: a listed hospital, or name and city.
         for name in ("hospital", "new_hospital_name", "new_hospital_city"):
             self.fields[name].conditionally_required = True  # type: ignore[attr-defined]

@@ -10,6 +10,7 @@ from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import ValidationError
 from django.forms.renderers import DjangoTemplates
 from django.forms.utils import flatatt
+from django.utils import translation
 from django.utils.choices import BaseChoiceIterator
 from django.utils.safestring import SafeData, SafeString, mark_safe
 
@@ -21,10 +22,27 @@ class StaticChoices(BaseChoiceIterator):
     by pair, every time it is assigned to a form's widget (1 ms for the time
     zones alone)."""
 
-    def __init__(self, choices: Any, empty_label: Any = None) -> None:
+    def __init__(self, choices: Any, empty_label: Any = None, *, html: dict[str, str] | None = None) -> None:
         # A callable is called at each use (a list that is built once, lazily).
         self.choices = choices
         self.empty_label = empty_label
+        # The <option>s of `choices` (not the empty one), per language: see options_html.
+        self._html = {} if html is None else html
+
+    def with_empty(self, empty_label: Any) -> StaticChoices:
+        """The same choices (and their rendered options) after an empty choice."""
+        return StaticChoices(self.choices, empty_label, html=self._html)
+
+    def options_html(self) -> str:
+        """The <option>s (and <optgroup>s) of the choices, none selected, as
+        FastSelect writes them: built once per language, so a select of the
+        430 time zones costs a few string replacements (its selection)."""
+        language = translation.get_language() or ""
+        html = self._html.get(language)
+        if html is None:
+            choices = self.choices() if callable(self.choices) else self.choices
+            html = self._html[language] = _options_html(choices, set(), multiple=True)
+        return html
 
     def __iter__(self) -> Any:
         if self.empty_label is not None:
@@ -125,24 +143,51 @@ class FastSelect(forms.Select):
         self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
     ) -> SafeString:
         final_attrs = self.build_attrs(self.attrs, attrs)
-        selected = {str(v) for v in self.format_value(value)}
-        parts = [f'<select name="{escape(name)}"{flatatt(final_attrs)}>']
-
-        def option(option_value: Any, label: Any) -> str:
-            text = "" if option_value is None else str(option_value)
-            mark = " selected" if text in selected else ""
-            return f'<option value="{escape(text)}"{mark}>{_label_html(label)}</option>'
-
-        for option_value, label in self.choices:
-            if isinstance(label, list | tuple):
-                parts.append(f'<optgroup label="{_label_html(option_value)}">')
-                parts.extend(option(inner_value, inner_label) for inner_value, inner_label in label)
-                parts.append("</optgroup>")
-            else:
-                parts.append(option(option_value, label))
+        values = [str(v) for v in self.format_value(value)]
+        multiple = self.allow_multiple_selected
+        head = f'<select name="{escape(name)}"{flatatt(final_attrs)}>'
+        choices = self.choices
+        if not isinstance(choices, StaticChoices):
+            return mark_safe(f"{head}{_options_html(choices, set(values), multiple=multiple)}</select>")
+        # The options as rendered once, and the selection marked in them; as
+        # Django's, a single select marks only the first option of its value.
+        parts = [head]
+        html = choices.options_html()
+        if choices.empty_label is not None:
+            empty_selected = "" in values
+            parts.append(_options_html([("", choices.empty_label)], set(values), multiple=multiple))
+            if empty_selected and not multiple:
+                values = []
+        for item in dict.fromkeys(values if multiple else values[:1]):
+            plain = f'<option value="{escape(item)}">'
+            html = html.replace(plain, f'<option value="{escape(item)}" selected>', -1 if multiple else 1)
+        parts.append(html)
         parts.append("</select>")
         # Every value and label above is escaped.
         return mark_safe("".join(parts))
+
+
+def _options_html(choices: Any, selected: set[str], *, multiple: bool) -> str:
+    parts = []
+    has_selected = False
+
+    def option(option_value: Any, label: Any) -> str:
+        nonlocal has_selected
+        text = "" if option_value is None else str(option_value)
+        chosen = (multiple or not has_selected) and text in selected
+        has_selected |= chosen
+        mark = " selected" if chosen else ""
+        return f'<option value="{escape(text)}"{mark}>{_label_html(label)}</option>'
+
+    for option_value, label in choices:
+        if isinstance(label, list | tuple):
+            parts.append(f'<optgroup label="{_label_html(option_value)}">')
+            parts.extend(option(inner_value, inner_label) for inner_value, inner_label in label)
+            parts.append("</optgroup>")
+        else:
+            parts.append(option(option_value, label))
+    # Every value and label above is escaped.
+    return "".join(parts)
 
 
 class FastSelectMultiple(FastSelect, forms.SelectMultiple):

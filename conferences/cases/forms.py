@@ -25,7 +25,6 @@ from cmss.widgets import (
     FastSelectMultiple,
     NulSafeModelChoiceField,
     NulSafeModelMultipleChoiceField,
-    StaticChoices,
     fast_renderer,
 )
 
@@ -207,12 +206,12 @@ class ConferenceRequestForm(forms.Form):
         # The widgets show the cached option lists of reference data; the
         # fields still validate against their querysets.
         choices = reference_choices()
-        self.fields["erns"].widget.choices = StaticChoices(choices.erns)
-        self.fields["specialties"].widget.choices = StaticChoices(choices.specialties)
-        self.fields["countries"].widget.choices = StaticChoices(choices.countries)
+        self.fields["erns"].widget.choices = choices.erns
+        self.fields["specialties"].widget.choices = choices.specialties
+        self.fields["countries"].widget.choices = choices.countries
         language = self.fields["language"]
         assert isinstance(language, forms.ModelChoiceField)
-        language.widget.choices = StaticChoices(choices.languages, language.empty_label)
+        language.widget.choices = choices.languages.with_empty(language.empty_label)
         zone = timezone.get_current_timezone_name()
         for name in ("slot_1", "slot_2", "slot_3"):
             self.fields[name].help_text = _("Your time zone: %(zone)s") % {"zone": zone}

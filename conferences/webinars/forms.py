@@ -22,7 +22,6 @@ from cmss.widgets import (
     FastSelect,
     NulSafeModelChoiceField,
     NulSafeModelMultipleChoiceField,
-    StaticChoices,
     fast_renderer,
 )
 
@@ -318,10 +317,10 @@ class WebinarRequestForm(forms.Form):
         # The widgets show the cached option lists of reference data; the
         # fields still validate against their querysets.
         choices = reference_choices()
-        self.fields["erns"].widget.choices = StaticChoices(choices.erns)
+        self.fields["erns"].widget.choices = choices.erns
         language = self.fields["language"]
         assert isinstance(language, forms.ModelChoiceField)
-        language.widget.choices = StaticChoices(choices.languages, language.empty_label)
+        language.widget.choices = choices.languages.with_empty(language.empty_label)
         self.fields["dates"].help_text = _(
             "One to three, your first choice first. Your time zone: %(zone)s"
         ) % {"zone": timezone.get_current_timezone_name()}
