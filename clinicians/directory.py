@@ -45,9 +45,11 @@ from .models import DIRECTORY_ORDER, ERN, Clinician, Hospital, Language, Special
 # Bump when the shape of Page or Entry changes (old pickles are then never read).
 _VERSION = 1
 
-# How many rows of the index the first attempt walks at least (about 0.5 ms);
-# enough for a page of a filter or name that matches one clinician in 200.
+# How many rows of the index the first attempt walks: at least WALK (about
+# 0.5 ms; enough for page 1 of a filter or name that matches one clinician in
+# 200), and WALK_PER_ROW for each row up to the end of the page asked for.
 WALK = 5000
+WALK_PER_ROW = 20
 
 
 def page_ids(
@@ -88,7 +90,7 @@ def page_ids(
         return [pk for pk, _last, _first in everything]
 
     walk, walk_params = _walk(
-        window=max(WALK, 20 * (offset + limit)),
+        window=max(WALK, WALK_PER_ROW * (offset + limit)),
         words=words,
         columns={
             "country": country,

@@ -237,3 +237,61 @@ def test_the_search_method_is_the_one_the_invitee_picker_will_reuse() -> None:
 
 def test_an_absurd_page_number_is_not_a_server_error(viewer_client: Client) -> None:
     assert viewer_client.get("/directory/", {"page": "9" * 30}).status_code == 200
+
+
+def test_the_directory_is_in_last_name_then_first_name_order_ignoring_case(viewer_client: Client) -> None:
+    for first, last in [
+        ("Carla", "Dijk"),
+        ("Bruno", "Dam"),
+        ("Anna", "de Vries"),
+        ("Anna", "Dam"),
+        ("Eva", "van Dam"),
+    ]:
+        ClinicianFactory.create(status="verified", first_name=first, last_name=last)
+    expected = ["Anna Dam", "Bruno Dam", "Anna de Vries", "Carla Dijk", "Viewer Person", "Eva van Dam"]
+    assert names(viewer_client.get("/directory/")) == expected
+    # A name search keeps the same order: every name with an "a" but Viewer Person's.
+    assert names(viewer_client.get("/directory/", {"q": "a"})) == [
+        name for name in expected if name != "Viewer Person"
+    ]
+
+
+@pytest.mark.parametrize("walk", [(5000, 20), (2, 1)], ids=["long walk", "short walk"])
+def test_every_page_is_the_page_of_the_full_query_whichever_way_it_is_found(
+    monkeypatch: pytest.MonkeyPatch, walk: tuple[int, int]
+) -> None:
+    """A page is found by walking the first rows of the order index, or, when
+    they hold too few matches, among every match: both give the full query's page."""
+    from clinicians import directory
+
+    monkeypatch.setattr(directory, "WALK", walk[0])
+    monkeypatch.setattr(directory, "WALK_PER_ROW", walk[1])
+    lung, eye = ERN.objects.get(name="ERN LUNG"), ERN.objects.get(name="ERN EYE")
+    german = Language.objects.get(code="de")
+    for n in range(24):
+        clinician = ClinicianFactory.create(
+            status="verified",
+            first_name=["Marta", "Jan", "Zsófia"][n % 3],
+            last_name=f"{['Rossi', 'Novak', 'Álvarez', 'de Vries'][n % 4]} {n}",
+            country=["BE", "DE"][n % 2],
+            languages=[german] if n % 5 == 0 else None,
+        )
+        clinician.erns.add(lung if n % 3 else eye)
+    searches: list[dict[str, Any]] = [
+        {},
+        {"text": "mar"},
+        {"text": "rossi"},
+        {"text": "ZSOF alvarez"},
+        {"text": "nobody"},
+        {"country": "DE"},
+        {"ern": eye},
+        {"language": german, "country": "BE"},
+        {"text": "jan", "ern": lung, "country": "DE"},
+    ]
+    for search in searches:
+        every = list(Clinician.objects.directory(**search).values_list("pk", flat=True))
+        for offset in range(0, len(every) + 2):
+            assert directory.page_ids(offset=offset, limit=3, **search) == every[offset : offset + 3], (
+                search,
+                offset,
+            )
