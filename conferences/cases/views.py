@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from clinicians import directory
 from clinicians.models import Clinician
 from cmss import audit
 from cmss import ratelimit as cmss_ratelimit
@@ -168,11 +169,11 @@ def _unvalidated(form: ConferenceRequestForm) -> ConferenceRequestForm:
 def search_invitees(query: str, *, exclude: Clinician) -> list[Clinician]:
     if len(query.strip()) < 2:
         return []
-    return list(
-        Clinician.objects.directory(text=query)
-        .exclude(pk=exclude.pk)
-        .select_related("hospital", "specialty")[:10]
-    )
+    # The directory's first matches, found as its pages are (without sorting
+    # every match), one more in case the coordinator is among them.
+    ids = [pk for pk in directory.page_ids(offset=0, limit=11, text=query) if pk != exclude.pk][:10]
+    found = Clinician.objects.filter(pk__in=ids).select_related("hospital", "specialty").in_bulk()
+    return [found[pk] for pk in ids if pk in found]
 
 
 @never_cache
