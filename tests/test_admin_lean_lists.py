@@ -1,0 +1,145 @@
+"""The changelists rendered in Python (cmss/admin_lists.py) are Django's pages, the same HTML,
+and the clinicians list pages through an estimated count without a filter."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from clinicians.models import Clinician
+from cmss import admin_lists
+from cmss.pagination import EstimatedCountPaginator
+from tests.conftest import sign_in_staff
+from tests.factories import ClinicianFactory, StaffFactory
+
+pytestmark = pytest.mark.django_db
+
+
+class _Tree(HTMLParser):
+    """The page as tags, attributes and text: what a browser builds, whitespace aside."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: list[tuple[Any, ...]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        named = dict(attrs)
+        if named.get("name") == "csrfmiddlewaretoken":
+            named["value"] = "token"  # masked afresh on every page
+        self.items.append(("start", tag, tuple(sorted(named.items()))))
+
+    def handle_endtag(self, tag: str) -> None:
+        self.items.append(("end", tag))
+
+    def handle_data(self, data: str) -> None:
+        text = " ".join(data.split())
+        if text:
+            self.items.append(("text", text))
+
+
+def tree(html: str) -> list[tuple[Any, ...]]:
+    parser = _Tree()
+    parser.feed(html)
+    return parser.items
+
+
+def stock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Render changelists with Django's own templates again."""
+    monkeypatch.setattr(admin_lists.LeanChangeListMixin, "lean_changelist", False)
+
+
+PAGES = [
+    "/admin/clinicians/clinician/",
+    "/admin/clinicians/clinician/?status__exact=verified&o=-7.1",
+    "/admin/clinicians/clinician/?q=Ana&country__exact=PT",
+    "/admin/clinicians/clinician/?p=2",
+]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_a_lean_changelist_is_the_stock_page(
+    client: Client, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    sign_in_staff(client, StaffFactory.create(role="supervisors"))
+    ClinicianFactory.create_batch(3, first_name="Ana", country="PT", hospital__country="PT")
+    ClinicianFactory.create_batch(110, status="verified")
+    ClinicianFactory.create(first_name="<b>Bold</b>", status="suspended")
+    lean = client.get(path)
+    assert lean.templates[0].name == "admin/lean_change_list.html"
+    stock(monkeypatch)
+    django = client.get(path)
+    assert django.templates[0].name != "admin/lean_change_list.html"
+    assert tree(lean.content.decode()) == tree(django.content.decode())
+
+
+def test_the_lean_clinicians_list_shows_what_an_agent_needs(agent_client: Client) -> None:
+    clinician = ClinicianFactory.create(
+        first_name="Zoé", last_name="<Martin>", country="FR", hospital__country="FR"
+    )
+    page = agent_client.get("/admin/clinicians/clinician/").content.decode()
+    assert f'<a href="/admin/clinicians/clinician/{clinician.pk}/change/">Zoé &lt;Martin&gt;</a>' in page
+    assert '<td class="field-country">France</td>' in page
+    assert '<td class="field-status">registered</td>' in page
+    assert '<option value="suspend">' in page
+    assert "By status" in page and "By country" in page
+
+
+def test_a_page_of_clinicians_uses_the_name_index(postgres: None, agent_client: Client) -> None:
+    ClinicianFactory.create_batch(3)
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")  # a tiny table: make the planner show its index
+        cursor.execute(
+            "EXPLAIN SELECT id FROM clinicians_clinician ORDER BY last_name, first_name, id LIMIT 100"
+        )
+        plan = " ".join(row[0] for row in cursor.fetchall())
+        cursor.execute("SET enable_seqscan = on")
+    assert "clinician_admin_name_idx" in plan and "Sort" not in plan
+
+
+# --- The estimated pager --------------------------------------------------------------------
+
+
+def test_without_a_filter_a_big_table_is_counted_by_the_planners_estimate(
+    postgres: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ClinicianFactory.create_batch(12)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE clinicians_clinician")
+        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = 'clinicians_clinician'")
+        estimate = cursor.fetchone()[0]
+    monkeypatch.setattr(EstimatedCountPaginator, "ESTIMATE_FROM", 1)
+    paginator = EstimatedCountPaginator(Clinician.objects.order_by("pk"), 5)
+    assert paginator.count == estimate == 12
+    assert paginator.num_pages == 3 and len(paginator.page(3).object_list) == 2
+
+
+def test_with_a_filter_the_pager_counts_exactly_up_to_its_cap(
+    postgres: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ClinicianFactory.create_batch(4, country="PT", hospital__country="PT")
+    ClinicianFactory.create_batch(3, country="FR", hospital__country="FR")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE clinicians_clinician")
+    monkeypatch.setattr(EstimatedCountPaginator, "ESTIMATE_FROM", 1)
+    portuguese = EstimatedCountPaginator(Clinician.objects.filter(country="PT").order_by("pk"), 2)
+    assert portuguese.count == 4 and portuguese.num_pages == 2
+    monkeypatch.setattr(EstimatedCountPaginator, "CAP", 2)
+    capped = EstimatedCountPaginator(Clinician.objects.filter(country="PT").order_by("pk"), 2)
+    assert capped.count == 3  # "more than two": the pager offers one page beyond
+
+
+def test_a_small_table_is_counted_exactly(postgres: None) -> None:
+    ClinicianFactory.create_batch(3)
+    assert EstimatedCountPaginator(Clinician.objects.order_by("pk"), 2).count == 3
+
+
+def test_the_clinicians_list_pages_with_filters_and_counts_them(agent_client: Client) -> None:
+    ClinicianFactory.create_batch(3, country="PT", hospital__country="PT", status="verified")
+    ClinicianFactory.create_batch(2, country="FR", hospital__country="FR", status="verified")
+    page = agent_client.get("/admin/clinicians/clinician/?country__exact=PT").content.decode()
+    assert "3 results" in page and "3 clinicians" in page
+    assert page.count('name="_selected_action"') == 3
