@@ -27,6 +27,7 @@ from cmss.widgets import (
 
 from .choices import reference_choices, with_empty
 from .countries import NETWORK_COUNTRY_CODES, NetworkCountries
+from .middleware import current_version as current_privacy_version
 from .models import ERN, Clinician, Hospital, Language, PrivacyStatement, Specialty
 
 if TYPE_CHECKING:
@@ -226,8 +227,14 @@ class RegistrationForm(ClinicianDetailsForm, SignupForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.privacy_statement = PrivacyStatement.objects.current()
-        current = self.privacy_statement.version if self.privacy_statement is not None else None
+        # Checked against the database when sent; an empty form shows the
+        # version the privacy middleware keeps in the cache (for a minute).
+        self.privacy_statement = PrivacyStatement.objects.current() if self.is_bound else None
+        current = (
+            (self.privacy_statement.version if self.privacy_statement is not None else None)
+            if self.is_bound
+            else current_privacy_version()
+        )
         self.fields["privacy_version"].initial = current
         # The version the person read is checked, but a re-rendered form
         # carries the current one, so that accepting again goes through.

@@ -27,6 +27,11 @@ def current_version() -> int | None:
     return version or None
 
 
+def forget_current_version() -> None:
+    """A version was published: everyone (and the registration form) reads it at once."""
+    cache.delete(CACHE_KEY)
+
+
 class PrivacyAcceptanceMiddleware:
     """Signed-in clinicians who have not accepted the current privacy statement
     are asked to before they go on (staff accept theirs as employees)."""

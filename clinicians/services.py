@@ -100,6 +100,9 @@ def publish_privacy_statement(
     statement.published_at = now
     statement.save(update_fields=["published_at"])
     audit.record(action="privacy_statement.published", actor=by, obj=statement, request=request)
+    from .middleware import forget_current_version
+
+    transaction.on_commit(forget_current_version)
     return statement
 
 

@@ -12,7 +12,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from clinicians import services
-from clinicians.models import Hospital, Specialty
+from clinicians.models import Hospital, PrivacyStatement, Specialty
 from tests.factories import ClinicianFactory, CoordinatorFactory, HospitalFactory
 
 pytestmark = pytest.mark.django_db
@@ -174,3 +174,16 @@ def test_a_choice_the_list_no_longer_holds_is_refused_on_post(client: Client, su
     response = client.post("/register/", {"hospital": str(hospital.pk), "country": "BE"})
     assert response.status_code == 200
     assert '<ul class="errors" id="id_hospital_error"><li>Select a valid choice.' in response.content.decode()
+
+
+def test_a_published_privacy_statement_is_the_version_registration_asks_for_at_once(
+    client: Client, supervisor: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    assert 'name="privacy_version" value="1"' in register_page(client)  # now cached
+    draft = services.save_privacy_statement(
+        statement=PrivacyStatement(version=2, title="Privacy statement", body="New recipients."),
+        by=supervisor,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        services.publish_privacy_statement(statement=draft, by=supervisor)
+    assert 'name="privacy_version" value="2"' in register_page(client)
