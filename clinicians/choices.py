@@ -23,7 +23,7 @@ from .countries import NetworkCountries
 from .models import ERN, Hospital, Language, Specialty
 
 # Bump when the shape of ReferenceChoices changes (old pickles are then never read).
-_VERSION = 2
+_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,9 @@ def _build() -> ReferenceChoices:
         lists.active_specialties,
         lists.languages,
     ):
-        select.options_html()  # cached with the lists
+        select.options_html()  # rendered once, and cached with the lists
+    for boxes in (lists.languages_with_native, lists.erns, lists.erns_with_area):
+        boxes.escaped()
     return lists
 
 

@@ -14,6 +14,9 @@ from django.utils import translation
 from django.utils.choices import BaseChoiceIterator
 from django.utils.safestring import SafeData, SafeString, mark_safe
 
+# A group's escaped label (None outside any group) and its (value, escaped value, label HTML).
+_Entry = tuple[str | None, list[tuple[str, str, str]]]
+
 
 class StaticChoices(BaseChoiceIterator):
     """Choices already in Django's normal form ((value, label) pairs, or
@@ -26,12 +29,30 @@ class StaticChoices(BaseChoiceIterator):
         # A callable is called at each use (a list that is built once, lazily).
         self.choices = choices
         self.empty_label = empty_label
-        # The <option>s of `choices` (not the empty one), per language: see options_html.
-        self._html = {} if html is None else html
+        # The <option>s of `choices` (not the empty one), per language: see options_html;
+        # and under "escaped:<language>", the escaped values and labels: see escaped().
+        self._html: dict[str, Any] = {} if html is None else html
 
     def with_empty(self, empty_label: Any) -> StaticChoices:
         """The same choices (and their rendered options) after an empty choice."""
         return StaticChoices(self.choices, empty_label, html=self._html)
+
+    def escaped(self) -> list[_Entry]:
+        """(escaped group label, [(value, escaped value, label HTML)]) for each
+        group, a group of None for a choice outside any: what the checkbox and
+        radio lists write, escaped once per language."""
+        key = f"escaped:{translation.get_language() or ''}"
+        found: list[_Entry] | None = self._html.get(key)
+        if found is None:
+            found = []
+            choices = self.choices() if callable(self.choices) else self.choices
+            for option_value, label in choices:
+                if isinstance(label, list | tuple):
+                    found.append((_label_html(option_value), [_escaped(v, lab) for v, lab in label]))
+                else:
+                    found.append((None, [_escaped(option_value, label)]))
+            self._html[key] = found
+        return found
 
     def options_html(self) -> str:
         """The <option>s (and <optgroup>s) of the choices, none selected, as
@@ -56,6 +77,14 @@ class StaticChoices(BaseChoiceIterator):
     def __deepcopy__(self, memo: dict[int, Any]) -> StaticChoices:
         # Immutable: every form may share it (forms deep-copy their fields).
         return self
+
+    def __copy__(self) -> StaticChoices:
+        return self
+
+
+def _escaped(option_value: Any, label: Any) -> tuple[str, str, str]:
+    text = "" if option_value is None else str(option_value)
+    return text, escape(text), _label_html(label)
 
 
 def _attr_text(value: Any) -> str:
@@ -224,42 +253,52 @@ class _FastChoiceInputs(forms.widgets.RadioSelect):
                 (after if seen_id else before)[key] = item
         head = f'<input type="{self.input_type}" name="{escape(name)}"'
         before_html, after_html = flatatt(before), flatatt(after)
+        id_html = escape(str(base_id)) if base_id else ""
         multiple = self.allow_multiple_selected
         has_selected = False
 
-        def option(option_value: Any, label: Any, index: str) -> str:
+        def option(text: str, value_html: str, label_html: str, index: str) -> str:
             nonlocal has_selected
-            text = "" if option_value is None else str(option_value)
             checked = (multiple or not has_selected) and text in selected
             has_selected |= checked
             mark = " checked" if checked else ""
-            if base_id:
-                option_id = escape(f"{base_id}_{index}")
+            if id_html:
+                option_id = f"{id_html}_{index}"
                 return (
-                    f'<div>\n    <label for="{option_id}">{head} value="{escape(text)}"{before_html}'
-                    f' id="{option_id}"{after_html}{mark}> {_label_html(label)}</label></div>'
+                    f'<div>\n    <label for="{option_id}">{head} value="{value_html}"{before_html}'
+                    f' id="{option_id}"{after_html}{mark}> {label_html}</label></div>'
                 )
             return (
-                f'<div>\n    <label>{head} value="{escape(text)}"{before_html}{after_html}{mark}>'
-                f" {_label_html(label)}</label></div>"
+                f'<div>\n    <label>{head} value="{value_html}"{before_html}{after_html}{mark}>'
+                f" {label_html}</label></div>"
             )
 
+        choices = self.choices
+        entries: list[_Entry]
+        if isinstance(choices, StaticChoices):
+            entries = choices.escaped()
+            if choices.empty_label is not None:
+                entries = [(None, [_escaped("", choices.empty_label)]), *entries]
+        else:
+            entries = []
+            for option_value, label in choices:
+                if isinstance(label, list | tuple):
+                    entries.append((_label_html(option_value), [_escaped(v, lab) for v, lab in label]))
+                else:
+                    entries.append((None, [_escaped(option_value, label)]))
         opening = "<div"
-        if base_id:
-            opening += f' id="{escape(str(base_id))}"'
+        if id_html:
+            opening += f' id="{id_html}"'
         if final_attrs.get("class"):
             opening += f' class="{escape(str(final_attrs["class"]))}"'
         parts = [opening + ">"]
-        for index, (option_value, label) in enumerate(self.choices):
-            if isinstance(label, list | tuple):
-                parts.append(f"\n  <div><label>{_label_html(option_value)}</label>")
-                parts.extend(
-                    option(inner_value, inner_label, f"{index}_{subindex}")
-                    for subindex, (inner_value, inner_label) in enumerate(label)
-                )
-                parts.append("\n  </div>")
+        for index, (group, options) in enumerate(entries):
+            if group is None:
+                parts.append(option(*options[0], str(index)))
             else:
-                parts.append(option(option_value, label, str(index)))
+                parts.append(f"\n  <div><label>{group}</label>")
+                parts.extend(option(*item, f"{index}_{subindex}") for subindex, item in enumerate(options))
+                parts.append("\n  </div>")
         parts.append("\n</div>")
         # Every value and label above is escaped.
         return mark_safe("".join(parts))

@@ -91,7 +91,9 @@ WIDGETS = [
     (FastSelectMultiple, forms.SelectMultiple, True, ["a", "d"], False),
     (FastSelectMultiple, forms.SelectMultiple, True, ["a", "d"], True),
     (FastRadioSelect, forms.RadioSelect, False, "b", False),
+    (FastRadioSelect, forms.RadioSelect, False, "b", True),
     (FastCheckboxSelectMultiple, forms.CheckboxSelectMultiple, True, ["b", "c", "e"], False),
+    (FastCheckboxSelectMultiple, forms.CheckboxSelectMultiple, True, ["b", "c", "e"], True),
 ]
 
 
