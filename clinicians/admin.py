@@ -26,20 +26,20 @@ if TYPE_CHECKING:
 
 
 @admin.register(ERN)
-class ERNAdmin(admin.ModelAdmin):
+class ERNAdmin(LeanChangeListMixin, admin.ModelAdmin):
     list_display = ["name", "full_name", "code"]
     search_fields = ["name", "full_name"]
 
 
 @admin.register(Specialty)
-class SpecialtyAdmin(admin.ModelAdmin):
+class SpecialtyAdmin(LeanChangeListMixin, admin.ModelAdmin):
     list_display = ["name", "kind", "active"]
     list_filter = ["kind", "active"]
     search_fields = ["name"]
 
 
 @admin.register(Language)
-class LanguageAdmin(admin.ModelAdmin):
+class LanguageAdmin(LeanChangeListMixin, admin.ModelAdmin):
     list_display = ["name", "native_name", "code"]
     search_fields = ["name", "native_name", "code"]
 
@@ -75,7 +75,7 @@ class HospitalAdminForm(forms.ModelForm):
 
 
 @admin.register(Hospital)
-class HospitalAdmin(admin.ModelAdmin):
+class HospitalAdmin(LeanChangeListMixin, admin.ModelAdmin):
     """Supervisors keep the list: adding, correcting and the reference-centre flag go
     through the clinicians services (duplicates refused, the flag audited); a proposed
     hospital is approved with the action (or merged from its ticket)."""
@@ -299,7 +299,7 @@ class ClinicianAdmin(LeanChangeListMixin, SafeAutocompleteAdminMixin, admin.Mode
 
 
 @admin.register(PrivacyStatement)
-class PrivacyStatementAdmin(admin.ModelAdmin):
+class PrivacyStatementAdmin(LeanChangeListMixin, admin.ModelAdmin):
     """Drafts are written and published here; a published version is what people
     accepted, so it is never edited or deleted (a new version replaces it)."""
 
@@ -353,7 +353,7 @@ class PrivacyStatementAdmin(admin.ModelAdmin):
 
 
 @admin.register(PrivacyAcceptance)
-class PrivacyAcceptanceAdmin(admin.ModelAdmin):
+class PrivacyAcceptanceAdmin(LeanChangeListMixin, admin.ModelAdmin):
     list_display = ["user", "statement", "accepted_at"]
     list_select_related = ["user", "statement"]
     raw_id_fields = ["user"]

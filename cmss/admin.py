@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import outbox, staff
+from .admin_lists import LeanChangeListMixin
 from .http import signed_in_user
 from .models import AuditEvent, OutgoingEmail, RetentionPolicy, User
 
@@ -68,7 +69,7 @@ class StaffChangeForm(forms.ModelForm):
 
 
 @admin.register(User)
-class UserAdmin(admin.ModelAdmin):
+class UserAdmin(LeanChangeListMixin, admin.ModelAdmin):
     """Everyone's account, read-only, except staff accounts for superusers.
 
     Nobody sets or sees a password here (staff choose theirs from the invitation,
@@ -268,7 +269,7 @@ for model, model_admin in _REPLACED:
 
 
 @admin.register(OutgoingEmail)
-class OutgoingEmailAdmin(admin.ModelAdmin):
+class OutgoingEmailAdmin(LeanChangeListMixin, admin.ModelAdmin):
     list_display = ["subject", "to_address", "state", "attempts", "created_at", "sent_at"]
     list_filter = ["state"]
     search_fields = ["to_address", "subject", "dedup_key"]
@@ -302,7 +303,7 @@ class OutgoingEmailAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(LeanChangeListMixin, admin.ModelAdmin):
     list_display = [
         "at",
         "action",
@@ -329,7 +330,7 @@ class AuditEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(RetentionPolicy)
-class RetentionPolicyAdmin(admin.ModelAdmin):
+class RetentionPolicyAdmin(LeanChangeListMixin, admin.ModelAdmin):
     list_display = ["__str__", "confirmed_by_dpo", "updated_at"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from clinicians.countries import NetworkCountries
 from clinicians.models import Clinician
 from cmss import audit
+from cmss.admin_lists import LeanChangeListMixin
 from cmss.http import signed_in_user
 from cmss.models import User
 from cmss.pagination import BoundedCountPaginator
@@ -480,7 +481,7 @@ class TicketAdmin(admin.ModelAdmin):
 
 
 @admin.register(TicketMessage)
-class TicketMessageAdmin(admin.ModelAdmin):
+class TicketMessageAdmin(LeanChangeListMixin, admin.ModelAdmin):
     list_display = ["ticket", "kind", "author", "created_at"]
     list_filter = ["kind"]
     list_select_related = ["ticket", "author"]
@@ -496,14 +497,14 @@ class TicketMessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(CannedReply)
-class CannedReplyAdmin(admin.ModelAdmin):
+class CannedReplyAdmin(LeanChangeListMixin, admin.ModelAdmin):
     list_display = ["title", "active"]
     list_filter = ["active"]
     search_fields = ["title", "body"]
 
 
 @admin.register(Holiday)
-class HolidayAdmin(admin.ModelAdmin):
+class HolidayAdmin(LeanChangeListMixin, admin.ModelAdmin):
     list_display = ["date", "name"]
     date_hierarchy = "date"
     search_fields = ["name"]

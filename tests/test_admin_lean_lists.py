@@ -143,3 +143,55 @@ def test_the_clinicians_list_pages_with_filters_and_counts_them(agent_client: Cl
     page = agent_client.get("/admin/clinicians/clinician/?country__exact=PT").content.decode()
     assert "3 results" in page and "3 clinicians" in page
     assert page.count('name="_selected_action"') == 3
+
+
+# --- Every other lean changelist -------------------------------------------------------------
+
+
+def make_webinars(n: int) -> None:
+    from conferences.webinars import services as webinars
+    from tests.factories import WebinarFactory
+
+    for i in range(n):
+        webinar = WebinarFactory.create(state="published", capacity=1, title=f"Webinar <{i}>")
+        for _ in range(2):  # a seat taken, one on the waitlist
+            webinars.register(webinar=webinar, clinician=ClinicianFactory.create(status="verified"))
+
+
+def make_acceptances(n: int) -> None:
+    from clinicians.models import PrivacyAcceptance, PrivacyStatement
+
+    statement = PrivacyStatement.objects.order_by("-version").first()
+    assert statement is not None
+    for _ in range(n):
+        PrivacyAcceptance.objects.get_or_create(user=ClinicianFactory.create().user, statement=statement)
+
+
+def other_changelists() -> dict[str, Any]:
+    from tests import test_admin_changelists as counted
+
+    return {
+        **counted.CHANGELISTS,
+        "/admin/conferences/webinar/": make_webinars,
+        "/admin/conferences/registration/": make_webinars,
+        "/admin/conferences/registration/?status__exact=waitlisted": make_webinars,
+        "/admin/clinicians/privacyacceptance/": make_acceptances,
+        "/admin/clinicians/ern/": lambda n: None,
+        "/admin/clinicians/specialty/?active__exact=1": lambda n: None,
+        "/admin/helpdesk/holiday/": lambda n: None,
+        "/admin/cmss/auditevent/?o=-1": counted.make_audit_events,
+        "/admin/cmss/user/?is_staff__exact=1": counted.make_clinicians,
+    }
+
+
+@pytest.mark.parametrize("path", list(other_changelists()))
+def test_every_lean_changelist_is_the_stock_page(
+    client: Client, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    sign_in_staff(client, StaffFactory.create(role="supervisors", is_superuser=True))
+    other_changelists()[path](3)
+    lean = client.get(path)
+    assert lean.status_code == 200 and lean.templates[0].name == "admin/lean_change_list.html"
+    stock(monkeypatch)
+    django = client.get(path)
+    assert tree(lean.content.decode()) == tree(django.content.decode())

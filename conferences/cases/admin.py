@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from cmss.admin_lists import LeanChangeListMixin
 from cmss.pagination import BoundedCountPaginator
 
 from ..models import Conference
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 
 @admin.register(Conference)
-class ConferenceAdmin(admin.ModelAdmin):
+class ConferenceAdmin(LeanChangeListMixin, admin.ModelAdmin):
     list_display = ["title", "hospital", "state", "urgency", "start", "meeting_state", "ticket_link"]
     list_filter = ["state", "urgency"]
     list_select_related = ["hospital", "meeting", "ticket"]

@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from cmss.admin_lists import LeanChangeListMixin
 from cmss.pagination import BoundedCountPaginator
 
 from ..models import NEEDS_ATTENTION, ProviderMeeting
@@ -38,7 +39,7 @@ class AttentionFilter(admin.SimpleListFilter):
 
 
 @admin.register(ProviderMeeting)
-class ProviderMeetingAdmin(admin.ModelAdmin):
+class ProviderMeetingAdmin(LeanChangeListMixin, admin.ModelAdmin):
     list_display = ["title", "kind", "state", "start", "attempts", "error", "tracking_id", "updated_at"]
     list_filter = [AttentionFilter, "state", "kind"]
     search_fields = ["key", "title", "provider_id", "tracking_id"]

@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from cmss import audit
+from cmss.admin_lists import LeanChangeListMixin
 from cmss.csv import csv_lines
 from cmss.http import signed_in_user
 from cmss.pagination import BoundedCountPaginator
@@ -78,7 +79,7 @@ def _local(moment: Any) -> str:
 
 
 @admin.register(Webinar)
-class WebinarAdmin(admin.ModelAdmin):
+class WebinarAdmin(LeanChangeListMixin, admin.ModelAdmin):
     form = WebinarAdminForm
     list_display = ["title", "when", "language", "state", "seats", "waiting", "meeting_state"]
     list_filter = ["state", "language", "erns"]
@@ -428,7 +429,7 @@ class WebinarFilter(admin.SimpleListFilter):
 
 
 @admin.register(Registration)
-class RegistrationAdmin(admin.ModelAdmin):
+class RegistrationAdmin(LeanChangeListMixin, admin.ModelAdmin):
     list_display = [
         "clinician_name",
         "email",
