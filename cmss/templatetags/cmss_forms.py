@@ -32,7 +32,8 @@ def form_field(context: template.Context, field: BoundField) -> SafeString:
     `no_optional` leaves out "(optional)" and `field_attrs` (already HTML) is
     added to the <div>."""
     errors = field.errors
-    help_text = field.help_text
+    # Labels and help texts are lazy translations: each is translated once here.
+    help_text = _text(field.help_text) if field.help_text is not None else ""
     auto_id = escape(str(field.auto_id))
     is_check = field.widget_type == "checkbox"
     classes = "field" + (" field-error" if errors else "") + (" field-check" if is_check else "")
@@ -60,7 +61,7 @@ def form_field(context: template.Context, field: BoundField) -> SafeString:
     else:
         parts.append(f'<label for="{escape(str(field.id_for_label))}">{label}{optional}</label>{field}')
     if help_text:
-        parts.append(f'<p class="help" id="{auto_id}_helptext">{_text(help_text)}</p>')
+        parts.append(f'<p class="help" id="{auto_id}_helptext">{help_text}</p>')
     if errors:
         items = "".join(f"<li>{_text(error)}</li>" for error in errors)
         parts.append(f'<ul class="errors" id="{auto_id}_error">{items}</ul>')
