@@ -84,7 +84,29 @@ def make_conferences(n: int) -> None:
         )
 
 
+def make_webinars(n: int) -> None:
+    from conferences.webinars import services as webinars
+    from tests.factories import WebinarFactory
+
+    for _ in range(n):
+        webinar = WebinarFactory.create(state="published", capacity=1)
+        for _ in range(2):  # a seat taken, one on the waitlist
+            webinars.register(webinar=webinar, clinician=ClinicianFactory.create(status="verified"))
+
+
+def make_acceptances(n: int) -> None:
+    from clinicians.models import PrivacyAcceptance, PrivacyStatement
+
+    statement = PrivacyStatement.objects.order_by("-version").first()
+    assert statement is not None
+    for _ in range(n):
+        PrivacyAcceptance.objects.get_or_create(user=ClinicianFactory.create().user, statement=statement)
+
+
 CHANGELISTS: dict[str, Callable[[int], None]] = {
+    "/admin/conferences/webinar/": make_webinars,
+    "/admin/conferences/registration/": make_webinars,
+    "/admin/clinicians/privacyacceptance/": make_acceptances,
     "/admin/conferences/providermeeting/": make_provider_meetings,
     "/admin/conferences/conference/": make_conferences,
     "/admin/clinicians/clinician/": make_clinicians,
@@ -185,3 +207,10 @@ def test_odd_addresses_in_the_admin_are_not_server_errors(client: Client, path: 
     sign_in_staff(client, StaffFactory.create())
     helpdesk.open_question(requester=ClinicianFactory.create().user, subject="Q", body="B")
     assert client.get(path).status_code < 500
+
+
+def test_the_webinars_list_counts_each_webinars_seats_and_waitlist(agent_client: Client) -> None:
+    make_webinars(2)
+    page = agent_client.get("/admin/conferences/webinar/").content.decode()
+    assert page.count('<td class="field-seats">1 / 1</td>') == 2
+    assert page.count('<td class="field-waiting">1</td>') == 2

@@ -148,34 +148,12 @@ def test_the_clinicians_list_pages_with_filters_and_counts_them(agent_client: Cl
 # --- Every other lean changelist -------------------------------------------------------------
 
 
-def make_webinars(n: int) -> None:
-    from conferences.webinars import services as webinars
-    from tests.factories import WebinarFactory
-
-    for i in range(n):
-        webinar = WebinarFactory.create(state="published", capacity=1, title=f"Webinar <{i}>")
-        for _ in range(2):  # a seat taken, one on the waitlist
-            webinars.register(webinar=webinar, clinician=ClinicianFactory.create(status="verified"))
-
-
-def make_acceptances(n: int) -> None:
-    from clinicians.models import PrivacyAcceptance, PrivacyStatement
-
-    statement = PrivacyStatement.objects.order_by("-version").first()
-    assert statement is not None
-    for _ in range(n):
-        PrivacyAcceptance.objects.get_or_create(user=ClinicianFactory.create().user, statement=statement)
-
-
 def other_changelists() -> dict[str, Any]:
     from tests import test_admin_changelists as counted
 
     return {
         **counted.CHANGELISTS,
-        "/admin/conferences/webinar/": make_webinars,
-        "/admin/conferences/registration/": make_webinars,
-        "/admin/conferences/registration/?status__exact=waitlisted": make_webinars,
-        "/admin/clinicians/privacyacceptance/": make_acceptances,
+        "/admin/conferences/registration/?status__exact=waitlisted": counted.make_webinars,
         "/admin/clinicians/ern/": lambda n: None,
         "/admin/clinicians/specialty/?active__exact=1": lambda n: None,
         "/admin/helpdesk/holiday/": lambda n: None,
