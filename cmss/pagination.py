@@ -55,3 +55,47 @@ def _estimated_rows(queryset: QuerySet[Any]) -> int | None:
         row = cursor.fetchone()
     # -1: never analysed yet.
     return int(row[0]) if row and row[0] is not None and row[0] >= 0 else None
+
+
+class CountlessPage:
+    """A page of a list read with one row more than a page instead of a
+    COUNT(*): enough for templates/_pagination.html (previous, this page's
+    number, next), which never shows how many pages there are."""
+
+    def __init__(self, object_list: list[Any], *, number: int, has_next: bool) -> None:
+        self.object_list = object_list
+        self.number = number
+        self._has_next = has_next
+
+    def has_next(self) -> bool:
+        return self._has_next
+
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    def has_other_pages(self) -> bool:
+        return self.has_previous() or self.has_next()
+
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    def __len__(self) -> int:
+        return len(self.object_list)
+
+    def __iter__(self) -> Any:
+        return iter(self.object_list)
+
+
+def page_without_count(queryset: QuerySet[Any], number: str | None, *, size: int) -> CountlessPage:
+    """Page `number` (from 1, as sent: an invalid one is the first) of this
+    ordered queryset. A page past the end is empty, with its link back."""
+    try:
+        page = min(max(1, int(number or 1)), 10_000)
+    except ValueError:
+        page = 1
+    offset = (page - 1) * size
+    rows = list(queryset[offset : offset + size + 1])
+    return CountlessPage(rows[:size], number=page, has_next=len(rows) > size)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from allauth.core import ratelimit
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -14,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from cmss.http import AuthenticatedHttpRequest
+from cmss.pagination import page_without_count
 
 from . import services
 from .forms import ContactForm, MessageForm, QuestionForm
@@ -28,7 +28,14 @@ def _public_messages(ticket: Ticket) -> list[TicketMessage]:
 @login_required
 def ticket_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     tickets = Ticket.objects.for_requester(request.user).order_by("-updated_at", "-pk")
-    page = Paginator(tickets, 25).get_page(request.GET.get("page"))
+    page = page_without_count(tickets, request.GET.get("page"), size=25)
+    # Each label translated once for the page, not once per row (get_FOO_display
+    # flattens the field's choices again on every call).
+    kinds = {value: str(label) for value, label in Ticket.Kind.choices}
+    states = {value: str(label) for value, label in Ticket.State.choices}
+    for ticket in page.object_list:
+        ticket.kind_label = kinds.get(ticket.kind, ticket.kind)
+        ticket.state_label = states.get(ticket.state, ticket.state)
     return render(request, "helpdesk/ticket_list.html", {"page": page})
 
 

@@ -7,8 +7,7 @@ from typing import Any
 from allauth.core import ratelimit
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef, Prefetch
+from django.db.models import Exists, OuterRef, Prefetch, prefetch_related_objects
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,6 +21,7 @@ from clinicians.models import Clinician
 from cmss import audit
 from cmss import ratelimit as cmss_ratelimit
 from cmss.http import AuthenticatedHttpRequest
+from cmss.pagination import page_without_count
 
 from .. import experts
 from ..models import Conference, Invitation, OutcomeReport
@@ -53,24 +53,34 @@ def conference_list(request: AuthenticatedHttpRequest) -> HttpResponse:
         conference=OuterRef("pk"), conference__requested_by=request.user, read_at__isnull=True
     )
     conferences = (
-        Conference.objects.visible_to(request.user)
-        .select_related("hospital", "meeting")
+        Conference.objects.visible_to(request.user, clinician=clinician)
+        .select_related("hospital")
+        # What the list shows, not the question and case summary.
+        .only("title", "urgency", "start", "state", "created_at", "hospital__name")
         # The requester's cue that advice came back (the report itself is on the page).
         .annotate(report_to_read=Exists(unread))
         .prefetch_related(
             Prefetch(
                 "invitations",
-                queryset=Invitation.objects.filter(clinician__user=request.user),
+                queryset=Invitation.objects.filter(clinician=clinician).only("conference_id", "response"),
                 to_attr="mine",
             )
         )
         .order_by("-created_at", "-pk")
     )
-    page = Paginator(conferences, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = page_without_count(conferences, request.GET.get("page"), size=PAGE_SIZE)
     now = timezone.now()
+    # Each label translated once for the page, not once per row (get_FOO_display
+    # flattens the field's choices again on every call).
+    states = {value: str(label) for value, label in Conference.State.choices}
+    responses = {value: str(label) for value, label in Invitation.Response.choices}
     for conference in page.object_list:
         conference.my_invitation = conference.mine[0] if conference.mine else None
         conference.upcoming = conference.start is not None and conference.start > now
+        conference.state_label = states.get(conference.state, conference.state)
+        conference.my_response = (
+            responses.get(conference.my_invitation.response, "") if conference.my_invitation else ""
+        )
     return render(request, "conferences/conference_list.html", {"page": page, "clinician": clinician})
 
 
@@ -226,13 +236,26 @@ def _visible(request: AuthenticatedHttpRequest, pk: int) -> Conference:
 @never_cache
 @login_required
 def conference_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    return _detail(request, _visible(request, pk))
+    clinician = _clinician(request)
+    conference = get_object_or_404(
+        # With its outcome report, if there is one, in the same query.
+        Conference.objects.visible_to(request.user, clinician=clinician)
+        .with_related()
+        .select_related("report"),
+        pk=pk,
+    )
+    return _detail(request, conference, clinician=clinician)
 
 
 def _detail(
-    request: AuthenticatedHttpRequest, conference: Conference, *, answer_form: UsefulnessForm | None = None
+    request: AuthenticatedHttpRequest,
+    conference: Conference,
+    *,
+    answer_form: UsefulnessForm | None = None,
+    clinician: Clinician | None = None,
 ) -> HttpResponse:
-    clinician = _clinician(request)
+    if clinician is None:
+        clinician = _clinician(request)
     invitations = list(conference.invitations.select_related("clinician__hospital", "clinician__specialty"))
     mine = next((item for item in invitations if clinician and item.clinician_id == clinician.pk), None)
     is_requester = conference.requested_by_id == request.user.pk
@@ -268,9 +291,11 @@ def _report_for(
     """The outcome report, for the requester, the hospital's coordinators and
     the invitees who took part; nobody else sees it (not even an invitee who
     did not take part)."""
-    report = OutcomeReport.objects.filter(conference=conference).prefetch_related("participants").first()
-    if report is None:
+    try:
+        report = conference.report  # no query when read with the conference (select_related)
+    except OutcomeReport.DoesNotExist:
         return None
+    prefetch_related_objects([report], "participants")
     if conference.requested_by_id == request.user.pk:
         return report
     if clinician is None:

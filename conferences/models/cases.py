@@ -22,12 +22,14 @@ from .meetings import ProviderMeeting
 
 
 class ConferenceQuerySet(models.QuerySet["Conference"]):
-    def visible_to(self, user: User) -> ConferenceQuerySet:
+    def visible_to(self, user: User, *, clinician: Clinician | None = None) -> ConferenceQuerySet:
         """The conferences a person may open: those of the hospital they
         coordinate, those they requested (their outcome report is sent to them
         even once they coordinate no more), and those they are invited to
-        (verified clinicians only). Everyone else's answer 404."""
-        clinician = Clinician.objects.filter(user=user).select_related("hospital").first()
+        (verified clinicians only). Everyone else's answer 404. `clinician`:
+        the person's own row with its hospital, if the caller has read it."""
+        if clinician is None or clinician.user_id != user.pk:
+            clinician = Clinician.objects.filter(user=user).select_related("hospital").first()
         if clinician is None or not clinician.is_verified:
             return self.none()
         invited = Invitation.objects.filter(conference=models.OuterRef("pk"), clinician=clinician)

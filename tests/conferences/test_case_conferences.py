@@ -581,6 +581,41 @@ def test_invitees_accept_and_decline(client: Client, coordinator: Any, expert: A
     assert "Ingrid Halvorsen" in page and "declined" in page
 
 
+def test_the_list_pages_by_25_without_counting_every_conference(
+    client: Client, coordinator: Any, expert: Any
+) -> None:
+    for _ in range(27):
+        make_conference(coordinator, expert, urgency="urgent")
+    client.force_login(coordinator.user)
+    with CaptureQueriesContext(connection) as queries:
+        first = client.get(reverse("conferences:list")).content.decode()
+    assert not any("COUNT(" in query["sql"].upper() for query in queries.captured_queries)
+    second = client.get(reverse("conferences:list"), {"page": 2}).content.decode()
+    assert first.count('<span class="badge badge-requested">requested</span>') == 25
+    assert first.count("· urgent") == 25 and first.count("to be scheduled") == 25
+    assert 'href="?page=2" rel="next"' in first and 'rel="prev"' not in first
+    assert second.count("badge-requested") == 2 and 'href="?page=1" rel="prev"' in second
+    assert 'rel="next"' not in second
+
+
+def test_a_conference_page_keeps_its_query_count_at_1_and_8_invitees(
+    client: Client, coordinator: Any, expert: Any
+) -> None:
+    few = make_conference(coordinator, expert)
+    many = make_conference(coordinator, expert)
+    for clinician in factories.ClinicianFactory.create_batch(7, status="verified"):
+        Invitation.objects.create(conference=many, clinician=clinician)
+    client.force_login(coordinator.user)
+
+    def count(conference: Conference) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(reverse("conferences:detail", args=[conference.pk])).status_code == 200
+        return len(queries)
+
+    count(few)  # the first request of a session also loads the session's user
+    assert count(few) == count(many)
+
+
 def test_the_list_keeps_its_query_count(client: Client, coordinator: Any, expert: Any) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext

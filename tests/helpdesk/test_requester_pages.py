@@ -139,6 +139,30 @@ def test_my_requests_shows_the_most_recent_activity_first(registered: Any) -> No
     assert page.index("Newest request") < page.index("Middle request") < page.index("Oldest request")
 
 
+def test_my_requests_keep_their_query_count_and_count_nothing(registered: Any) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = signed_in(registered)
+
+    def queries() -> list[str]:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/helpdesk/").status_code == 200
+        return [query["sql"] for query in captured.captured_queries]
+
+    question(registered.user, subject="First request", body="")
+    queries()  # the first request of a session also loads the session's user
+    few = queries()
+    for number in range(30):
+        question(registered.user, subject=f"Request number {number:02d}", body="")
+    many = queries()
+    assert len(many) == len(few), many
+    assert not any("COUNT(" in sql.upper() for sql in many)
+    page = client.get("/helpdesk/").content.decode()
+    assert page.count(" · Question</span>") == 25
+    assert page.count('<span class="badge badge-new">new</span>') == 25
+
+
 def test_my_requests_come_25_to_a_page(registered: Any) -> None:
     now = timezone.now()
     for number in range(30):
