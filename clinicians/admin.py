@@ -356,6 +356,9 @@ class PrivacyStatementAdmin(LeanChangeListMixin, admin.ModelAdmin):
 class PrivacyAcceptanceAdmin(LeanChangeListMixin, admin.ModelAdmin):
     list_display = ["user", "statement", "accepted_at"]
     list_select_related = ["user", "statement"]
+    # 100,000 rows: no full count on every page (privacy_acceptance_order_idx serves the order).
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
     raw_id_fields = ["user"]
     readonly_fields = ["user", "statement", "accepted_at"]
 

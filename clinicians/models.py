@@ -490,6 +490,8 @@ class PrivacyAcceptance(models.Model):
         verbose_name = _("privacy acceptance")
         verbose_name_plural = _("privacy acceptances")
         ordering = ["-accepted_at"]
+        # The admin's list in that order (and the key's, which Django adds).
+        indexes = [models.Index(fields=["accepted_at", "id"], name="privacy_acceptance_order_idx")]
         constraints = [
             models.UniqueConstraint(fields=["user", "statement"], name="privacy_acceptance_unique")
         ]

@@ -22,6 +22,7 @@ from . import outbox, staff
 from .admin_lists import LeanChangeListMixin
 from .http import signed_in_user
 from .models import AuditEvent, OutgoingEmail, RetentionPolicy, User
+from .pagination import EstimatedCountPaginator
 
 
 class StaffInviteForm(forms.ModelForm):
@@ -79,6 +80,9 @@ class UserAdmin(LeanChangeListMixin, admin.ModelAdmin):
 
     ordering = ["email"]
     list_display = ["email", "display_name", "is_staff", "is_active", "last_login", "date_joined"]
+    # 100,000 accounts: no full count on every page.
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
     list_filter = ["is_staff", "is_active", "groups"]
     search_fields = ["email", "display_name"]
     actions = ["resend_invitation", "reset_two_factor"]
