@@ -379,7 +379,9 @@ class DirectorySearchForm(forms.Form):
         # query, no translation per option); the fields validate against their
         # querysets only when a value is sent.
         choices = reference_choices()
-        self.fields["country"].widget.choices = with_empty(_("Any country"), choices.countries)
+        # The country is validated against the cached list too: the field's own
+        # choices translate the 31 names again on every validation.
+        self.fields["country"].choices = with_empty(_("Any country"), choices.countries)  # type: ignore[attr-defined]
         self.fields["hospital"].widget.choices = with_empty(_("Any hospital"), choices.hospitals)
         self.fields["specialty"].widget.choices = with_empty(_("Any specialty"), choices.specialties)
         self.fields["ern"].widget.choices = with_empty(_("Any ERN"), choices.erns)
