@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from clinicians.models import ERN
+from clinicians.models import ERN, Specialty
 from cmss.models import OutgoingEmail, RetentionPolicy
 from conferences.calendar import reminders
 from conferences.cases import outcomes
@@ -596,6 +596,18 @@ def test_the_list_pages_by_25_without_counting_every_conference(
     assert 'href="?page=2" rel="next"' in first and 'rel="prev"' not in first
     assert second.count("badge-requested") == 2 and 'href="?page=1" rel="prev"' in second
     assert 'rel="next"' not in second
+
+
+def test_a_conference_page_names_the_wanted_erns_and_specialties_in_order(
+    client: Client, coordinator: Any, expert: Any
+) -> None:
+    conference = make_conference(coordinator, expert)
+    conference.erns.set(ERN.objects.filter(name__in=["ERN LUNG", "ERN EYE"]))
+    conference.specialties.set(Specialty.objects.filter(name__in=["Respiratory medicine", "Cardiology"]))
+    client.force_login(coordinator.user)
+    page = client.get(reverse("conferences:detail", args=[conference.pk])).content.decode()
+    assert "<dt>Wanted ERNs</dt><dd>ERN EYE, ERN LUNG</dd>" in page
+    assert "<dt>Wanted specialties</dt><dd>Cardiology, Respiratory medicine</dd>" in page
 
 
 def test_a_conference_page_keeps_its_query_count_at_1_and_8_invitees(
