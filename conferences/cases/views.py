@@ -7,9 +7,7 @@ from typing import Any
 from allauth.core import ratelimit
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import models
-from django.db.models import Exists, OuterRef, Prefetch, Value, prefetch_related_objects
-from django.db.models.functions import Cast
+from django.db.models import Exists, OuterRef, Prefetch, prefetch_related_objects
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -19,7 +17,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from clinicians import directory
-from clinicians.choices import reference_choices
 from clinicians.models import Clinician
 from cmss import audit
 from cmss import ratelimit as cmss_ratelimit
@@ -276,7 +273,8 @@ def _detail(
         # The join link: to the requester and the invitees only.
         "join_url": conference.join_url if (is_requester or mine is not None) else "",
         "slots": list(conference.slots.all()),
-        **_wanted_expertise(conference),
+        "erns": list(conference.erns.all()),
+        "specialties": list(conference.specialties.all()),
         "report": report,
         "answer_form": (
             (answer_form or UsefulnessForm(initial=_answer_of(report)))
@@ -285,26 +283,6 @@ def _detail(
         ),
     }
     return render(request, "conferences/conference_detail.html", context)
-
-
-def _wanted_expertise(conference: Conference) -> dict[str, list[str]]:
-    """The names of the conference's wanted ERNs and specialties, in their
-    models' order: their ids in one query, their names from the cached lists."""
-    kind: models.CharField[str, str] = models.CharField()
-    erns = Conference.erns.through.objects.filter(conference=conference).values_list(
-        Value("ern", output_field=kind), Cast("ern_id", models.CharField())
-    )
-    specialties = Conference.specialties.through.objects.filter(conference=conference).values_list(
-        Value("specialty", output_field=kind), Cast("specialty_id", models.CharField())
-    )
-    wanted: dict[str, set[str]] = {"ern": set(), "specialty": set()}
-    for name, pk in erns.union(specialties, all=True):
-        wanted[name].add(pk)
-    choices = reference_choices()
-    return {
-        "erns": [name for pk, name in choices.erns if pk in wanted["ern"]],
-        "specialties": [name for pk, name in choices.specialties if pk in wanted["specialty"]],
-    }
 
 
 def _report_for(
