@@ -58,7 +58,8 @@ DIRECTORY_PAGE_SIZE = 25
 
 
 def _directory_member(request: AuthenticatedHttpRequest) -> Clinician | None:
-    return Clinician.objects.filter(user=request.user).select_related("hospital").first()
+    # Only whether they may use the directory (their status) is read.
+    return Clinician.objects.filter(user=request.user).only("pk", "user_id", "status").first()
 
 
 @never_cache

@@ -41,7 +41,10 @@ PAGE_SIZE = 25
 
 
 def _clinician(request: AuthenticatedHttpRequest) -> Clinician | None:
-    return Clinician.objects.filter(user=request.user).select_related("hospital", "user").first()
+    clinician = Clinician.objects.filter(user=request.user).select_related("hospital").first()
+    if clinician is not None:
+        clinician.user = request.user  # the signed-in person, already loaded: no join
+    return clinician
 
 
 @never_cache
