@@ -252,6 +252,7 @@ WEBEX_WEBINAR_SESSION_TYPE = os.environ.get("WEBEX_WEBINAR_SESSION_TYPE", "")
 # --- Accounts (django-allauth) ----------------------------------------------------
 AUTH_USER_MODEL = "cmss.User"
 AUTHENTICATION_BACKENDS = [
+    "cmss.auth_backends.PermissionsBackend",  # permissions in one query; signs nobody in
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]

@@ -1,0 +1,59 @@
+"""A staff member's permissions are read in one query (cmss.auth_backends) and never kept
+beyond a request."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from cmss import roles
+from cmss.auth_backends import PermissionsBackend
+from cmss.models import User
+from tests.conftest import sign_in_staff
+from tests.factories import StaffFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def fresh(user: User) -> User:
+    return User.objects.get(pk=user.pk)  # no permissions kept on the object
+
+
+def test_permissions_come_from_the_users_groups_and_their_own_in_one_query() -> None:
+    agent = StaffFactory.create(role="agents")
+    agent.user_permissions.add(Permission.objects.get(codename="export_directory"))
+    user = fresh(agent)
+    with CaptureQueriesContext(connection) as queries:
+        permissions = PermissionsBackend().get_all_permissions(user)
+        assert user.has_perm("helpdesk.change_ticket") and user.has_perm("clinicians.export_directory")
+    assert "helpdesk.change_ticket" in permissions and "clinicians.export_directory" in permissions
+    assert len(queries) == 1
+    assert not user.has_perm("cmss.view_auditevent")  # a supervisor's, not an agent's
+
+
+def test_a_removed_permission_takes_effect_on_the_next_page(client: Client) -> None:
+    agent = StaffFactory.create(role="agents")
+    sign_in_staff(client, agent)
+    assert client.get("/admin/helpdesk/ticket/").status_code == 200
+    group = Group.objects.get(name=roles.AGENTS)
+    group.permissions.remove(*Permission.objects.filter(codename__in=["view_ticket", "change_ticket"]))
+    assert client.get("/admin/helpdesk/ticket/").status_code == 403
+    agent.groups.clear()
+    assert client.get("/admin/clinicians/clinician/").status_code == 403
+
+
+def test_an_inactive_or_former_superuser_has_no_permissions_left() -> None:
+    boss = StaffFactory.create(role="supervisors", is_superuser=True)
+    assert fresh(boss).has_perm("cmss.delete_user")
+    User.objects.filter(pk=boss.pk).update(is_superuser=False)
+    assert not fresh(boss).has_perm("cmss.delete_user")
+    User.objects.filter(pk=boss.pk).update(is_active=False)
+    assert PermissionsBackend().get_all_permissions(fresh(boss)) == set()
+
+
+def test_the_backend_signs_nobody_in() -> None:
+    agent = StaffFactory.create()
+    assert PermissionsBackend().authenticate(None, username=agent.email, password="x") is None
