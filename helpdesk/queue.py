@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.options import IS_POPUP_VAR, TO_FIELD_VAR, IncorrectLookupParameters
 from django.contrib.admin.templatetags.admin_list import pagination, paginator_number, result_headers
 from django.contrib.admin.views.main import ERROR_FLAG, SEARCH_VAR
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -29,12 +29,19 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import capfirst
 from django.utils.translation import gettext, ngettext
 
+from clinicians.models import Clinician
+
 from .models import Ticket
 
 if TYPE_CHECKING:
     from django.contrib.admin.views.main import ChangeList
 
     from .admin import TicketAdmin
+
+
+def is_lean(request: HttpRequest) -> bool:
+    """Whether the request gets this page: actions (POST) and the raw-id lookup popup stay Django's."""
+    return request.method == "GET" and IS_POPUP_VAR not in request.GET and TO_FIELD_VAR not in request.GET
 
 
 def changelist(model_admin: TicketAdmin, request: HttpRequest, extra: dict[str, Any]) -> HttpResponse:
@@ -184,9 +191,14 @@ def _results(model_admin: TicketAdmin, cl: ChangeList) -> SafeString:
     select, overdue, paused = gettext("Select ticket"), gettext("overdue"), gettext("paused (waiting)")
     changelist_url = reverse("admin:helpdesk_ticket_changelist", current_app=model_admin.admin_site.name)
     when = get_format("DATETIME_FORMAT")
+    requesters = {ticket.requester_id for ticket in tickets if ticket.requester_id}
+    countries = dict(
+        Clinician.objects.filter(user_id__in=requesters).values_list("user_id", "country").order_by()
+    )
     rows = []
     for ticket in tickets:
         assignee, number = ticket.assignee, escape(ticket.number)
+        country = (countries.get(ticket.requester_id) if ticket.requester_id else None) or "—"
         rows.append(
             "<tr>"
             '<td class="action-checkbox"><input type="checkbox" name="_selected_action"'
@@ -196,7 +208,7 @@ def _results(model_admin: TicketAdmin, cl: ChangeList) -> SafeString:
             f'<td class="field-subject_link"><a href="{changelist_url}{ticket.pk}/change/">'
             f"{escape(ticket.subject)}</a></td>"
             f'<td class="field-requester_name">{_text(ticket.requester_name)}</td>'
-            f'<td class="field-country">{escape(model_admin.country(ticket))}</td>'
+            f'<td class="field-country">{escape(country)}</td>'
             f'<td class="field-state">{states.get(ticket.state, escape(ticket.state))}</td>'
             f'<td class="field-priority">{priorities.get(ticket.priority, escape(ticket.priority))}</td>'
             f'<td class="field-assignee nowrap">{escape(assignee) if assignee else "-"}</td>'
