@@ -32,10 +32,12 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Concat, Lower
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext
 
 from cmss import fragments
 
@@ -43,7 +45,7 @@ from .choices import reference_choices
 from .models import DIRECTORY_ORDER, ERN, Clinician, Hospital, Language, Specialty, normalise_name
 
 # Bump when the shape of Page or Entry changes (old pickles are then never read).
-_VERSION = 1
+_VERSION = 2
 
 # How many rows of the index the first attempt walks: at least WALK (about
 # 0.5 ms; enough for page 1 of a filter or name that matches one clinician in
@@ -52,7 +54,18 @@ WALK = 5000
 WALK_PER_ROW = 20
 
 
-def page_ids(
+def page_ids(*, offset: int, limit: int, **filters: Any) -> list[int]:
+    """The primary keys of the clinicians at positions offset … offset + limit
+    of Clinician.objects.directory(**filters), in its order: one query."""
+    sql, params = _page_query(offset=offset, limit=limit, **filters)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    # UNION ALL promises no order: the rows carry the values they are ordered by.
+    return [pk for pk, _last, _first in sorted(rows, key=lambda row: (row[1], row[2], row[0]))]
+
+
+def _page_query(
     *,
     offset: int,
     limit: int,
@@ -63,9 +76,8 @@ def page_ids(
     specialty: Specialty | None = None,
     ern: ERN | None = None,
     language: Language | None = None,
-) -> list[int]:
-    """The primary keys of the clinicians at positions offset … offset + limit
-    of Clinician.objects.directory(...) with these filters, in its order: one query."""
+) -> tuple[str, list[Any]]:
+    """SQL and parameters of those clinicians' (pk, lower(last name), lower(first name))."""
     queryset = Clinician.objects.directory(
         text=text,
         country=country,
@@ -86,8 +98,9 @@ def page_ids(
     everything = queryset.annotate(
         order_last=Lower("last_name"), order_first=Lower("first_name")
     ).values_list("pk", "order_last", "order_first")[offset : offset + limit]
+    fallback, fallback_params = everything.query.sql_with_params()
     if connection.vendor != "postgresql":
-        return [pk for pk, _last, _first in everything]
+        return fallback, list(fallback_params)
 
     walk, walk_params = _walk(
         window=max(WALK, WALK_PER_ROW * (offset + limit)),
@@ -100,7 +113,6 @@ def page_ids(
         },
         members={"erns": ern.pk if ern else None, "languages": language.pk if language else None},
     )
-    fallback, fallback_params = everything.query.sql_with_params()
     # The walk's page when it found a whole one; otherwise the page among every
     # match (PostgreSQL runs that branch only then: a one-time filter).
     whole = "EXISTS (SELECT 1 FROM walked OFFSET %s)"  # the walk found `limit` rows
@@ -109,11 +121,7 @@ def page_ids(
         f"SELECT * FROM walked WHERE {whole} "
         f"UNION ALL SELECT * FROM ({fallback}) AS everything WHERE NOT {whole}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*walk_params, limit, offset, limit - 1, *fallback_params, limit - 1])
-        rows = cursor.fetchall()
-    # Both branches are in the directory's order; UNION ALL promises no order.
-    return [pk for pk, _last, _first in sorted(rows, key=lambda row: (row[1], row[2], row[0]))]
+    return sql, [*walk_params, limit, offset, limit - 1, *fallback_params, limit - 1]
 
 
 def _walk(
@@ -172,6 +180,7 @@ class Entry:
     languages: str  # the names of the languages they speak, likewise
     shares_contact_details: bool
     contact_url: str  # where its "Show contact details" button posts
+    reveal_label: str  # that button's text
 
 
 def _bit_names() -> tuple[tuple[tuple[int, str], ...], tuple[tuple[int, str], ...]]:
@@ -188,31 +197,45 @@ def _bit_names() -> tuple[tuple[tuple[int, str], ...], tuple[tuple[int, str], ..
     )
 
 
-def entries(ids: list[int]) -> list[Entry]:
-    """The entries of these clinicians, in this order, in the active language:
-    one query whatever their number, and each label translated once. ERNs and
-    languages are read from the copies on the clinician's row (Clinician.ern_bits,
-    language_bits, which clinicians.services keeps in step with the memberships)."""
-    if not ids:
-        return []
-    rows = Clinician.objects.filter(pk__in=ids).values(
-        "pk",
-        "first_name",
-        "last_name",
-        "profession",
-        "specialty__name",
-        "hospital__name",
-        "hospital__city",
-        "country",
-        "ern_bits",
-        "language_bits",
-        "show_email",
-        "show_phone",
+def _rows(*, offset: int, limit: int, filters: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the entries at positions offset … offset + limit show, in the
+    directory's order: the page's query and the rows it finds, one query."""
+    sql, params = _page_query(offset=offset, limit=limit, **filters)
+    rows = (
+        Clinician.objects.filter(pk__in=RawSQL(f"SELECT page.pk FROM ({sql}) AS page", params))  # noqa: S608, S611
+        .annotate(order_last=Lower("last_name"), order_first=Lower("first_name"))
+        .values(
+            "pk",
+            "order_last",
+            "order_first",
+            "first_name",
+            "last_name",
+            "profession",
+            "specialty__name",
+            "hospital__name",
+            "hospital__city",
+            "country",
+            "ern_bits",
+            "language_bits",
+            "show_email",
+            "show_phone",
+        )
+        .order_by()
     )
-    by_pk = {row["pk"]: row for row in rows}
+    return sorted(rows, key=lambda row: (row["order_last"], row["order_first"], row["pk"]))
+
+
+def entries(rows: list[dict[str, Any]]) -> list[Entry]:
+    """The entries of these rows (_rows), in the active language, each label
+    translated once. ERNs and languages are read from the copies on the
+    clinician's row (Clinician.ern_bits, language_bits, which clinicians.services
+    keeps in step with the memberships)."""
+    if not rows:
+        return []
     countries = dict(reference_choices().countries)
     ern_bits, language_bits = _bit_names()
     professions = {value: str(label) for value, label in Clinician.Profession.choices}
+    reveal = gettext("Show contact details of %(name)s")
 
     # One reverse() for the page (each costs 40 µs): entry 0's URL, each pk in its place.
     before, after = reverse("clinicians:directory_contact", args=[0]).rsplit("/0/", 1)
@@ -221,14 +244,13 @@ def entries(ids: list[int]) -> list[Entry]:
         return ", ".join(name for bit, name in known if bits >> bit & 1)
 
     result = []
-    for pk in ids:
-        row = by_pk.get(pk)
-        if row is None:  # gone since its id was found
-            continue
+    for row in rows:
+        pk = row["pk"]
+        full_name = f"{row['first_name']} {row['last_name']}".strip()
         result.append(
             Entry(
                 pk=pk,
-                full_name=f"{row['first_name']} {row['last_name']}".strip(),
+                full_name=full_name,
                 profession=professions.get(row["profession"], row["profession"]),
                 specialty=row["specialty__name"],
                 hospital=row["hospital__name"],
@@ -238,6 +260,7 @@ def entries(ids: list[int]) -> list[Entry]:
                 languages=names(row["language_bits"], language_bits),
                 shares_contact_details=row["show_email"] or row["show_phone"],
                 contact_url=f"{before}/{pk}/{after}",
+                reveal_label=reveal % {"name": full_name},
             )
         )
     return result
@@ -257,12 +280,12 @@ def page(*, number: int, size: int, filters: dict[str, Any]) -> Page:
 
     def build() -> Page:
         # One more than a page: whether there is a next one.
-        ids = page_ids(offset=offset, limit=size + 1, **filters)
-        found = entries(ids[:size])
+        rows = _rows(offset=offset, limit=size + 1, filters=filters)
+        found = entries(rows[:size])
         html = render_to_string(
             "clinicians/_directory_entries.html", {"entries": found, "first_number": offset + 1}
         )
-        return Page(entries=found, html=html, has_next=len(ids) > size)
+        return Page(entries=found, html=html, has_next=len(rows) > size)
 
     return fragments.cached(
         ("directory", "reference"),

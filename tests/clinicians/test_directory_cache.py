@@ -158,7 +158,9 @@ def test_viewers_never_see_each_others_token_or_reveals(viewer: Clinician) -> No
 
 
 def test_each_language_has_its_own_page_of_entries(viewer: Clinician) -> None:
-    ClinicianFactory.create(status="verified", first_name="Marta", last_name="Rossi", country="BE")
+    ClinicianFactory.create(
+        status="verified", first_name="Marta", last_name="Rossi", country="BE", show_email=True
+    )
     french = ClinicianFactory.create(status="verified", first_name="Jean", last_name="Français")
     french.user.language = "fr"
     french.user.save()
@@ -167,4 +169,6 @@ def test_each_language_has_its_own_page_of_entries(viewer: Clinician) -> None:
     again = signed_in(viewer).get("/directory/", {"q": "rossi"}).content.decode()
     assert "Belgium" in english_page and "Speaks" in english_page and "Physician" in english_page
     assert "Belgique" in french_page and "Parle" in french_page and "Belgium" not in french_page
+    assert "Afficher les coordonnées de Marta Rossi" in french_page
+    assert "Show contact details of Marta Rossi" in english_page
     assert "Belgium" in again and "Belgique" not in again
