@@ -313,7 +313,13 @@ class TicketAdmin(admin.ModelAdmin):
     def _ticket(self, request: HttpRequest, pk: Any) -> Ticket:
         if not str(pk).isdecimal():
             raise Http404
-        ticket = Ticket.objects.with_related().filter(pk=pk).first()
+        # The requester's profile comes along for the panel (helpdesk.panels.requester_clinician).
+        ticket = (
+            Ticket.objects.with_related()
+            .select_related("requester__clinician__hospital", "requester__clinician__specialty")
+            .filter(pk=pk)
+            .first()
+        )
         if ticket is None:
             raise Http404
         return ticket

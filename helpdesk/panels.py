@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django import forms
+from django.db.models import prefetch_related_objects
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
@@ -68,12 +69,31 @@ def requester_clinician(ticket: Ticket) -> Clinician | None:
     ticket object (one request), though the page's panel and each of its
     actions' availability checks ask for it."""
     if "_requester_clinician" not in ticket.__dict__:
-        ticket.__dict__["_requester_clinician"] = (
-            Clinician.objects.with_related().filter(user_id=ticket.requester_id).first()
-            if ticket.requester_id
-            else None
-        )
-    clinician: Clinician | None = ticket.__dict__["_requester_clinician"]
+        clinician = _loaded_clinician(ticket)
+        if clinician is not None:
+            prefetch_related_objects([clinician], "languages", "erns")
+        elif ticket.requester_id:
+            clinician = Clinician.objects.with_related().filter(user_id=ticket.requester_id).first()
+        ticket.__dict__["_requester_clinician"] = clinician
+    found: Clinician | None = ticket.__dict__["_requester_clinician"]
+    return found
+
+
+def _loaded_clinician(ticket: Ticket) -> Clinician | None:
+    """The requester's profile with its user, hospital and specialty if the ticket's
+    query brought them (the ticket page's does: TicketAdmin._ticket), else None."""
+    from .models import Ticket
+
+    if not Ticket.requester.is_cached(ticket) or ticket.requester is None:
+        return None
+    requester = ticket.requester
+    if not type(requester).clinician.related.is_cached(requester):
+        return None
+    clinician = getattr(requester, "clinician", None)
+    if clinician is None or not all(
+        getattr(Clinician, name).is_cached(clinician) for name in ("user", "hospital", "specialty")
+    ):
+        return None
     return clinician
 
 
