@@ -283,6 +283,8 @@ def test_every_page_is_the_page_of_the_full_query_whichever_way_it_is_found(
         {"text": "rossi"},
         {"text": "ZSOF alvarez"},
         {"text": "nobody"},
+        {"text": "_"},  # LIKE's wildcards are letters to look for
+        {"text": "%"},
         {"country": "DE"},
         {"ern": eye},
         {"language": german, "country": "BE"},
