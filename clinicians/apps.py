@@ -29,11 +29,23 @@ class CliniciansConfig(AppConfig):
             choices.hospital_deleted, sender=Hospital, dispatch_uid="clinicians.choices.delete"
         )
         # Pages of directory entries are cached per search (clinicians/directory.py):
-        # any change of a clinician, their ERNs or languages makes them stale.
+        # a change of a clinician, their ERNs or languages makes them stale.
         # Services that change clinicians with update() bump it themselves.
+        from . import directory
         from .models import Clinician
 
-        fragments.watch("directory", Clinician)
+        post_save.connect(
+            directory.clinician_changed, sender=Clinician, dispatch_uid="clinicians.directory.save"
+        )
+        post_delete.connect(
+            directory.clinician_changed, sender=Clinician, dispatch_uid="clinicians.directory.delete"
+        )
+        for through in (Clinician.erns.through, Clinician.languages.through):
+            m2m_changed.connect(
+                directory.clinician_changed,
+                sender=through,
+                dispatch_uid=f"clinicians.directory.{through.__name__}",
+            )
 
         retention.register("unconfirmed sign-ups", services.purge_unconfirmed_signups)
         retention.register("rejected registrations", services.purge_rejected_registrations)

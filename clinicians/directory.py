@@ -307,3 +307,29 @@ def _key(filters: dict[str, Any]) -> tuple[Any, ...]:
             )
         ),
     )
+
+
+# What puts a clinician in the directory or takes them out of it (Clinician.is_listed).
+_LISTING_FIELDS = frozenset({"status", "listed_in_directory", "restricted"})
+
+
+def clinician_changed(
+    sender: Any,
+    instance: Any,
+    created: bool = False,
+    action: str = "",
+    update_fields: Any = None,
+    **kwargs: Any,
+) -> None:
+    """post_save, post_delete and m2m_changed of clinicians and their ERNs and
+    languages: pages of the directory may have changed. Not when the clinician
+    is not in the directory and the change cannot have taken them out of it: a
+    new registration, a save of other fields than those that list them, or
+    the ERNs or languages of someone who is not listed."""
+    if action and not action.startswith("post_"):
+        return
+    if isinstance(instance, Clinician) and not instance.is_listed:
+        unlisting = update_fields is None or bool(_LISTING_FIELDS & set(update_fields))
+        if created or action or not unlisting:
+            return
+    fragments.bump("directory")

@@ -401,6 +401,11 @@ class Clinician(models.Model):
         self.language_bits = bits_of(languages)
 
     @property
+    def is_listed(self) -> bool:
+        """In the directory, and invitable: ClinicianQuerySet.listed() for one row."""
+        return self.status == self.Status.VERIFIED and self.listed_in_directory and not self.restricted
+
+    @property
     def shares_contact_details(self) -> bool:
         return self.show_email or self.show_phone
 
