@@ -314,15 +314,15 @@ class TicketAdmin(admin.ModelAdmin):
         if not str(pk).isdecimal():
             raise Http404
         # The requester's profile comes along for the panel (helpdesk.panels.requester_clinician).
-        ticket = (
-            Ticket.objects.with_related()
-            .select_related("requester__clinician__hospital", "requester__clinician__specialty")
-            .filter(pk=pk)
-            .first()
-        )
-        if ticket is None:
-            raise Http404
-        return ticket
+        try:
+            # get(), not first(): no ORDER BY to compile for one row by its key.
+            return (
+                Ticket.objects.with_related()
+                .select_related("requester__clinician__hospital", "requester__clinician__specialty")
+                .get(pk=pk)
+            )
+        except Ticket.DoesNotExist:
+            raise Http404 from None
 
     def _forms(
         self, ticket: Ticket, request: HttpRequest, bound: str | None = None, data: Any = None

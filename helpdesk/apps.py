@@ -20,6 +20,13 @@ class HelpdeskConfig(AppConfig):
         followups.register("hospital_changed", services.open_hospital_tickets)
         panels.register_builtin_panels()
 
+        from cmss import fragments
+
+        from .models import CannedReply
+
+        # The ticket page's canned replies are cached (services.canned_replies).
+        fragments.watch("canned_replies", CannedReply)
+
         from cmss import retention
 
         retention.register("closed ticket text", services.purge_closed_ticket_text)

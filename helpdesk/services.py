@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from clinicians import services as clinician_services
 from clinicians.models import Clinician, Hospital
+from cmss import fragments
 from cmss.outbox import queue_email, queue_templated_email, render_email
 
 from . import sla
@@ -427,7 +428,15 @@ def requester_reply(*, ticket: Ticket, body: str, by: User | None) -> TicketMess
 
 
 def canned_replies() -> list[CannedReply]:
-    return list(CannedReply.objects.filter(active=True))
+    """The active canned replies, the same for every agent: cached under the
+    "canned_replies" topic, which every save or delete of one bumps (apps.py)."""
+    return fragments.cached(
+        ("canned_replies",),
+        ("active",),
+        lambda: list(CannedReply.objects.filter(active=True)),
+        per_language=False,
+        per_zone=False,
+    )
 
 
 # --- Kind-specific actions (registration and hospital tickets) ------------------------------

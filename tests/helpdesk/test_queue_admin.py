@@ -510,3 +510,27 @@ def test_the_conference_ticket_page_checks_its_actions_in_one_query(agent_client
     # form's conference and the panel's.
     assert len([q for q in sql if "EXISTS" in q]) == 1
     assert len(sql) == 3, [q[:120] for q in sql]
+
+
+def test_the_ticket_pages_canned_replies_follow_the_admin_at_once(agent_client: Client) -> None:
+    # helpdesk.services.canned_replies is cached for every agent (topic "canned_replies").
+    from tests.conftest import sign_in_staff
+
+    supervisor = sign_in_staff(Client(), StaffFactory.create(role="supervisors"))
+    ticket = question("Canned?")
+    page = f"/admin/helpdesk/ticket/{ticket.pk}/change/"
+    assert "Canned replies:" not in agent_client.get(page).content.decode()
+    supervisor.post(
+        "/admin/helpdesk/cannedreply/add/", {"title": "Call us back", "body": "Dear {name},", "active": "on"}
+    )
+    reply = CannedReply.objects.get(title="Call us back")
+    assert f'?canned={reply.pk}#id_reply-body">Call us back</a>' in agent_client.get(page).content.decode()
+    supervisor.post(
+        f"/admin/helpdesk/cannedreply/{reply.pk}/change/",
+        {"title": "Call us later", "body": "Dear {name},", "active": "on"},
+    )
+    assert ">Call us later</a>" in agent_client.get(page).content.decode()
+    supervisor.post(
+        f"/admin/helpdesk/cannedreply/{reply.pk}/change/", {"title": "Call us later", "body": "Dear {name},"}
+    )
+    assert "Canned replies:" not in agent_client.get(page).content.decode()  # no longer active
