@@ -38,14 +38,26 @@ def context(ticket: Ticket) -> dict[str, Any]:
     return {**panels.clinician_context(ticket), "webinar_request": _request(ticket)}
 
 
+def _state_of(ticket: Ticket) -> WebinarRequest | None:
+    """The ticket's request, its state and webinar only: read once per ticket
+    object (one request) for both actions' availability."""
+    if "_webinar_request_state" not in ticket.__dict__:
+        ticket.__dict__["_webinar_request_state"] = (
+            WebinarRequest.objects.filter(ticket=ticket).only("state", "webinar_id").first()
+        )
+    found: WebinarRequest | None = ticket.__dict__["_webinar_request_state"]
+    return found
+
+
 def _draftable(ticket: Ticket) -> bool:
     # The request's actions follow the request, not the ticket.
-    webinar_request = WebinarRequest.objects.filter(ticket=ticket).only("state", "webinar_id").first()
+    webinar_request = _state_of(ticket)
     return webinar_request is not None and webinar_request.can_create_draft
 
 
 def _declinable(ticket: Ticket) -> bool:
-    return WebinarRequest.objects.filter(ticket=ticket, state=State.REQUESTED).exists()
+    webinar_request = _state_of(ticket)
+    return webinar_request is not None and webinar_request.state == State.REQUESTED
 
 
 def _draft_page(ticket: Ticket) -> str | None:
