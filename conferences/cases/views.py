@@ -77,7 +77,10 @@ def conference_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     # flattens the field's choices again on every call).
     states = {value: str(label) for value, label in Conference.State.choices}
     responses = {value: str(label) for value, label in Invitation.Response.choices}
+    # One reverse() for the page: conference 0's URL, each pk in its place.
+    before, after = reverse("conferences:detail", args=[0]).rsplit("/0/", 1)
     for conference in page.object_list:
+        conference.detail_url = f"{before}/{conference.pk}/{after}"
         conference.my_invitation = conference.mine[0] if conference.mine else None
         conference.upcoming = conference.start is not None and conference.start > now
         conference.state_label = states.get(conference.state, conference.state)
