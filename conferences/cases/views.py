@@ -262,7 +262,19 @@ def _detail(
 ) -> HttpResponse:
     if clinician is None:
         clinician = _clinician(request)
-    invitations = list(conference.invitations.select_related("clinician__hospital", "clinician__specialty"))
+    invitations = list(
+        conference.invitations.select_related("clinician__hospital", "clinician__specialty")
+        # What the page shows of each invitee (not their phone number, parsed per row).
+        .only(
+            "conference_id",
+            "clinician_id",
+            "response",
+            "clinician__first_name",
+            "clinician__last_name",
+            "clinician__hospital__name",
+            "clinician__specialty__name",
+        )
+    )
     mine = next((item for item in invitations if clinician and item.clinician_id == clinician.pk), None)
     is_requester = conference.requested_by_id == request.user.pk
     coordinates = bool(
