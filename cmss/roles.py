@@ -103,6 +103,11 @@ def sync_roles(apps: Any = global_apps, using: str = DEFAULT_DB_ALIAS) -> None:
                 continue
             permissions.append(found)
         group.permissions.set(permissions)
+    # The staff's kept permissions are read again (the models above may be a
+    # migration's, whose changes send no signal to cmss.apps' watch).
+    from . import auth_backends, fragments
+
+    fragments.bump(auth_backends.TOPIC)
 
 
 def sync_roles_after_migrate(sender: Any, using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
