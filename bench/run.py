@@ -154,7 +154,8 @@ TIERS: dict[str, tuple[float, float | None]] = {
     "agent": (0.2, 50),
     "admin": (0.1, None),
 }
-APPLICATION_NAME = "cmss-bench-web"
+# Per port, so that two benches on one machine never count each other's backends.
+APPLICATION_NAME = f"cmss-bench-web-{PORT}"
 
 
 @dataclass
@@ -359,8 +360,9 @@ def python_load(path: str, cookie: str) -> tuple[int, float]:
 
 
 def start_gunicorn() -> subprocess.Popen[bytes]:
-    """gunicorn as deployed behind the proxy: threaded workers keep connections
-    alive; their database connections carry an application name so that their
+    """gunicorn as the Dockerfile runs it (sync workers, which close each
+    connection after its response: wrk's keep-alive then reconnects, as the proxy
+    does); the database connections carry an application name so that their
     PostgreSQL backends can be found."""
     workers = str(int(os.environ.get("BENCH_WORKERS", "4")))
     url = os.environ["DATABASE_URL"]
@@ -378,12 +380,10 @@ def start_gunicorn() -> subprocess.Popen[bytes]:
             f"127.0.0.1:{PORT}",
             "-w",
             workers,
+            # The worker class of the Dockerfile (sync): behind the proxy each
+            # request comes on a connection of its own, whatever the client keeps.
             "-k",
-            "gthread",
-            "--threads",
-            "1",
-            "--keep-alive",
-            "30",
+            os.environ.get("BENCH_WORKER_CLASS", "sync"),
             "--log-level",
             "warning",
         ],
@@ -405,7 +405,10 @@ def start_gunicorn() -> subprocess.Popen[bytes]:
 
 def report(pages: list[Page]) -> None:
     landing = pages[0]
-    print(f"\nPages at {CLINICIANS:,} clinicians and {TICKETS:,} tickets; load average {load_average()}:")
+    generator = "wrk" if shutil.which("wrk") else "Python threads (install wrk for less client load)"
+    print(
+        f"\nPages at {CLINICIANS:,} clinicians and {TICKETS:,} tickets; load average {load_average()}; {generator}:"
+    )
     print(
         f"  {'page':24} {'CPU ms/req':>16} {'req/s':>7} {'p50':>6} {'p95':>6} {'queries':>7}"
         f" {'ratio':>6}  target"
@@ -428,8 +431,30 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def measure_pages(only: list[str]) -> None:
+    """`python -m bench.run --pages NAME...`: only these pages (a part of the name
+    is enough) and the landing page, on a database make bench seeded."""
+    pages, cookies = pages_to_measure()
+    pages = [page for page in pages if page is pages[0] or any(part in page.name for part in only)]
+    for page in pages:
+        count_queries(page, cookies[page.who])
+    server = start_gunicorn()
+    try:
+        for page in pages:
+            one_at_a_time(page, cookies[page.who])
+        for page in pages:
+            under_load(page, cookies[page.who], server)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    report(pages)
+
+
 def main() -> None:
     setup_django()
+    if sys.argv[1:2] == ["--pages"]:
+        measure_pages(sys.argv[2:])
+        return
     prepare()
     from bench import seed
     from clinicians.models import Clinician
