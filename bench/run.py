@@ -261,9 +261,9 @@ def count_queries(page: Page, cookie: str) -> None:
     page.queries = count[0]
 
 
-def one_at_a_time(page: Page, cookie: str) -> None:
+def one_at_a_time(page: Page, cookie: str, port: int = PORT) -> None:
     """p50 and p95 (ms) of SEQUENTIAL requests on one keep-alive connection to gunicorn."""
-    connection = HTTPConnection("127.0.0.1", PORT, timeout=30)
+    connection = HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Cookie": cookie, "Host": "127.0.0.1"}
     timings = []
     for index in range(SEQUENTIAL + 10):
@@ -279,14 +279,14 @@ def one_at_a_time(page: Page, cookie: str) -> None:
     page.p50, page.p95 = statistics.median(timings), percentile(timings, 0.95)
 
 
-def under_load(page: Page, cookie: str, server: subprocess.Popen[bytes]) -> None:
+def under_load(page: Page, cookie: str, server: subprocess.Popen[bytes], port: int = PORT) -> None:
     """CONCURRENCY keep-alive connections for SECONDS: requests/s, and the server
     CPU per request of gunicorn's workers and their PostgreSQL backends (/proc)."""
     from bench import cpu
 
     workers = cpu.snapshot(cpu.children(server.pid))
     backends = cpu.snapshot(cpu.postgres_backends(APPLICATION_NAME))
-    done, elapsed = load(page.path, cookie)
+    done, elapsed = load(page.path, cookie, port)
     app = cpu.spent(workers, cpu.snapshot(cpu.children(server.pid)))
     after = cpu.snapshot(cpu.postgres_backends(APPLICATION_NAME))
     db = cpu.spent(backends, after)
@@ -296,7 +296,7 @@ def under_load(page: Page, cookie: str, server: subprocess.Popen[bytes]) -> None
     page.cpu_app, page.cpu_db = app * 1000 / max(done, 1), db * 1000 / max(done, 1)
 
 
-def load(path: str, cookie: str) -> tuple[int, float]:
+def load(path: str, cookie: str, port: int = PORT) -> tuple[int, float]:
     """(requests answered 200, seconds): wrk when installed, else Python threads
     with keep-alive connections (slower: they share the two cores)."""
     wrk = shutil.which("wrk")
@@ -311,7 +311,7 @@ def load(path: str, cookie: str) -> tuple[int, float]:
                 f"Cookie: {cookie}",
                 "-H",
                 "Host: 127.0.0.1",
-                f"http://127.0.0.1:{PORT}{path}",
+                f"http://127.0.0.1:{port}{path}",
             ],
             capture_output=True,
             text=True,
@@ -326,17 +326,17 @@ def load(path: str, cookie: str) -> tuple[int, float]:
             print(f"    ({failed.group(1)} failed requests on {path})")
             total -= int(failed.group(1))
         return total, seconds
-    return python_load(path, cookie)
+    return python_load(path, cookie, port)
 
 
-def python_load(path: str, cookie: str) -> tuple[int, float]:
+def python_load(path: str, cookie: str, port: int = PORT) -> tuple[int, float]:
     done = [0]
     lock = threading.Lock()
     stop = time.monotonic() + SECONDS
 
     def hammer() -> None:
         count = 0
-        connection = HTTPConnection("127.0.0.1", PORT, timeout=30)
+        connection = HTTPConnection("127.0.0.1", port, timeout=30)
         while time.monotonic() < stop:
             try:
                 connection.request("GET", path, headers={"Cookie": cookie, "Host": "127.0.0.1"})
@@ -345,7 +345,7 @@ def python_load(path: str, cookie: str) -> tuple[int, float]:
                 count += response.status == 200
             except OSError:
                 connection.close()
-                connection = HTTPConnection("127.0.0.1", PORT, timeout=30)
+                connection = HTTPConnection("127.0.0.1", port, timeout=30)
         connection.close()
         with lock:
             done[0] += count
@@ -359,7 +359,24 @@ def python_load(path: str, cookie: str) -> tuple[int, float]:
     return done[0], time.monotonic() - started
 
 
-def start_gunicorn() -> subprocess.Popen[bytes]:
+def bare_django() -> Page:
+    """The bare Django page (bench/bare) under the same load: the reference
+    the issue compares the landing page with."""
+    page = Page("bare Django page", "/", "anon", "public")
+    port = PORT + 1
+    server = start_gunicorn(application="bench.bare.wsgi:application", health="/", port=port)
+    try:
+        one_at_a_time(page, "", port=port)
+        under_load(page, "", server, port=port)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return page
+
+
+def start_gunicorn(
+    application: str = "cmss.wsgi:application", health: str = "/healthz/", port: int = PORT
+) -> subprocess.Popen[bytes]:
     """gunicorn as the Dockerfile runs it (sync workers, which close each
     connection after its response: wrk's keep-alive then reconnects, as the proxy
     does); the database connections carry an application name so that their
@@ -375,9 +392,9 @@ def start_gunicorn() -> subprocess.Popen[bytes]:
             sys.executable,
             "-m",
             "gunicorn",
-            "cmss.wsgi:application",
+            application,
             "-b",
-            f"127.0.0.1:{PORT}",
+            f"127.0.0.1:{port}",
             "-w",
             workers,
             # The worker class of the Dockerfile (sync): behind the proxy each
@@ -393,8 +410,8 @@ def start_gunicorn() -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            connection = HTTPConnection("127.0.0.1", PORT, timeout=1)
-            connection.request("GET", "/healthz/")
+            connection = HTTPConnection("127.0.0.1", port, timeout=1)
+            connection.request("GET", health, headers={"Host": "127.0.0.1"})
             if connection.getresponse().status == 200:
                 return process
         except OSError:
@@ -417,7 +434,10 @@ def report(pages: list[Page]) -> None:
         ratio = landing.cpu / page.cpu if page.cpu else 0.0
         wanted, p95_target = TIERS[page.tier]
         verdicts = []
-        if page is not landing:
+        if page.name == "bare Django page":
+            verdicts.append("the reference: a startproject page with a 20-row table")
+            p95_target = None
+        elif page is not landing:
             verdicts.append(f"ratio >= {wanted}: {'met' if ratio >= wanted else 'MISSED'}")
         if p95_target is not None:
             verdicts.append(f"p95 <= {p95_target}: {'met' if page.p95 <= p95_target else 'MISSED'}")
@@ -447,6 +467,7 @@ def measure_pages(only: list[str]) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+    pages.insert(1, bare_django())
     report(pages)
 
 
@@ -490,6 +511,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+    pages.insert(1, bare_django())
     report(pages)
 
     # Not in the throughput run above: one person asking 16 at a time meets its rate limit.
