@@ -39,6 +39,7 @@ def _timeout() -> int:
     sees only its own bumps, so half a minute."""
     return int(getattr(settings, "FRAGMENT_CACHE_SECONDS", 3600 if settings.REDIS_URL else 30))
 
+
 # A generation key lives far longer than any fragment built from it.
 GENERATION_TIMEOUT = 30 * 24 * 3600
 
