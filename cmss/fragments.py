@@ -20,11 +20,13 @@ fails open (cmss.cache): with Redis down, fragments are built every time.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.signals import request_finished, request_started
 from django.db import transaction
 from django.db.models import Model
 from django.db.models.signals import m2m_changed, post_delete, post_save
@@ -48,10 +50,43 @@ def _generation_key(topic: str) -> str:
     return f"fragments:generation:{topic}"
 
 
+class _RequestMemo(threading.local):
+    """The generations read during the current request. A page reads several
+    fragments, most of them under the same topics: one round trip for the
+    generations of each topic, not one per fragment. Only between
+    request_started and request_finished (a task or a shell always asks Redis);
+    a bump in this process forgets them."""
+
+    generations: dict[str, int] | None = None
+
+
+_memo = _RequestMemo()
+
+
+def _request_started(**kwargs: Any) -> None:
+    _memo.generations = {}
+
+
+def _request_finished(**kwargs: Any) -> None:
+    _memo.generations = None
+
+
+request_started.connect(_request_started, dispatch_uid="fragments:request_started")
+request_finished.connect(_request_finished, dispatch_uid="fragments:request_finished")
+
+
 def generations(topics: Iterable[str]) -> list[int]:
-    keys = [_generation_key(topic) for topic in topics]
-    found = cache.get_many(keys)
-    return [int(found.get(key, 0)) for key in keys]
+    topics = tuple(topics)
+    memo = _memo.generations
+    known = memo if memo is not None else {}
+    missing = {_generation_key(topic): topic for topic in topics if topic not in known}
+    if missing:
+        found = cache.get_many(list(missing))
+        fresh = {topic: int(found.get(key, 0)) for key, topic in missing.items()}
+        if memo is not None:
+            memo.update(fresh)
+        known = {**known, **fresh}
+    return [known[topic] for topic in topics]
 
 
 def bump(topic: str) -> None:
@@ -64,6 +99,8 @@ def bump(topic: str) -> None:
         # add() then incr() keeps concurrent bumps from losing one another.
         cache.add(key, 0, timeout=GENERATION_TIMEOUT)
         cache.incr(key)
+        if _memo.generations is not None:
+            _memo.generations.pop(topic, None)
 
     increment()
     if transaction.get_connection().in_atomic_block:
