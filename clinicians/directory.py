@@ -23,6 +23,10 @@ per search, page number and language (cmss/fragments.py), under the topics
 clinicians/apps.py, and by hand where services use update()) and "reference"
 (hospitals, specialties, ERN and language names). The page's form, its CSRF
 token and the viewer's own data are never part of it.
+
+The search form above the entries (search_form) is cached too, per submitted
+query and language under "reference": what it shows (the values sent, their
+errors, the option lists) follows from those alone.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from django.db import connection
 from django.db.models import Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Concat, Lower
+from django.forms import Form
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import SafeString
@@ -293,6 +298,23 @@ def page(*, number: int, size: int, filters: dict[str, Any]) -> Page:
         build,
         per_zone=False,
     )
+
+
+def search_form(form: Form, *, searched: bool) -> SafeString:
+    """The directory's search form (DirectorySearchForm, bound to the query
+    and validated) as the page shows it: the same for everyone who sends the
+    same query in the same language."""
+    return fragments.cached(
+        ("reference",),
+        # A value sent empty is rendered differently from one not sent at all.
+        ("directory-search", _VERSION, *(_sent(form.data.get(name)) for name in form.fields)),
+        lambda: render_to_string("clinicians/_directory_search.html", {"form": form, "searched": searched}),
+        per_zone=False,
+    )
+
+
+def _sent(value: Any) -> str:
+    return "-" if value is None else f"={value}"
 
 
 def _key(filters: dict[str, Any]) -> tuple[Any, ...]:

@@ -11,6 +11,7 @@ from allauth.account.forms import SignupForm
 from django import forms
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Model
 from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
@@ -19,7 +20,6 @@ from cmss.validators import no_control_characters
 from cmss.widgets import (
     FastCheckboxSelectMultiple,
     FastSelect,
-    NulSafeModelChoiceField,
     NulSafeModelMultipleChoiceField,
     StaticChoices,
     fast_renderer,
@@ -328,6 +328,29 @@ class ProfileForm(ClinicianDetailsForm):
         }
 
 
+class _ListedChoiceField(forms.ChoiceField):
+    """A row of `model` chosen from a cached option list (reference_choices),
+    which the form sets as the field's choices: the value is checked against
+    the list, not looked up (no query). Cleaned to the row with that key, its
+    other fields deferred: the directory's search reads only the key."""
+
+    default_error_messages = {
+        "invalid_choice": forms.ModelChoiceField.default_error_messages["invalid_choice"]
+    }
+
+    def __init__(self, *, model: type[Model], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.model = model
+
+    def clean(self, value: Any) -> Model | None:
+        value = super().clean(value)
+        if not value:
+            return None
+        key = self.model._meta.pk
+        assert key is not None
+        return self.model.from_db(None, [key.attname], [key.to_python(value)])
+
+
 class DirectorySearchForm(forms.Form):
     """The directory's search and filters (GET). Invalid values are ignored, not errors."""
 
@@ -338,54 +361,31 @@ class DirectorySearchForm(forms.Form):
         required=False,
         choices=lambda: [("", _("Any country")), *list(NetworkCountries())],
     )
-    hospital = forms.ModelChoiceField(
-        widget=FastSelect,
-        label=_("Hospital"),
-        queryset=Hospital.objects.approved(),
-        required=False,
-        empty_label=_("Any hospital"),
-    )
+    hospital = _ListedChoiceField(model=Hospital, widget=FastSelect, label=_("Hospital"), required=False)
     profession = forms.ChoiceField(
         widget=FastSelect,
         label=_("Profession"),
         required=False,
         choices=[("", _("Any profession")), *Clinician.Profession.choices],
     )
-    specialty = forms.ModelChoiceField(
-        widget=FastSelect,
-        label=_("Specialty"),
-        queryset=Specialty.objects.all(),
-        required=False,
-        empty_label=_("Any specialty"),
-    )
-    ern = forms.ModelChoiceField(
-        widget=FastSelect,
-        label=_("ERN"),
-        queryset=ERN.objects.all(),
-        required=False,
-        empty_label=_("Any ERN"),
-    )
-    language = NulSafeModelChoiceField(
-        widget=FastSelect,
-        label=_("Language"),
-        queryset=Language.objects.all(),
-        required=False,
-        empty_label=_("Any language"),
-    )
+    specialty = _ListedChoiceField(model=Specialty, widget=FastSelect, label=_("Specialty"), required=False)
+    ern = _ListedChoiceField(model=ERN, widget=FastSelect, label=_("ERN"), required=False)
+    language = _ListedChoiceField(model=Language, widget=FastSelect, label=_("Language"), required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # The widgets show the cached option lists of the active language (no
-        # query, no translation per option); the fields validate against their
-        # querysets only when a value is sent.
+        # The fields offer and validate against the cached option lists of the
+        # active language: no query, no translation per option (the country
+        # field's own choices translate the 31 names again on every validation).
         choices = reference_choices()
-        # The country is validated against the cached list too: the field's own
-        # choices translate the 31 names again on every validation.
-        self.fields["country"].choices = with_empty(_("Any country"), choices.countries)  # type: ignore[attr-defined]
-        self.fields["hospital"].widget.choices = with_empty(_("Any hospital"), choices.hospitals)
-        self.fields["specialty"].widget.choices = with_empty(_("Any specialty"), choices.specialties)
-        self.fields["ern"].widget.choices = with_empty(_("Any ERN"), choices.erns)
-        self.fields["language"].widget.choices = with_empty(_("Any language"), choices.languages)
+        for name, empty_label, options in (
+            ("country", _("Any country"), choices.countries),
+            ("hospital", _("Any hospital"), choices.hospitals),
+            ("specialty", _("Any specialty"), choices.specialties),
+            ("ern", _("Any ERN"), choices.erns),
+            ("language", _("Any language"), choices.languages),
+        ):
+            self.fields[name].choices = with_empty(empty_label, options)  # type: ignore[attr-defined]
 
     def filters(self) -> dict[str, Any]:
         """The valid filters as keyword arguments of ClinicianQuerySet.directory();

@@ -80,14 +80,16 @@ def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
         number = min(max(1, int(request.GET.get("page", "1"))), 10_000)
     except ValueError:
         number = 1
-    found = listing.page(number=number, size=DIRECTORY_PAGE_SIZE, filters=form.filters())
+    filters = form.filters()
+    found = listing.page(number=number, size=DIRECTORY_PAGE_SIZE, filters=filters)
+    searched = any(filters.values())
     query = request.GET.copy()
     query.pop("page", None)
     return render(
         request,
         "clinicians/directory_list.html",
         {
-            "form": form,
+            "search_form": listing.search_form(form, searched=searched),
             "entries": found.entries,
             "results": found.html,
             "page_number": number,

@@ -7,10 +7,12 @@ import re
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from clinicians import services
-from clinicians.models import ERN, Clinician, Hospital
+from clinicians.models import ERN, Clinician, Hospital, Specialty
 from tests.clinicians.test_profile import profile_post
 from tests.factories import ClinicianFactory, StaffFactory
 
@@ -172,3 +174,67 @@ def test_each_language_has_its_own_page_of_entries(viewer: Clinician) -> None:
     assert "Afficher les coordonnées de Marta Rossi" in french_page
     assert "Show contact details of Marta Rossi" in english_page
     assert "Belgium" in again and "Belgique" not in again
+
+
+def search_form(page: str) -> str:
+    """The page's search form (cached per query and language)."""
+    found = re.search(r'<form method="get" class="directory-search".*?</form>', page, re.DOTALL)
+    return found.group(0) if found else ""
+
+
+def test_the_search_form_shows_each_query_its_own_values_and_errors(viewer: Clinician) -> None:
+    client = signed_in(viewer)
+    hospital = Hospital.objects.filter(approved=True).first()
+    assert hospital is not None
+    plain = search_form(client.get("/directory/").content.decode())
+    chosen = search_form(client.get("/directory/", {"q": "rossi", "hospital": hospital.pk}).content.decode())
+    wrong = search_form(client.get("/directory/", {"q": "rossi", "hospital": "999999"}).content.decode())
+    assert 'value="rossi"' not in plain and 'more-filters" open' not in plain and "Clear" not in plain
+    assert 'value="rossi"' in chosen and f'value="{hospital.pk}" selected' in chosen and "Clear" in chosen
+    assert "Select a valid choice" not in chosen
+    assert "Select a valid choice" in wrong and f'value="{hospital.pk}" selected' not in wrong
+    # Asked again: the same forms, not the last one built.
+    assert search_form(client.get("/directory/").content.decode()) == plain
+    assert 'value="rossi"' in search_form(
+        client.get("/directory/", {"q": "rossi", "hospital": hospital.pk}).content.decode()
+    )
+
+
+def test_a_renamed_specialty_shows_in_the_search_form_at_once(viewer: Clinician, agent: Any) -> None:
+    client = signed_in(viewer)
+    specialty = Specialty.objects.order_by("pk").first()
+    assert specialty is not None
+    assert f">{specialty.name}</option>" in search_form(client.get("/directory/").content.decode())
+    # As an agent does in the admin: a save of the row.
+    specialty.name = "Infectiologie renommée"
+    specialty.save()
+    form = search_form(client.get("/directory/", {"specialty": specialty.pk}).content.decode())
+    assert f'<option value="{specialty.pk}" selected>Infectiologie renommée</option>' in form
+    assert ">Infectiologie renommée</option>" in search_form(client.get("/directory/").content.decode())
+
+
+def test_each_language_has_its_own_search_form(viewer: Clinician) -> None:
+    french = ClinicianFactory.create(status="verified", first_name="Jean", last_name="Français")
+    french.user.language = "fr"
+    french.user.save()
+    english = search_form(signed_in(viewer).get("/directory/", {"country": "BE"}).content.decode())
+    in_french = search_form(signed_in(french).get("/directory/", {"country": "BE"}).content.decode())
+    assert ">Belgium</option>" in english and "Belgique" not in english
+    assert ">Belgique</option>" in in_french and ">Belgium</option>" not in in_french
+
+
+def test_filters_are_checked_against_the_cached_lists_without_a_query(viewer: Clinician) -> None:
+    client = signed_in(viewer)
+    hospital = Hospital.objects.filter(approved=True).first()
+    ern = ERN.objects.first()
+    assert hospital is not None and ern is not None
+    everything = {"hospital": hospital.pk, "ern": ern.pk, "language": "fr", "specialty": viewer.specialty_id}
+    for params in ({}, everything):
+        client.get("/directory/", params)  # its page of entries and its form cached
+    with CaptureQueriesContext(connection) as plain:
+        client.get("/directory/")
+    with CaptureQueriesContext(connection) as filtered:
+        response = client.get("/directory/", everything)
+    assert response.status_code == 200 and "Select a valid choice" not in response.content.decode()
+    # No query per filter (a ModelChoiceField looks each value up).
+    assert len(filtered) == len(plain), [query["sql"] for query in filtered]
