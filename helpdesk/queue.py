@@ -22,14 +22,14 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import SimpleTemplateResponse, TemplateResponse
 from django.templatetags.static import static
 from django.urls import reverse
-from django.utils import dateformat, timezone
-from django.utils.formats import get_format
+from django.utils import timezone
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import capfirst
 from django.utils.translation import gettext, ngettext
 
 from clinicians.models import Clinician
+from cmss.admin_lists import datetime_formatter
 
 from .models import Ticket
 
@@ -185,12 +185,13 @@ def _results(model_admin: TicketAdmin, cl: ChangeList) -> SafeString:
     tickets: Iterable[Ticket] = cl.result_list
     if not cl.result_list:
         return mark_safe("")
-    kinds = {value: escape(label) for value, label in Ticket.Kind.choices}
-    states = {value: escape(label) for value, label in Ticket.State.choices}
-    priorities = {value: escape(label) for value, label in Ticket.Priority.choices}
+    # str(): escape() of a lazy label is lazy, and would be translated again in each row.
+    kinds = {value: escape(str(label)) for value, label in Ticket.Kind.choices}
+    states = {value: escape(str(label)) for value, label in Ticket.State.choices}
+    priorities = {value: escape(str(label)) for value, label in Ticket.Priority.choices}
     select, overdue, paused = gettext("Select ticket"), gettext("overdue"), gettext("paused (waiting)")
     changelist_url = reverse("admin:helpdesk_ticket_changelist", current_app=model_admin.admin_site.name)
-    when = get_format("DATETIME_FORMAT")
+    when = datetime_formatter()
     requesters = {ticket.requester_id for ticket in tickets if ticket.requester_id}
     countries = dict(
         Clinician.objects.filter(user_id__in=requesters).values_list("user_id", "country").order_by()
@@ -214,7 +215,7 @@ def _results(model_admin: TicketAdmin, cl: ChangeList) -> SafeString:
             f'<td class="field-assignee nowrap">{escape(assignee) if assignee else "-"}</td>'
             f'<td class="field-due">{due_cell(ticket, overdue=overdue, paused=paused)}</td>'
             '<td class="field-updated_at nowrap">'
-            f"{escape(dateformat.format(timezone.localtime(ticket.updated_at), when))}</td>"
+            f"{escape(when(timezone.localtime(ticket.updated_at)))}</td>"
             "</tr>"
         )
     return format_html(

@@ -3,6 +3,7 @@ and the clinicians list pages through an estimated count without a filter."""
 
 from __future__ import annotations
 
+import datetime
 from html.parser import HTMLParser
 from typing import Any
 
@@ -173,3 +174,40 @@ def test_every_lean_changelist_is_the_stock_page(
     stock(monkeypatch)
     django = client.get(path)
     assert tree(lean.content.decode()) == tree(django.content.decode())
+
+
+DATETIME_FORMATS = ["DATETIME_FORMAT", "DATE_FORMAT", "SHORT_DATETIME_FORMAT", "D, d M y h:i:s.u A a f g G"]
+
+
+@pytest.mark.parametrize("language", ["en", "fr", "de", "es", "it", "pl", "pt"])
+@pytest.mark.parametrize("name", DATETIME_FORMATS)
+def test_the_lists_date_formatter_writes_what_django_writes(language: str, name: str) -> None:
+    from django.utils import dateformat, translation
+    from django.utils.formats import get_format
+
+    moments = [
+        datetime.datetime(2026, month, day, hour, minute, second, 4021)
+        for month, day in [(1, 1), (2, 28), (3, 29), (5, 3), (10, 25), (12, 31)]
+        for hour, minute, second in [
+            (0, 0, 0),
+            (0, 1, 9),
+            (1, 0, 0),
+            (11, 59, 59),
+            (12, 0, 0),
+            (12, 30, 5),
+            (23, 7, 0),
+        ]
+    ]
+    with translation.override(language):
+        format_string = get_format(name) if name.isupper() else name
+        formatted = admin_lists.datetime_formatter(format_string)
+        assert [formatted(moment) for moment in moments] == [
+            dateformat.format(moment, format_string) for moment in moments
+        ]
+
+
+def test_a_format_with_a_zone_is_left_to_django() -> None:
+    from django.utils import timezone
+
+    moment = timezone.localtime(datetime.datetime(2026, 7, 1, 9, 30, tzinfo=datetime.UTC))
+    assert admin_lists.datetime_formatter("j N Y, H:i T O")(moment) == "1 July 2026, 11:30 CEST +0200"
