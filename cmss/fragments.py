@@ -51,13 +51,16 @@ def _generation_key(topic: str) -> str:
 
 
 class _RequestMemo(threading.local):
-    """The generations read during the current request. A page reads several
-    fragments, most of them under the same topics: one round trip for the
-    generations of each topic, not one per fragment. Only between
-    request_started and request_finished (a task or a shell always asks Redis);
-    a bump in this process forgets them."""
+    """The generations read during the current request, and the fragments. A
+    page reads several fragments, most of them under the same topics: one
+    round trip for the generations of each topic, not one per fragment. Only
+    between request_started and request_finished (a task or a shell always
+    asks Redis); a bump in this process forgets that topic's generation, and
+    with it every key built from it."""
 
-    generations: dict[str, int] | None = None
+    def __init__(self) -> None:  # in each thread
+        self.generations: dict[str, int] | None = None
+        self.values: dict[str, Any] = {}
 
 
 _memo = _RequestMemo()
@@ -65,10 +68,12 @@ _memo = _RequestMemo()
 
 def _request_started(**kwargs: Any) -> None:
     _memo.generations = {}
+    _memo.values = {}
 
 
 def _request_finished(**kwargs: Any) -> None:
     _memo.generations = None
+    _memo.values = {}
 
 
 request_started.connect(_request_started, dispatch_uid="fragments:request_started")
@@ -130,10 +135,15 @@ def cached(
 ) -> T:
     """The fragment for these topics' current generations and these parts, built once."""
     key = key_for(topics, parts, per_language=per_language, per_zone=per_zone)
-    value = cache.get(key)
+    # A fragment read twice in a request (the option lists, by a form and its initial data) is fetched once.
+    value = _memo.values.get(key)
+    if value is None:
+        value = cache.get(key)
     if value is None:
         value = build()
         cache.set(key, value, timeout or _timeout())
+    if _memo.generations is not None:
+        _memo.values[key] = value
     return value
 
 

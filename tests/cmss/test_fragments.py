@@ -27,11 +27,12 @@ def get_many_calls() -> Iterator[list[Any]]:
 
 
 def in_a_request() -> None:
-    request_started.send(sender=None)
+    # The receivers alone (request_started also closes old database connections).
+    fragments._request_started(signal=request_started)
 
 
 def after_the_request() -> None:
-    request_finished.send(sender=None)
+    fragments._request_finished(signal=request_finished)
 
 
 def test_a_page_reads_each_topics_generation_once(get_many_calls: list[Any]) -> None:
@@ -69,6 +70,20 @@ def test_a_bump_elsewhere_shows_in_the_next_request_and_outside_any_request() ->
         after_the_request()
     cache.incr(key)
     assert fragments.cached(("topic",), ("page",), build) == "built 3"  # no request: Redis is asked
+
+
+def test_a_fragment_read_twice_in_a_request_is_fetched_once(get_many_calls: list[Any]) -> None:
+    in_a_request()
+    try:
+        with mock.patch.object(cache, "get", wraps=cache.get) as get:
+            assert fragments.cached(("a",), ("one",), lambda: "1") == "1"
+            assert fragments.cached(("a",), ("one",), lambda: "again") == "1"
+        assert get.call_count == 1
+    finally:
+        after_the_request()
+    with mock.patch.object(cache, "get", wraps=cache.get) as get:
+        assert fragments.cached(("a",), ("one",), lambda: "again") == "1"  # from Redis
+    assert get.call_count == 1
 
 
 def test_a_bump_during_the_request_shows_in_the_same_request() -> None:
