@@ -23,7 +23,7 @@ from .countries import NetworkCountries
 from .models import ERN, Hospital, Language, Specialty
 
 # Bump when the shape of ReferenceChoices changes (old pickles are then never read).
-_VERSION = 3
+_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,16 @@ class ReferenceChoices:
     languages_with_native: StaticChoices  # code, "French (français)"
     erns: StaticChoices  # pk, short name
     erns_with_area: StaticChoices  # pk, "ERN-LUNG — Respiratory diseases"
+    # (bit, value) of each ERN and language: a clinician's are read from the
+    # bits on their row (Clinician.ern_bits, language_bits), not queried.
+    ern_bits: tuple[tuple[int, str], ...]
+    language_bits: tuple[tuple[int, str], ...]
+
+    def erns_of(self, bits: int) -> list[str]:
+        return [value for bit, value in self.ern_bits if bits >> bit & 1]
+
+    def languages_of(self, bits: int) -> list[str]:
+        return [value for bit, value in self.language_bits if bits >> bit & 1]
 
 
 def _language_label(name: str, native: str) -> str:
@@ -56,8 +66,8 @@ def _build() -> ReferenceChoices:
         (names.get(code, code), tuple(groups[code])) for code in sorted(groups, key=lambda c: names.get(c, c))
     )
     specialties = list(Specialty.objects.values_list("pk", "name", "active"))
-    languages = list(Language.objects.values_list("code", "name", "native_name"))
-    erns = list(ERN.objects.values_list("pk", "name", "full_name"))
+    languages = list(Language.objects.values_list("code", "name", "native_name", "bit"))
+    erns = list(ERN.objects.values_list("pk", "name", "full_name", "bit"))
     lists = ReferenceChoices(
         countries=StaticChoices(countries),
         hospitals=StaticChoices(hospitals),
@@ -65,12 +75,14 @@ def _build() -> ReferenceChoices:
         active_specialties=StaticChoices(
             tuple((str(pk), name) for pk, name, active in specialties if active)
         ),
-        languages=StaticChoices(tuple((code, name) for code, name, _native in languages)),
+        languages=StaticChoices(tuple((code, name) for code, name, _native, _bit in languages)),
         languages_with_native=StaticChoices(
-            tuple((code, _language_label(name, native)) for code, name, native in languages)
+            tuple((code, _language_label(name, native)) for code, name, native, _bit in languages)
         ),
-        erns=StaticChoices(tuple((str(pk), name) for pk, name, _full in erns)),
-        erns_with_area=StaticChoices(tuple((str(pk), f"{name} — {full}") for pk, name, full in erns)),
+        erns=StaticChoices(tuple((str(pk), name) for pk, name, _full, _bit in erns)),
+        erns_with_area=StaticChoices(tuple((str(pk), f"{name} — {full}") for pk, name, full, _bit in erns)),
+        ern_bits=tuple((bit, str(pk)) for pk, _name, _full, bit in erns),
+        language_bits=tuple((bit, code) for code, _name, _native, bit in languages),
     )
     for select in (
         lists.countries,

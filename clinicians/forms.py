@@ -307,6 +307,7 @@ class ProfileForm(ClinicianDetailsForm):
     @classmethod
     def initial_for(cls, clinician: Clinician) -> dict[str, Any]:
         user = clinician.user
+        choices = reference_choices()
         return {
             "first_name": clinician.first_name,
             "last_name": clinician.last_name,
@@ -318,8 +319,9 @@ class ProfileForm(ClinicianDetailsForm):
             "new_hospital_city": "" if clinician.hospital.approved else clinician.hospital.city,
             "profession": clinician.profession,
             "specialty": clinician.specialty_id,
-            "languages": list(clinician.languages.all()),
-            "erns": list(clinician.erns.all()),
+            # From the copies on the clinician's row, which the services keep in step.
+            "languages": choices.languages_of(clinician.language_bits),
+            "erns": choices.erns_of(clinician.ern_bits),
             "listed_in_directory": clinician.listed_in_directory,
             "show_email": clinician.show_email,
             "show_phone": clinician.show_phone,

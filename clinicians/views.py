@@ -38,9 +38,12 @@ def privacy(request: HttpRequest) -> HttpResponse:
 def profile(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.user.is_staff and not Clinician.objects.filter(user=request.user).exists():
         return redirect("admin:index")
-    clinician = Clinician.objects.with_related().filter(user=request.user).first()
+    # Their ERNs and languages come from the bits on the row (ProfileForm.initial_for);
+    # the user is the request's.
+    clinician = Clinician.objects.select_related("hospital").filter(user=request.user).first()
     if clinician is None:
         raise Http404("No clinician profile.")
+    clinician.user = request.user
     if request.method == "POST":
         form = ProfileForm(request.POST)
         if form.is_valid():

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from clinicians.forms import ProfileForm
-from clinicians.models import Clinician, Hospital
+from clinicians.models import ERN, Clinician, Hospital
 from cmss.models import AuditEvent
 from tests.factories import ClinicianFactory, CoordinatorFactory
 
@@ -178,3 +181,24 @@ def test_saving_the_profile_again_does_not_propose_the_hospital_again(client: Cl
     client.post("/profile/", profile_post(clinician))
     assert Hospital.objects.filter(name="New H").count() == 1
     assert Ticket.objects.filter(kind="hospital_proposal").count() == 1
+
+
+def ticked(page: str, name: str) -> set[str]:
+    return set(re.findall(rf'name="{name}" value="([^"]+)" id="[^"]+" checked', page))
+
+
+def test_the_profile_ticks_the_saved_erns_and_languages_in_two_queries(client: Client) -> None:
+    clinician = ClinicianFactory.create()
+    client.force_login(clinician.user)
+    lung, eye = ERN.objects.order_by("pk")[:2]
+    response = client.post("/profile/", profile_post(clinician, languages=["fr", "de"], erns=[lung.pk]))
+    assert response.status_code == 302
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get("/profile/").content.decode()
+    assert ticked(page, "languages") == {"fr", "de"} and ticked(page, "erns") == {str(lung.pk)}
+    # The session's user and the clinician with their hospital: ERNs and languages are read from the row.
+    selects = [query["sql"] for query in queries if query["sql"].startswith("SELECT")]
+    assert len(selects) == 2, selects
+    # A membership added from the other side (the admin's ERN form) shows at once too.
+    eye.members.add(clinician)
+    assert ticked(client.get("/profile/").content.decode(), "erns") == {str(lung.pk), str(eye.pk)}
