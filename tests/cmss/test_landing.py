@@ -54,5 +54,5 @@ class CaptureAll:
         self.queries.append(sql)
         return execute(sql, params, many, context)
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self.wrapper.__exit__(*exc)
