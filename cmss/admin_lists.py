@@ -19,6 +19,8 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
+from django.contrib.admin import filters as admin_filters
 from django.contrib.admin.options import IS_FACETS_VAR
 from django.contrib.admin.templatetags import admin_list
 from django.contrib.admin.templatetags.admin_list import pagination, paginator_number, result_headers
@@ -42,6 +44,7 @@ from django.utils.translation import get_language, gettext, ngettext
 
 if TYPE_CHECKING:
     from django.contrib.admin.views.main import ChangeList
+    from django_stubs_ext import StrOrPromise
 
     _Base = Any
 else:
@@ -77,6 +80,46 @@ class LeanChangeListMixin(_Base):
                 context["lean_base"] = chosen.template  # type: ignore[union-attr]
                 response.template_name = "admin/lean_change_list.html"
         return response
+
+
+def is_changelist_page(request: HttpRequest, model_admin: Any) -> bool:
+    """Whether the request is for the model's list page (a GET): its queryset may then
+    read only the columns the list shows, while actions, the change form and the
+    autocomplete views still read whole rows."""
+    match = request.resolver_match
+    opts = model_admin.opts
+    return (
+        request.method == "GET"
+        and match is not None
+        and match.url_name == f"{opts.app_label}_{opts.model_name}_changelist"
+    )
+
+
+class ReferenceFieldListFilter(admin_filters.RelatedFieldListFilter):
+    """A filter by a foreign key or many-to-many to reference data (ERNs, languages,
+    specialties: rows that change with an edit in the admin, not with use), its
+    choices cached per language under the "reference" topic (cmss/fragments.py),
+    which a save or a delete of those models bumps: not a query and a few hundred
+    model instances on every page of the list."""
+
+    TOPIC = "reference"
+
+    def field_choices(
+        self, field: Any, request: HttpRequest, model_admin: Any
+    ) -> list[tuple[str, StrOrPromise]]:
+        from cmss import fragments
+
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        related = field.remote_field.model._meta.label
+        return fragments.cached(
+            (self.TOPIC,),
+            ("admin-filter", field.model._meta.label, field.name, related, tuple(map(str, ordering))),
+            lambda: [
+                (value, str(label))
+                for value, label in field.get_choices(include_blank=False, ordering=ordering)
+            ],
+            per_zone=False,
+        )
 
 
 def lean_parts(cl: ChangeList, context: dict[str, Any]) -> dict[str, str]:
@@ -341,7 +384,8 @@ def _column(cl: ChangeList, index: int, name: Any) -> Column:
         labels = _choice_labels(field)
 
         def choice(result: Any) -> tuple[str, str]:
-            value = getattr(result, attname)
+            # The stored value: a django-countries descriptor makes a Country object per read.
+            value = result.__dict__[attname] if attname in result.__dict__ else getattr(result, attname)
             key = getattr(value, "code", value)  # a django-countries Country is its code
             return field_class + nowrap, labels.get(key) or _cell(empty)
 
@@ -360,6 +404,13 @@ def _column(cl: ChangeList, index: int, name: Any) -> Column:
             return field_class + nowrap, escape(when(timezone.localtime(value)))
 
         return moment
+    if isinstance(field, models.IntegerField) and not settings.USE_THOUSAND_SEPARATOR:
+        # display_for_field's number_format: the number as it is, without grouping.
+        def number(result: Any) -> tuple[str, str]:
+            value = getattr(result, attname)
+            return field_class + nowrap, _cell(empty) if value is None else str(value)
+
+        return number
     if isinstance(field, models.CharField | models.TextField | models.EmailField) and not isinstance(
         field, models.URLField
     ):

@@ -126,6 +126,9 @@ def test_the_changelist_keeps_the_same_number_of_queries_at_2_and_50_rows(client
     with CaptureQueriesContext(connection) as small:
         assert client.get(path).status_code == 200
     CHANGELISTS[path](48)
+    # Once more first: the rows made may be reference data (a webinar's language and
+    # ERNs) whose cached filter choices the first page after the change builds again.
+    client.get(path)
     with CaptureQueriesContext(connection) as large:
         assert client.get(path).status_code == 200
     assert len(large) == len(small), [q["sql"][:200] for q in large.captured_queries]

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from clinicians.models import Clinician
 from cmss import admin_lists
@@ -211,3 +212,36 @@ def test_a_format_with_a_zone_is_left_to_django() -> None:
 
     moment = timezone.localtime(datetime.datetime(2026, 7, 1, 9, 30, tzinfo=datetime.UTC))
     assert admin_lists.datetime_formatter("j N Y, H:i T O")(moment) == "1 July 2026, 11:30 CEST +0200"
+
+
+def test_a_renamed_ern_shows_at_once_in_the_webinars_filter(client: Client) -> None:
+    from clinicians.models import ERN
+    from tests.factories import WebinarFactory
+
+    sign_in_staff(client, StaffFactory.create(role="supervisors", is_superuser=True))
+    WebinarFactory.create()
+    ern = ERN.objects.order_by("name").first()
+    assert ern is not None
+    before = client.get("/admin/conferences/webinar/").content.decode()
+    assert f'?erns__id__exact={ern.pk}">{ern.name}</a>' in before
+    # As a supervisor corrects it, in its admin form.
+    response = client.post(
+        f"/admin/clinicians/ern/{ern.pk}/change/",
+        {"code": ern.code, "name": "ERN-RENAMED", "full_name": ern.full_name},
+    )
+    assert response.status_code == 302
+    after = client.get("/admin/conferences/webinar/").content.decode()
+    assert f'?erns__id__exact={ern.pk}">ERN-RENAMED</a>' in after
+    assert f">{ern.name}</a>" not in after
+
+
+def test_the_webinars_filters_are_read_from_the_cache(client: Client) -> None:
+    from tests.factories import WebinarFactory
+
+    sign_in_staff(client, StaffFactory.create(role="supervisors", is_superuser=True))
+    WebinarFactory.create()
+    client.get("/admin/conferences/webinar/")
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/admin/conferences/webinar/").status_code == 200
+    tables = " ".join(query["sql"] for query in queries.captured_queries)
+    assert 'FROM "clinicians_ern"' not in tables and 'FROM "clinicians_language"' not in tables

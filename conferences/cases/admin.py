@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from cmss.admin_lists import LeanChangeListMixin
+from cmss.admin_lists import LeanChangeListMixin, is_changelist_page
 from cmss.pagination import BoundedCountPaginator
 from helpdesk.models import Ticket
 
@@ -54,7 +54,24 @@ class ConferenceAdmin(LeanChangeListMixin, admin.ModelAdmin):
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Conference]:
-        return super().get_queryset(request).defer("question", "case_summary", "outcome")
+        queryset = super().get_queryset(request)
+        if is_changelist_page(request, self):
+            # The list reads its seven columns only: a page of whole conferences and
+            # their provider meetings (some thirty columns each) cost more than the page.
+            return queryset.only(*self.LIST_COLUMNS)
+        return queryset.defer("question", "case_summary", "outcome")
+
+    LIST_COLUMNS: ClassVar[tuple[str, ...]] = (
+        "title",
+        "hospital__name",
+        "hospital__city",
+        "state",
+        "urgency",
+        "start",
+        "created_at",
+        "meeting__state",
+        "ticket_id",
+    )
 
     @admin.display(description=_("video meeting"))
     def meeting_state(self, conference: Conference) -> str:

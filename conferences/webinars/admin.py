@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from cmss import audit
-from cmss.admin_lists import LeanChangeListMixin
+from cmss.admin_lists import LeanChangeListMixin, ReferenceFieldListFilter, is_changelist_page
 from cmss.csv import csv_lines
 from cmss.http import signed_in_user
 from cmss.pagination import BoundedCountPaginator
@@ -95,7 +95,11 @@ def _local(moment: Any) -> str:
 class WebinarAdmin(LeanChangeListMixin, admin.ModelAdmin):
     form = WebinarAdminForm
     list_display = ["title", "when", "language", "state", "seats", "waiting", "meeting_state"]
-    list_filter = ["state", "language", "erns"]
+    list_filter = [
+        "state",
+        ("language", ReferenceFieldListFilter),
+        ("erns", ReferenceFieldListFilter),
+    ]
     search_fields = ["title"]
     list_select_related = ["language", "meeting"]
     filter_horizontal = ["erns"]
@@ -142,7 +146,7 @@ class WebinarAdmin(LeanChangeListMixin, admin.ModelAdmin):
         # answers each), not WebinarQuerySet.with_seats()'s GROUP BY over every
         # registration of every webinar, which the pager's count repeated: 25 ms
         # of PostgreSQL for a page of 100 webinars at 36,000 registrations.
-        return (
+        queryset = (
             super()
             .get_queryset(request)
             .annotate(
@@ -150,6 +154,23 @@ class WebinarAdmin(LeanChangeListMixin, admin.ModelAdmin):
                 waitlisted_count=_seats(Registration.Status.WAITLISTED),
             )
         )
+        if is_changelist_page(request, self):
+            # The list reads its columns only, not each webinar's description and
+            # its provider meeting's thirty columns.
+            queryset = queryset.only(*self.LIST_COLUMNS)
+        return queryset
+
+    LIST_COLUMNS: ClassVar[tuple[str, ...]] = (
+        "title",
+        "start",
+        "state",
+        "capacity",
+        "language__code",
+        "language__name",
+        "meeting__state",
+        "meeting__sync_failed",
+        "meeting__last_error",
+    )
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:

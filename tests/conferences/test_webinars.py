@@ -689,6 +689,9 @@ def test_the_changelists_keep_the_same_number_of_queries_at_2_and_50_rows(
     make_registrations(agent, 48)
     for _ in range(48):
         published(agent)
+    # Once more first: the webinars made bring languages and ERNs, whose cached
+    # filter choices the first page after the change builds again.
+    client.get(path)
     with CaptureQueriesContext(connection) as large:
         assert client.get(path).status_code == 200
     assert len(large) == len(small), [q["sql"][:150] for q in large.captured_queries]
