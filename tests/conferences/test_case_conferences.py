@@ -610,6 +610,26 @@ def test_a_conference_page_names_the_wanted_erns_and_specialties_in_order(
     assert "<dt>Wanted specialties</dt><dd>Cardiology, Respiratory medicine</dd>" in page
 
 
+def test_a_renamed_ern_or_specialty_shows_on_the_conference_page_at_once(
+    client: Client, coordinator: Any, expert: Any
+) -> None:
+    conference = make_conference(coordinator, expert)
+    lung = ERN.objects.get(name="ERN LUNG")
+    cardiology = Specialty.objects.get(name="Cardiology")
+    conference.erns.set([lung])
+    conference.specialties.set([cardiology])
+    client.force_login(coordinator.user)
+    url = reverse("conferences:detail", args=[conference.pk])
+    assert "<dt>Wanted ERNs</dt><dd>ERN LUNG</dd>" in client.get(url).content.decode()
+    # As a supervisor does in the admin: a save of the row.
+    lung.name, cardiology.name = "ERN-LUNG (renamed)", "Cardiology & vessels"
+    lung.save()
+    cardiology.save()
+    page = client.get(url).content.decode()
+    assert "<dt>Wanted ERNs</dt><dd>ERN-LUNG (renamed)</dd>" in page
+    assert "<dt>Wanted specialties</dt><dd>Cardiology &amp; vessels</dd>" in page
+
+
 def test_a_conference_page_keeps_its_query_count_at_1_and_8_invitees(
     client: Client, coordinator: Any, expert: Any
 ) -> None:
