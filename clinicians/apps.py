@@ -24,6 +24,11 @@ class CliniciansConfig(AppConfig):
         # Option lists of reference data (forms, the directory's filters) are
         # cached per language under this topic (cmss/fragments.py).
         fragments.watch("reference", ERN, Language, Specialty)
+        # The privacy page and the registration form show the current statement.
+        from .middleware import PRIVACY_TOPIC
+        from .models import PrivacyStatement
+
+        fragments.watch(PRIVACY_TOPIC, PrivacyStatement)
         post_save.connect(choices.hospital_saved, sender=Hospital, dispatch_uid="clinicians.choices.save")
         post_delete.connect(
             choices.hospital_deleted, sender=Hospital, dispatch_uid="clinicians.choices.delete"

@@ -10,10 +10,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 
+from cmss import fragments
+
 from .models import PrivacyAcceptance, PrivacyStatement
 
 SESSION_KEY = "privacy_accepted_version"
 CACHE_KEY = "privacy-current-version"
+# The pages that show the current statement or its version (the privacy page,
+# the registration form) are cached under this topic (cmss/pagecache.py).
+PRIVACY_TOPIC = "privacy"
 # What someone who has not accepted the new version may still do.
 OPEN_PATHS = ("/privacy/", "/accounts/logout/", "/profile/data/", "/profile/delete/", "/static/", "/healthz/")
 
@@ -30,6 +35,8 @@ def current_version() -> int | None:
 def forget_current_version() -> None:
     """A version was published: everyone (and the registration form) reads it at once."""
     cache.delete(CACHE_KEY)
+    # After the version is forgotten: a page rebuilt in between read the old one.
+    fragments.bump(PRIVACY_TOPIC)
 
 
 class PrivacyAcceptanceMiddleware:

@@ -18,13 +18,16 @@ from django.views.decorators.http import require_http_methods
 from cmss import audit
 from cmss import ratelimit as cmss_ratelimit
 from cmss.http import AuthenticatedHttpRequest
+from cmss.pagecache import visitor_page
 
 from . import directory as listing
 from . import services
 from .forms import AcceptPrivacyForm, DeleteAccountForm, DirectorySearchForm, ProfileForm
+from .middleware import PRIVACY_TOPIC
 from .models import Clinician, PrivacyStatement
 
 
+@visitor_page(topics=(PRIVACY_TOPIC,))
 def privacy(request: HttpRequest) -> HttpResponse:
     statement = PrivacyStatement.objects.current()
     if statement is None:

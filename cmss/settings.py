@@ -102,6 +102,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "cmss.context_processors.site",
+                # {% csrf_token %} writes a sentinel while a visitor's page is built to be cached.
+                "cmss.pagecache.csrf_sentinel",
             ],
         },
     },

@@ -9,6 +9,7 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
 from . import views
+from .pagecache import visitor_page
 
 # Staff sign in through allauth (rate limits, two-factor), never the bare admin form.
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
@@ -25,7 +26,13 @@ urlpatterns = [
     # Registration is allauth's sign-up view with the clinician form
     # (ACCOUNT_FORMS). Declared after allauth's URLs so that reversing
     # "account_signup" everywhere gives /register/.
-    path("register/", account_views.signup, name="account_signup"),
+    # A visitor's empty form is kept (cmss/pagecache.py) until the option lists
+    # or the privacy statement change; ?email= or ?next= are built every time.
+    path(
+        "register/",
+        visitor_page(topics=("reference", "privacy"))(account_views.signup),
+        name="account_signup",
+    ),
     path("", include("clinicians.urls")),
     path("", include("helpdesk.urls")),
     path("", include("conferences.urls")),

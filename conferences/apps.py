@@ -33,14 +33,16 @@ class ConferencesConfig(AppConfig):
         pipeline.on_created("webinar", webinars.on_meeting_created)
 
         # The public programme, the webinar pages and the calendar feed are cached
-        # under this topic (webinars/programme.py); registrations are not watched:
-        # the seats are counted per request.
+        # under this topic (webinars/programme.py), where the seats are counted per
+        # request; the pages visitors get are kept whole (cmss/pagecache.py), seats
+        # and all, until a registration changes (every status change is a save).
         from clinicians.models import ERN, Language
         from cmss import fragments
 
-        from .models import Speaker, Webinar
+        from .models import Registration, Speaker, Webinar
 
         fragments.watch(cached.TOPIC, Webinar, Speaker, ERN, Language)
+        fragments.watch(cached.SEATS_TOPIC, Registration)
 
         # Webinar requests of reference centres: their ticket panel, and their speakers' retention.
         webinar_panels.register_webinar_request_panel()

@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from cmss.http import AuthenticatedHttpRequest
+from cmss.pagecache import visitor_page
 from cmss.pagination import page_without_count
 
 from . import services
@@ -111,6 +112,7 @@ def ticket_by_link(request: HttpRequest, token: str) -> HttpResponse:
 
 @never_cache
 @require_http_methods(["GET", "POST"])
+@visitor_page()  # the same form for every visitor, with their own token
 def contact(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("helpdesk:ticket_new")

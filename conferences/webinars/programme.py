@@ -43,6 +43,9 @@ from . import notices
 from .forms import ProgrammeFilterForm
 
 TOPIC = "webinars"
+# Every registration's save or delete bumps it (conferences/apps.py): the pages
+# visitors get are kept whole with their seats (cmss/pagecache.py).
+SEATS_TOPIC = "seats"
 PAST_PAGE_SIZE = 10
 UPCOMING_LIMIT = 100
 # How far back the calendar feed goes: half a year of past webinars, and every
@@ -62,7 +65,7 @@ _VERSION = 3
 # The programme's address is cached only when it is one the page's own links and
 # form make: anything else (unknown parameters, repeated ones, values no filter
 # or page can have) is built for that request and not kept.
-_CACHEABLE = {
+CACHEABLE = {
     "ern": re.compile(r"\d{0,9}"),
     "language": re.compile(r"[a-z-]{0,10}"),
     "page": re.compile(r"\d{0,4}"),
@@ -84,7 +87,7 @@ class Programme:
 
 def _cacheable(query: QueryDict) -> bool:
     for key, values in query.lists():
-        pattern = _CACHEABLE.get(key)
+        pattern = CACHEABLE.get(key)
         if pattern is None or len(values) != 1 or not pattern.fullmatch(values[0]):
             return False
     return True

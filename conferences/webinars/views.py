@@ -19,6 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from clinicians.models import Clinician
+from cmss import pagecache
 from cmss import ratelimit as cmss_ratelimit
 from cmss.http import AuthenticatedHttpRequest
 
@@ -44,7 +45,12 @@ def _clinician(request: HttpRequest) -> Clinician | None:
     return clinician
 
 
+# A visitor's page is kept whole (cmss/pagecache.py) until a webinar or a seat changes.
+_VISITOR_TOPICS = (cached.TOPIC, cached.SEATS_TOPIC)
+
+
 @require_GET
+@pagecache.visitor_page(topics=_VISITOR_TOPICS, query=cached.CACHEABLE)
 @transaction.non_atomic_requests  # reads only: no BEGIN/COMMIT round trips
 def programme(request: HttpRequest) -> HttpResponse:
     """Upcoming webinars first (soonest first), then past ones with their recordings:
@@ -52,6 +58,9 @@ def programme(request: HttpRequest) -> HttpResponse:
     filled in (programme.py)."""
     now = timezone.now()
     built = cached.programme(request.GET, now=now)
+    if not built.valid or built.page != (request.GET.get("page") or "1"):
+        pagecache.do_not_keep(request)  # as the programme itself: a refused filter, a page too far
+    pagecache.keep_until(request, built.until)
     seats = cached.seats_taken(built, now=now)
     mine = cached.registrations_of(request.user, built, now=now)
     return render(
@@ -60,6 +69,7 @@ def programme(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@pagecache.visitor_page(topics=_VISITOR_TOPICS)
 @transaction.non_atomic_requests  # reads only
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A webinar's page: its facts from the cache, the seats left and the
@@ -68,6 +78,9 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     if about is None or not cached.may_see(request.user, about.webinar):
         raise Http404("No such webinar.")
     webinar = about.webinar
+    # Registration closes when it starts; the seats go when it ends.
+    now = timezone.now()
+    pagecache.keep_until(request, next((when for when in (webinar.start, webinar.end) if when > now), None))
     if webinar.state == Webinar.State.PUBLISHED and not webinar.is_over():
         webinar.confirmed_count = cached.confirmed_counts([pk]).get(pk, 0)  # type: ignore[attr-defined]
     viewer = cached.viewer(request.user, webinar)
