@@ -24,7 +24,9 @@ is not to be kept (do_not_keep(request): a refused filter value).
 
 The sentinel is put in place of the token by the context processor
 `csrf_sentinel` (settings.TEMPLATES), only while a page is built here, and it is
-replaced before the response leaves the decorator, on a miss as on a hit.
+replaced before the response leaves the decorator, on a miss as on a hit. So
+a fragment cached elsewhere is never rendered with the request (as
+cmss/fragments.py asks): it would keep the sentinel.
 """
 
 from __future__ import annotations
@@ -189,6 +191,7 @@ def _build(request: HttpRequest, key: str, view: View, args: Any, kwargs: Any) -
         and keep is not False
         and not response.cookies  # a page that sets a cookie is someone's own
         and not (session is not None and session.modified)
+        and not getattr(get_messages(request), "added_new", False)  # a message for this visitor
     ):
         until = keep.timestamp() if isinstance(keep, datetime) else None
         timeout = fragments._timeout()

@@ -300,3 +300,51 @@ def test_a_kept_page_carries_the_headers_of_a_built_one(path: str) -> None:
     assert dict(kept.headers) == dict(built.headers)
     assert "Cookie" in kept["Vary"] and kept["Content-Language"] == "en"
     assert "Content-Security-Policy" in kept.headers and kept["Content-Type"] == "text/html; charset=utf-8"
+
+
+# --- The decorator itself ---------------------------------------------------------------------
+
+
+def visitor_request(rf: Any, path: str = "/a-page/") -> Any:
+    from django.contrib.auth.models import AnonymousUser
+    from django.contrib.messages.storage.fallback import FallbackStorage
+    from django.contrib.sessions.backends.cache import SessionStore
+
+    request = rf.get(path)
+    request.user = AnonymousUser()
+    request.session = SessionStore()
+    request._messages = FallbackStorage(request)
+    return request
+
+
+def test_a_page_that_leaves_a_message_while_it_is_built_is_not_kept(rf: Any) -> None:
+    from django.contrib import messages
+    from django.http import HttpResponse
+
+    built = []
+
+    @pagecache.visitor_page(query={"say": "1"})
+    def view(request: Any) -> HttpResponse:
+        built.append(request)
+        if request.GET.get("say"):
+            messages.info(request, "Only for you")
+        return HttpResponse("<p>page</p>")
+
+    for path in ("/a-page/", "/a-page/", "/a-page/?say=1", "/a-page/?say=1"):
+        view(visitor_request(rf, path))
+    assert len(built) == 3  # the first page kept, the one that said something built each time
+
+
+def test_the_sentinel_is_replaced_in_a_page_that_is_not_kept(rf: Any) -> None:
+    from django.http import HttpResponse
+    from django.template import engines
+
+    form = engines["django"].from_string("<form>{% csrf_token %}</form>")
+
+    @pagecache.visitor_page()
+    def refused(request: Any) -> HttpResponse:
+        return HttpResponse(form.render({}, request), status=403)
+
+    for _ in range(2):
+        body = refused(visitor_request(rf)).content.decode()
+        assert pagecache.SENTINEL not in body and TOKEN.search(body)
