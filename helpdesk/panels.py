@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django import forms
-from django.db.models import prefetch_related_objects
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from clinicians.choices import reference_choices
 from clinicians.models import Clinician
 
 if TYPE_CHECKING:
@@ -65,14 +65,13 @@ def panel_for(kind: str) -> Panel | None:
 
 
 def requester_clinician(ticket: Ticket) -> Clinician | None:
-    """The requester's clinician profile, its relations loaded: fetched once per
-    ticket object (one request), though the page's panel and each of its
-    actions' availability checks ask for it."""
+    """The requester's clinician profile with its user, hospital and specialty:
+    fetched once per ticket object (one request), though the page's panel and
+    each of its actions' availability checks ask for it. Its languages and ERNs
+    are read from the bits on its row (clinician_context)."""
     if "_requester_clinician" not in ticket.__dict__:
         clinician = _loaded_clinician(ticket)
-        if clinician is not None:
-            prefetch_related_objects([clinician], "languages", "erns")
-        elif ticket.requester_id:
+        if clinician is None and ticket.requester_id:
             clinician = Clinician.objects.with_related().filter(user_id=ticket.requester_id).first()
         ticket.__dict__["_requester_clinician"] = clinician
     found: Clinician | None = ticket.__dict__["_requester_clinician"]
@@ -98,7 +97,22 @@ def _loaded_clinician(ticket: Ticket) -> Clinician | None:
 
 
 def clinician_context(ticket: Ticket) -> dict[str, Any]:
-    return {"clinician": requester_clinician(ticket), "hospital": ticket.hospital}
+    clinician = requester_clinician(ticket)
+    languages: list[str] = []
+    erns: list[str] = []
+    if clinician is not None:
+        # The names from the cached reference lists, by the bits on the clinician's
+        # row (kept with the memberships by clinicians.services): not two queries.
+        reference = reference_choices()
+        language_names, ern_names = dict(reference.languages), dict(reference.erns)
+        languages = [language_names[code] for code in reference.languages_of(clinician.language_bits)]
+        erns = [ern_names[pk] for pk in reference.erns_of(clinician.ern_bits)]
+    return {
+        "clinician": clinician,
+        "clinician_languages": languages,
+        "clinician_erns": erns,
+        "hospital": ticket.hospital,
+    }
 
 
 def register_builtin_panels() -> None:

@@ -534,3 +534,38 @@ def test_the_ticket_pages_canned_replies_follow_the_admin_at_once(agent_client: 
         f"/admin/helpdesk/cannedreply/{reply.pk}/change/", {"title": "Call us later", "body": "Dear {name},"}
     )
     assert "Canned replies:" not in agent_client.get(page).content.decode()  # no longer active
+
+
+def test_the_ticket_page_shows_the_requesters_languages_and_erns_as_they_are_now(
+    agent_client: Client, agent: Any
+) -> None:
+    from clinicians import services as clinicians
+    from clinicians.models import ERN, Language
+
+    clinician = ClinicianFactory.create()  # speaks English and French, in no ERN
+    ticket = services.open_ticket(kind=Ticket.Kind.QUESTION, subject="Access", requester=clinician.user)
+    page = agent_client.get(f"/admin/helpdesk/ticket/{ticket.pk}/change/").content.decode()
+    assert "<dt>Languages</dt><dd>English, French</dd>" in page
+    assert "<dt>ERNs</dt><dd>—</dd>" in page
+    # The helpdesk corrects the profile: the next view of the ticket shows it.
+    clinicians.correct_profile(
+        clinician=clinician,
+        data={
+            "first_name": clinician.first_name,
+            "last_name": clinician.last_name,
+            "phone": clinician.phone,
+            "country": clinician.country,
+            "hospital": clinician.hospital,
+            "profession": clinician.profession,
+            "specialty": clinician.specialty,
+            "languages": list(Language.objects.filter(code__in=["de", "en"])),
+            "erns": list(ERN.objects.filter(code__in=["ern-lung", "ern-bond"])),
+        },
+        by=agent,
+    )
+    erns = ", ".join(
+        ERN.objects.filter(code__in=["ern-lung", "ern-bond"]).order_by("name").values_list("name", flat=True)
+    )
+    page = agent_client.get(f"/admin/helpdesk/ticket/{ticket.pk}/change/").content.decode()
+    assert "<dt>Languages</dt><dd>English, German</dd>" in page
+    assert f"<dt>ERNs</dt><dd>{erns}</dd>" in page and "," in erns
