@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.urls import URLPattern, path
+from django.utils.text import smart_split, unescape_string_literal
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, ngettext_lazy
 
@@ -19,7 +20,16 @@ from cmss.pagination import EstimatedCountPaginator
 from cmss.widgets import SafeAutocompleteAdminMixin
 
 from . import services
-from .models import ERN, Clinician, Hospital, Language, PrivacyAcceptance, PrivacyStatement, Specialty
+from .models import (
+    ERN,
+    Clinician,
+    Hospital,
+    Language,
+    PrivacyAcceptance,
+    PrivacyStatement,
+    Specialty,
+    normalise_name,
+)
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -185,6 +195,41 @@ class ClinicianAdmin(LeanChangeListMixin, SafeAutocompleteAdminMixin, admin.Mode
             # users and hospitals (each phone number parsed) cost more than the page.
             queryset = queryset.only(*self.LIST_COLUMNS)
         return queryset
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Clinician], search_term: str
+    ) -> tuple[QuerySet[Clinician], bool]:
+        """Django's search (each word in a name, the email or the hospital's name),
+        written so that indexes answer it: the name in search_name (first and last
+        name, lower case without accents, as the directory searches), the email
+        through its trigram index, the hospitals among their few rows; each word's
+        matches as one set of keys. Django's OR of four UPPER(...) LIKEs across
+        three joined tables read every clinician: 80-90 ms of PostgreSQL a search."""
+        from cmss.models import User
+
+        words = [
+            unescape_string_literal(word) if word[0] in "\"'" and word[-1] == word[0] else word
+            for word in smart_split(search_term)
+        ]
+        for word in words:
+            # The hospitals' keys first (a few hundred rows): as a list, their clinicians
+            # are read through the hospital index, not by scanning every clinician.
+            hospitals = list(Hospital.objects.filter(name__icontains=word).values_list("pk", flat=True))
+            matches = (
+                Clinician.objects.filter(search_name__contains=normalise_name(word))
+                .order_by()
+                .values("pk")
+                .union(
+                    Clinician.objects.filter(
+                        user_id__in=User.objects.filter(email__icontains=word).order_by().values("pk")
+                    )
+                    .order_by()
+                    .values("pk"),
+                    Clinician.objects.filter(hospital_id__in=hospitals).order_by().values("pk"),
+                )
+            )
+            queryset = queryset.filter(pk__in=matches)
+        return queryset, False
 
     LIST_COLUMNS: ClassVar[tuple[str, ...]] = (
         "first_name",

@@ -245,3 +245,25 @@ def test_the_webinars_filters_are_read_from_the_cache(client: Client) -> None:
         assert client.get("/admin/conferences/webinar/").status_code == 200
     tables = " ".join(query["sql"] for query in queries.captured_queries)
     assert 'FROM "clinicians_ern"' not in tables and 'FROM "clinicians_language"' not in tables
+
+
+def test_the_clinicians_search_finds_a_name_an_email_or_a_hospital_word_by_word(agent_client: Client) -> None:
+    zsofia = ClinicianFactory.create(
+        first_name="Zsófia",
+        last_name="Horváth",
+        user__email="zh@semmelweis.example.hu",
+        hospital__name="Semmelweis",
+    )
+    other = ClinicianFactory.create(first_name="Ana", last_name="Novak", hospital__name="UMC Ljubljana")
+
+    def found(term: str) -> set[int]:
+        page = agent_client.get("/admin/clinicians/clinician/", {"q": term}).content.decode()
+        return {pk for pk in (zsofia.pk, other.pk) if f'value="{pk}"' in page}
+
+    assert found("horv") == {zsofia.pk}
+    assert found("HORVÁTH zsofia") == {zsofia.pk}  # each word, accents and case aside
+    assert found("semmelweis.example") == {zsofia.pk}  # the email
+    assert found("ljubl") == {other.pk}  # the hospital
+    assert found("novak semmelweis") == set()  # every word must match
+    assert found('"ana novak"') == {other.pk}
+    assert found("%") == set() and found("_") == set()  # LIKE's wildcards are letters
