@@ -65,8 +65,10 @@ class InviteePicker(forms.SelectMultiple):
         final = self.build_attrs(self.attrs, attrs)
         base_id = final.get("id", f"id_{name}")
         chosen_ids = [str(item) for item in self.format_value(value) if is_id(str(item))]
-        chosen = list(
-            Clinician.objects.listed().filter(pk__in=chosen_ids).select_related("hospital", "specialty")
+        chosen = (
+            list(Clinician.objects.listed().filter(pk__in=chosen_ids).select_related("hospital", "specialty"))
+            if chosen_ids
+            else []  # none chosen yet: not even a query to compile
         )
         shown = {str(item.pk) for item in chosen}
 

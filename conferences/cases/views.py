@@ -13,8 +13,10 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet, prefetch_related_objects
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
@@ -22,7 +24,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from clinicians import directory
 from clinicians.choices import reference_choices
 from clinicians.models import Clinician
-from cmss import audit
+from cmss import audit, fragments
 from cmss import ratelimit as cmss_ratelimit
 from cmss.http import AuthenticatedHttpRequest
 from cmss.pagination import page_without_count
@@ -101,17 +103,21 @@ def conference_request(request: AuthenticatedHttpRequest) -> HttpResponse:
     clinician = _clinician(request)
     if clinician is None or not clinician.is_coordinator:
         return render(request, "conferences/request_closed.html", {"clinician": clinician}, status=403)
-    posted = None
-    if request.method == "POST":
-        posted = request.POST.copy()
-        invite = posted.get("invite_expert", "")
-        # Without JavaScript, a suggestion's "Invite" sends the form back with
-        # that person added to the chosen invitees.
-        if is_id(invite) and invite not in posted.getlist("invitees"):
-            posted.appendlist("invitees", invite)
+    if request.method != "POST":
+        return render(
+            request,
+            "conferences/conference_request.html",
+            {"blank_fields": _blank_request_fields(clinician), **_suggested_none()},
+        )
+    posted = request.POST.copy()
+    invite = posted.get("invite_expert", "")
+    # Without JavaScript, a suggestion's "Invite" sends the form back with
+    # that person added to the chosen invitees.
+    if is_id(invite) and invite not in posted.getlist("invitees"):
+        posted.appendlist("invitees", invite)
     form = ConferenceRequestForm(posted, requester=clinician)
     picker = form.fields["invitees"].widget
-    if posted is not None and {"find_invitees", "suggest_experts", "invite_expert"} & set(posted):
+    if {"find_invitees", "suggest_experts", "invite_expert"} & set(posted):
         # Without JavaScript, "Find", "Suggest experts" and "Invite" send the
         # form back: list the matches to tick, or the suggestions.
         if "find_invitees" in posted:
@@ -123,36 +129,52 @@ def conference_request(request: AuthenticatedHttpRequest) -> HttpResponse:
             "conferences/conference_request.html",
             {"form": _unvalidated(form), **_suggested(request, posted, clinician)},
         )
-    if request.method == "POST":
-        if not cmss_ratelimit.allow(key=f"conference-request:{request.user.pk}", limit=20, window=3600):
-            return ratelimit.respond_429(request)
-        if form.is_valid():
-            data = form.cleaned_data
-            conference = case_conferences.request_conference(
-                coordinator=clinician,
-                data=case_conferences.RequestData(
-                    title=data["title"],
-                    question=data["question"],
-                    case_summary=data["case_summary"],
-                    urgency=data["urgency"],
-                    slots=data["slots"],
-                    duration_minutes=data["duration_minutes"],
-                    time_zone=timezone.get_current_timezone_name(),
-                    invitees=list(data["invitees"]),
-                    erns=list(data["erns"]),
-                    specialties=list(data["specialties"]),
-                    countries=data["countries"],
-                    language=data["language"],
-                ),
-            )
-            messages.success(
-                request,
-                _("Your request is with the helpdesk (%(number)s). You will be told when it is scheduled.")
-                % {"number": conference.ticket.number if conference.ticket else ""},
-            )
-            return redirect("conferences:detail", pk=conference.pk)
-    suggested = _suggested(request, posted, clinician) if posted is not None else _suggested_none()
-    return render(request, "conferences/conference_request.html", {"form": form, **suggested})
+    if not cmss_ratelimit.allow(key=f"conference-request:{request.user.pk}", limit=20, window=3600):
+        return ratelimit.respond_429(request)
+    if form.is_valid():
+        data = form.cleaned_data
+        conference = case_conferences.request_conference(
+            coordinator=clinician,
+            data=case_conferences.RequestData(
+                title=data["title"],
+                question=data["question"],
+                case_summary=data["case_summary"],
+                urgency=data["urgency"],
+                slots=data["slots"],
+                duration_minutes=data["duration_minutes"],
+                time_zone=timezone.get_current_timezone_name(),
+                invitees=list(data["invitees"]),
+                erns=list(data["erns"]),
+                specialties=list(data["specialties"]),
+                countries=data["countries"],
+                language=data["language"],
+            ),
+        )
+        messages.success(
+            request,
+            _("Your request is with the helpdesk (%(number)s). You will be told when it is scheduled.")
+            % {"number": conference.ticket.number if conference.ticket else ""},
+        )
+        return redirect("conferences:detail", pk=conference.pk)
+    return render(
+        request,
+        "conferences/conference_request.html",
+        {"form": form, **_suggested(request, posted, clinician)},
+    )
+
+
+def _blank_request_fields(clinician: Clinician) -> SafeString:
+    """The fields of the unfilled request form: the same for every coordinator
+    in a language and time zone (the slots' help names the zone); cached with
+    the option lists they show (topic "reference")."""
+
+    def build() -> SafeString:
+        form = ConferenceRequestForm(requester=clinician)
+        return render_to_string(
+            "conferences/_conference_request_fields.html", {"form": form, **_suggested_none()}
+        )
+
+    return fragments.cached(("reference",), ("conference-request-fields", 1), build)
 
 
 def _suggested_none() -> dict[str, Any]:

@@ -4,6 +4,7 @@ moves on the ticket, invitations with calendar files, answers, reminders."""
 from __future__ import annotations
 
 import base64
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -993,3 +994,30 @@ def test_a_person_named_in_a_conferences_history_is_exported_and_erased(
     assert added.to_value == "[erased]"
     assert answered.actor is None and answered.to_value == "accepted"
     assert declined.note == "[erased] advised by phone instead."
+
+
+def test_the_blank_request_form_follows_the_reference_data_the_language_and_the_zone(
+    client: Client, coordinator: Any
+) -> None:
+    coordinator.user.time_zone = "Europe/Lisbon"
+    coordinator.user.save()
+    other = factories.CoordinatorFactory.create()
+    other.user.language, other.user.time_zone = "fr", "Europe/Paris"
+    other.user.save()
+    url = reverse("conferences:request")
+    client.force_login(coordinator.user)
+    first = client.get(url).content.decode()
+    assert "Your time zone: Europe/Lisbon" in first and " ERN LUNG</label>" in first
+    # As a supervisor does in the admin: the ERN renamed shows at once.
+    lung = ERN.objects.get(name="ERN LUNG")
+    lung.name = "ERN-LUNG (renamed)"
+    lung.save()
+    again = client.get(url).content.decode()
+    assert " ERN-LUNG (renamed)</label>" in again and " ERN LUNG</label>" not in again
+    french = Client()
+    french.force_login(other.user)
+    page = french.get(url).content.decode()
+    assert "Europe/Paris" in page and "Europe/Lisbon" not in page
+    assert "Envoyer la demande" in page and "Send the request" not in page
+    tokens = [re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)[-1] for html in (again, page)]
+    assert tokens[0] != tokens[1]
