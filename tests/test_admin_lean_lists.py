@@ -267,3 +267,23 @@ def test_the_clinicians_search_finds_a_name_an_email_or_a_hospital_word_by_word(
     assert found("novak semmelweis") == set()  # every word must match
     assert found('"ana novak"') == {other.pk}
     assert found("%") == set() and found("_") == set()  # LIKE's wildcards are letters
+
+
+def test_the_audit_logs_filters_offer_every_action_and_object_type_there_is(
+    postgres: None, client: Client
+) -> None:
+    from cmss import audit
+    from cmss.models import AuditEvent
+
+    sign_in_staff(client, StaffFactory.create(role="supervisors", is_superuser=True))
+    for action in ["clinician.viewed", "ticket.viewed", "clinician.viewed", "export.downloaded"]:
+        audit.record(action=action, actor=StaffFactory.create(), obj=ClinicianFactory.create())
+    audit.record(action="staff.signed_in", actor=StaffFactory.create())  # no object: an empty type
+    page = client.get("/admin/cmss/auditevent/").content.decode()
+    for field in ("action", "object_type"):
+        values = AuditEvent.objects.order_by(field).values_list(field, flat=True).distinct()
+        links = [f"?{field}={value}" if value else f"?{field}=" for value in values]
+        positions = [page.index(f'href="{link}"') for link in links]
+        assert positions == sorted(positions), field  # each value once, in order
+    audit.record(action="zzz.new_kind", actor=StaffFactory.create())
+    assert 'href="?action=zzz.new_kind"' in client.get("/admin/cmss/auditevent/").content.decode()
