@@ -150,6 +150,9 @@ class OutgoingEmail(models.Model):
         indexes = [
             models.Index(fields=["state", "next_attempt_at"], name="outbox_due_idx"),
             models.Index(fields=["state", "lease_expires_at"], name="outbox_lease_idx"),
+            # The admin's list, newest first (ordering, then the key): a page is read
+            # from the index, not sorted from every email ever sent.
+            models.Index(fields=["created_at", "id"], name="outbox_admin_order_idx"),
         ]
 
     def __str__(self) -> str:
