@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet, prefetch_related_objects
+from django.db.models import Exists, OuterRef, QuerySet, Subquery, prefetch_related_objects
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -26,6 +26,7 @@ from clinicians.choices import reference_choices
 from clinicians.models import Clinician
 from cmss import audit, fragments
 from cmss import ratelimit as cmss_ratelimit
+from cmss.admin_lists import datetime_formatter
 from cmss.http import AuthenticatedHttpRequest
 from cmss.pagination import page_without_count
 
@@ -67,13 +68,14 @@ def conference_list(request: AuthenticatedHttpRequest) -> HttpResponse:
         # What the list shows, not the question and case summary.
         .only("title", "urgency", "start", "state", "created_at", "hospital__name")
         # The requester's cue that advice came back (the report itself is on the page).
-        .annotate(report_to_read=Exists(unread))
-        .prefetch_related(
-            Prefetch(
-                "invitations",
-                queryset=Invitation.objects.filter(clinician=clinician).only("conference_id", "response"),
-                to_attr="mine",
-            )
+        .annotate(
+            report_to_read=Exists(unread),
+            # The person's own answer, if invited: a column, not a second query.
+            my_answer=Subquery(
+                Invitation.objects.filter(conference=OuterRef("pk"), clinician=clinician).values("response")[
+                    :1
+                ]
+            ),
         )
         .order_by("-created_at", "-pk")
     )
@@ -85,14 +87,17 @@ def conference_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     responses = {value: str(label) for value, label in Invitation.Response.choices}
     # One reverse() for the page: conference 0's URL, each pk in its place.
     before, after = reverse("conferences:detail", args=[0]).rsplit("/0/", 1)
+    # Each start formatted as |date:"D j M Y, H:i" would, the format parsed once for the page.
+    start_label = datetime_formatter("D j M Y, H:i")
     for conference in page.object_list:
         conference.detail_url = f"{before}/{conference.pk}/{after}"
-        conference.my_invitation = conference.mine[0] if conference.mine else None
+        if conference.start is not None:
+            local = timezone.localtime(conference.start)
+            conference.start_iso, conference.start_label = local.isoformat(), start_label(local)
+        conference.my_invitation = conference.my_answer is not None
         conference.upcoming = conference.start is not None and conference.start > now
         conference.state_label = states.get(conference.state, conference.state)
-        conference.my_response = (
-            responses.get(conference.my_invitation.response, "") if conference.my_invitation else ""
-        )
+        conference.my_response = responses.get(conference.my_answer, "") if conference.my_invitation else ""
     return render(request, "conferences/conference_list.html", {"page": page, "clinician": clinician})
 
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
+import time_machine
 from django.db import connection
 from django.db.models import Q
 from django.test import Client
@@ -1021,3 +1022,26 @@ def test_the_blank_request_form_follows_the_reference_data_the_language_and_the_
     assert "Envoyer la demande" in page and "Send the request" not in page
     tokens = [re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)[-1] for html in (again, page)]
     assert tokens[0] != tokens[1]
+
+
+def test_the_list_shows_each_viewer_their_answer_and_the_start_in_their_zone(
+    client: Client, coordinator: Any, expert: Any, agent: Any
+) -> None:
+    start = datetime(2031, 3, 4, 9, 30, tzinfo=UTC)
+    with time_machine.travel(datetime(2031, 2, 20, 12, 0, tzinfo=UTC), tick=False):
+        conference = scheduled(coordinator, expert, agent, start=start)
+    Invitation.objects.filter(conference=conference, clinician=expert).update(
+        response=Invitation.Response.ACCEPTED
+    )
+    expert.user.time_zone = "Asia/Tokyo"
+    expert.user.save()
+    client.force_login(expert.user)
+    page = client.get(reverse("conferences:list")).content.decode()
+    assert '<time datetime="2031-03-04T18:30:00+09:00">Tue 4 Mar 2031, 18:30</time>' in page
+    assert f"<td>{Invitation.Response.ACCEPTED.label}</td>" in page
+    coordinator.user.time_zone = "Europe/Lisbon"
+    coordinator.user.save()
+    client.force_login(coordinator.user)
+    page = client.get(reverse("conferences:list")).content.decode()
+    assert '<time datetime="2031-03-04T09:30:00+00:00">Tue 4 Mar 2031, 09:30</time>' in page
+    assert "<td>coordinator</td>" in page
