@@ -64,7 +64,10 @@ def _cookies(session_cookie: Any) -> list[tuple[str, str]]:
     return cookies
 
 
-def run(*, port: int, session_cookie: Any) -> None:
+def run(*, port: int, session_cookie: Any, server: Any = None, application_name: str = "") -> None:
+    """The burst against gunicorn on `port`; with its process and the application
+    name of its database connections, also the server CPU per registration."""
+    from bench import cpu
     from conferences.models import Registration
 
     webinar = _webinar()
@@ -101,12 +104,20 @@ def run(*, port: int, session_cookie: Any) -> None:
             connection.close()
 
     threads = [threading.Thread(target=post, args=(i,)) for i in range(BURST)]
+    workers = cpu.snapshot(cpu.children(server.pid)) if server else {}
+    backends = cpu.snapshot(cpu.postgres_backends(application_name)) if application_name else {}
     for thread in threads:
         thread.start()
     started = time.monotonic()
     for thread in threads:
         thread.join()
     elapsed = time.monotonic() - started
+    app = cpu.spent(workers, cpu.snapshot(cpu.children(server.pid))) if server else 0.0
+    db = (
+        cpu.spent(backends, cpu.snapshot(cpu.postgres_backends(application_name)))
+        if application_name
+        else 0.0
+    )
 
     rows = Registration.objects.filter(webinar=webinar)
     outcome = Counter(rows.values_list("status", flat=True))
@@ -136,4 +147,9 @@ def run(*, port: int, session_cookie: Any) -> None:
         f" max {max(latencies) * 1000:.0f} ms  (target p95 <= {TARGET_P95_S} s:"
         f" {'met' if p95 <= TARGET_P95_S else 'MISSED'})"
     )
+    if server:
+        print(
+            f"  server CPU         {app * 1000 / BURST:.1f} ms (gunicorn) + {db * 1000 / BURST:.1f} ms (PostgreSQL)"
+            " per registration, the email rendering included"
+        )
     print(f"  verdict            {'as expected' if expected and in_order else 'NOT AS EXPECTED'}")

@@ -75,12 +75,21 @@ def prepare() -> None:
 
 
 def session_cookie(user: Any, *, with_mfa: bool) -> str:
+    """A signed-in session as a person has it after a page or two: in the
+    session engine's store (the cache too), the privacy statement's acceptance
+    already checked (clinicians/middleware.py)."""
+    from importlib import import_module
+
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
 
-    session = SessionStore()
+    from clinicians.middleware import SESSION_KEY as PRIVACY_KEY
+    from clinicians.middleware import current_version
+
+    session = import_module(settings.SESSION_ENGINE).SessionStore()
     session[SESSION_KEY] = str(user.pk)
+    if not user.is_staff and current_version():
+        session[PRIVACY_KEY] = current_version()
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     if with_mfa:
@@ -526,7 +535,7 @@ def main() -> None:
 
     server = start_gunicorn()
     try:
-        burst.run(port=PORT, session_cookie=session_cookie)
+        burst.run(port=PORT, session_cookie=session_cookie, server=server, application_name=APPLICATION_NAME)
     finally:
         server.terminate()
         server.wait(timeout=30)

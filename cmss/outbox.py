@@ -71,25 +71,33 @@ def queue_email(
     same key twice returns the existing row and sends nothing more.
     """
     key = dedup_key or f"adhoc:{uuid.uuid4()}"
-    email, created = OutgoingEmail.objects.get_or_create(
+    candidate = OutgoingEmail(
         dedup_key=key,
-        defaults={
-            "user": user,
-            "to_address": to,
-            "from_address": settings.DEFAULT_FROM_EMAIL,
-            "subject": " ".join(subject.splitlines())[:500],
-            "text_body": text,
-            "html_body": html,
-            "attachments": _encoded(attachments),
-            "headers": headers or {},
-            "render": render or {},
-            "message_id": make_msgid(domain=_message_domain()),
-        },
+        user=user,
+        to_address=to,
+        from_address=settings.DEFAULT_FROM_EMAIL,
+        subject=" ".join(subject.splitlines())[:500],
+        text_body=text,
+        html_body=html,
+        attachments=_encoded(attachments),
+        headers=headers or {},
+        render=render or {},
+        message_id=make_msgid(domain=_message_domain()),
     )
-    if created and render:
-        transaction.on_commit(lambda: _render_then_enqueue(email.pk))
-    elif created:
-        transaction.on_commit(lambda: enqueue(email.pk))
+    # INSERT ... ON CONFLICT DO NOTHING, then read the row back: two statements
+    # (get_or_create takes four, with its savepoint), and the same answer under
+    # concurrency. The row is ours when it carries our fresh Message-ID.
+    OutgoingEmail.objects.bulk_create([candidate], ignore_conflicts=True)
+    pk, message_id = OutgoingEmail.objects.filter(dedup_key=key).values_list("pk", "message_id").get()
+    if message_id != candidate.message_id:
+        return OutgoingEmail.objects.get(pk=pk)
+    email = candidate
+    email.pk = pk
+    email._state.adding = False
+    if render:
+        transaction.on_commit(lambda: _render_then_enqueue(pk, render))
+    else:
+        transaction.on_commit(lambda: enqueue(pk))
     return email
 
 
@@ -123,31 +131,39 @@ def queue_email_later(*, user: User, render_with: str, args: dict[str, Any], ded
     )
 
 
-def render_pending(email_id: int) -> None:
-    """Write the subject, body and attachments of a row queued by queue_email_later."""
-    with transaction.atomic():
-        email = OutgoingEmail.objects.select_for_update().filter(pk=email_id).exclude(render={}).first()
-        if email is None:
-            return
-        renderer: Renderer = import_string(email.render["with"])
-        rendered = renderer(**email.render["args"])
-        if rendered is None:
-            OutgoingEmail.objects.filter(pk=email.pk).update(
-                render={}, state=OutgoingEmail.State.CANCELLED, last_error="Nothing to send any more."
-            )
-            return
-        OutgoingEmail.objects.filter(pk=email.pk).update(
-            render={},
-            subject=" ".join(rendered.subject.splitlines())[:500],
-            text_body=rendered.text,
-            html_body=rendered.html,
-            attachments=_encoded(rendered.attachments),
+def render_pending(email_id: int, spec: dict[str, Any] | None = None) -> None:
+    """Write the subject, body and attachments of a row queued by queue_email_later.
+
+    No lock: the text is written only where the row still waits for this very
+    rendering, so when the web process and a worker both render it (the sweeper
+    picked the row up early) one write wins and the other changes nothing."""
+    if spec is None:  # (the process that queued it knows what to render)
+        spec = (
+            OutgoingEmail.objects.filter(pk=email_id)
+            .exclude(render={})
+            .values_list("render", flat=True)
+            .first()
         )
+        if spec is None:
+            return
+    renderer: Renderer = import_string(spec["with"])
+    rendered = renderer(**spec["args"])
+    waiting = OutgoingEmail.objects.filter(pk=email_id, render=spec)
+    if rendered is None:
+        waiting.update(render={}, state=OutgoingEmail.State.CANCELLED, last_error="Nothing to send any more.")
+        return
+    waiting.update(
+        render={},
+        subject=" ".join(rendered.subject.splitlines())[:500],
+        text_body=rendered.text,
+        html_body=rendered.html,
+        attachments=_encoded(rendered.attachments),
+    )
 
 
-def _render_then_enqueue(email_id: int) -> None:
+def _render_then_enqueue(email_id: int, spec: dict[str, Any]) -> None:
     try:
-        render_pending(email_id)
+        render_pending(email_id, spec)
     except Exception:
         # The worker renders it again before sending, and records what fails.
         logger.exception("Rendering outgoing email %s failed; the worker will try again", email_id)
