@@ -190,13 +190,23 @@ def registrations_of(user: Any, built: Programme, *, now: datetime | None = None
     """The viewer's active registrations for the upcoming webinars (none for a visitor)."""
     if built.last_start is None or not user.is_authenticated:
         return {}
-    return {
+    mine = {
         registration.webinar_id: registration
         for registration in Registration.objects.active()
-        .with_position()
         .filter(_upcoming_until(built, now or timezone.now()), clinician__user=user)
-        .only("pk", "webinar_id", "status", "registered_at")
+        .only("pk", "webinar_id", "status")
     }
+    # A place on a waitlist is rare: its position is asked only then (the
+    # annotation costs more to build than the rest of the query).
+    waiting = [item.pk for item in mine.values() if item.status == Registration.Status.WAITLISTED]
+    if waiting:
+        positions = dict(
+            Registration.objects.filter(pk__in=waiting).with_position().values_list("pk", "waitlist_position")
+        )
+        for item in mine.values():
+            if item.pk in positions:
+                item.waitlist_position = positions[item.pk]  # type: ignore[attr-defined]
+    return mine
 
 
 def fill(built: Programme, *, seats: dict[int, int], mine: dict[int, Registration]) -> SafeString:

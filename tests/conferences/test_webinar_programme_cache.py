@@ -375,3 +375,15 @@ def test_addresses_the_page_does_not_make_are_answered_but_not_kept(client: Clie
     # Each of them is built again: none was stored under its address.
     for query in ("?utm_source=x", "?ern=1&ern=2", "?page=99", "?ern=nonsense"):
         assert len(queries_of(client, f"/webinars/{query}", cold=False)) > 1
+
+
+def test_each_waitlisted_clinician_sees_their_own_place_in_the_programme(agent: Any) -> None:
+    webinar = published(agent, capacity=1)
+    seated, first, second = signed_in(), signed_in(), signed_in()
+    for client in (seated, first, second):
+        assert client.post(f"/webinars/{webinar.pk}/register/").status_code == 302
+    assert "You have a seat" in page(seated)
+    assert "You are number 1 on the waitlist" in page(first)
+    assert "You are number 2 on the waitlist" in page(second)
+    first.post(f"/webinars/{webinar.pk}/cancel/")
+    assert "You are number 1 on the waitlist" in page(second)
