@@ -103,7 +103,7 @@ def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
             "has_previous": number > 1,
             "has_next": found.has_next,
             "query": query.urlencode(),
-            "searched": any(form.filters().values()),
+            "searched": searched,
         },
     )
 

@@ -187,7 +187,9 @@ def test_the_search_form_shows_each_query_its_own_values_and_errors(viewer: Clin
     hospital = Hospital.objects.filter(approved=True).first()
     assert hospital is not None
     plain = search_form(client.get("/directory/").content.decode())
-    chosen = search_form(client.get("/directory/", {"q": "rossi", "hospital": hospital.pk}).content.decode())
+    chosen = search_form(
+        client.get("/directory/", {"q": "rossi", "hospital": str(hospital.pk)}).content.decode()
+    )
     wrong = search_form(client.get("/directory/", {"q": "rossi", "hospital": "999999"}).content.decode())
     assert 'value="rossi"' not in plain and 'more-filters" open' not in plain and "Clear" not in plain
     assert 'value="rossi"' in chosen and f'value="{hospital.pk}" selected' in chosen and "Clear" in chosen
@@ -196,7 +198,7 @@ def test_the_search_form_shows_each_query_its_own_values_and_errors(viewer: Clin
     # Asked again: the same forms, not the last one built.
     assert search_form(client.get("/directory/").content.decode()) == plain
     assert 'value="rossi"' in search_form(
-        client.get("/directory/", {"q": "rossi", "hospital": hospital.pk}).content.decode()
+        client.get("/directory/", {"q": "rossi", "hospital": str(hospital.pk)}).content.decode()
     )
 
 
@@ -228,7 +230,13 @@ def test_filters_are_checked_against_the_cached_lists_without_a_query(viewer: Cl
     hospital = Hospital.objects.filter(approved=True).first()
     ern = ERN.objects.first()
     assert hospital is not None and ern is not None
-    everything = {"hospital": hospital.pk, "ern": ern.pk, "language": "fr", "specialty": viewer.specialty_id}
+    everything = {
+        "hospital": str(hospital.pk),
+        "ern": str(ern.pk),
+        "language": "fr",
+        "specialty": str(viewer.specialty_id),
+    }
+    params: dict[str, str]
     for params in ({}, everything):
         client.get("/directory/", params)  # its page of entries and its form cached
     with CaptureQueriesContext(connection) as plain:
