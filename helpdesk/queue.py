@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.admin.options import IS_POPUP_VAR, TO_FIELD_VAR, IncorrectLookupParameters
-from django.contrib.admin.templatetags.admin_list import pagination, paginator_number, result_headers
 from django.contrib.admin.views.main import ERROR_FLAG, SEARCH_VAR
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import SimpleTemplateResponse, TemplateResponse
@@ -25,11 +24,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.text import capfirst
 from django.utils.translation import gettext, ngettext
 
 from clinicians.models import Clinician
-from cmss.admin_lists import datetime_formatter
+from cmss.admin_lists import datetime_formatter, filters, headers_row, pager
 
 from .models import Ticket
 
@@ -66,8 +64,8 @@ def changelist(model_admin: TicketAdmin, request: HttpRequest, extra: dict[str, 
         "search": _search(cl),
         "actions": _actions(cl, actions) if len(actions) > 1 else "",
         "results": _results(model_admin, cl),
-        "pager": _pager(cl),
-        "filters": _filters(cl),
+        "pager": pager(cl),
+        "filters": filters(cl),
     }
     request.current_app = model_admin.admin_site.name
     return TemplateResponse(request, "admin/helpdesk/ticket/queue.html", context)
@@ -136,51 +134,6 @@ def _actions(cl: ChangeList, choices: list[tuple[str, str]]) -> SafeString:
     )
 
 
-def _headers(cl: ChangeList) -> str:
-    headers: list[dict[str, Any]] = list(result_headers(cl))
-    sorted_fields = sum(1 for header in headers if header["sortable"] and header["sorted"])
-    remove, toggle = gettext("Remove from sorting"), gettext("Toggle sorting")
-    cells = []
-    for header in headers:
-        text = capfirst(header["text"])
-        if isinstance(header["text"], SafeString):  # the select-all box: |capfirst keeps it safe
-            text = mark_safe(text)
-        options = ""
-        if header["sortable"] and header["sort_priority"] > 0:
-            priority = ""
-            if sorted_fields > 1:
-                priority = format_html(
-                    '<span class="sortpriority" title="{}">{}</span>',
-                    gettext("Sorting priority: %(priority_number)s")
-                    % {"priority_number": header["sort_priority"]},
-                    header["sort_priority"],
-                )
-            options = format_html(
-                '<div class="sortoptions">\n<a class="sortremove" href="{}" title="{}"></a>\n{}'
-                '<a href="{}" class="toggle {}" title="{}"></a>\n</div>\n',
-                header["url_remove"],
-                remove,
-                priority,
-                header["url_toggle"],
-                "ascending" if header["ascending"] else "descending",
-                toggle,
-            )
-        label = (
-            format_html('<a href="{}">{}</a>', header["url_primary"], text)
-            if header["sortable"]
-            else format_html("<span>{}</span>", text)
-        )
-        cells.append(
-            format_html(
-                '<th scope="col"{}>\n{}<div class="text">{}</div>\n<div class="clear"></div>\n</th>',
-                header["class_attrib"],
-                options,
-                label,
-            )
-        )
-    return "\n".join(cells)
-
-
 def _results(model_admin: TicketAdmin, cl: ChangeList) -> SafeString:
     tickets: Iterable[Ticket] = cl.result_list
     if not cl.result_list:
@@ -221,7 +174,7 @@ def _results(model_admin: TicketAdmin, cl: ChangeList) -> SafeString:
     return format_html(
         '<div class="results">\n<table id="result_list">\n<thead>\n<tr>\n{}\n</tr>\n</thead>\n'
         "<tbody>\n{}\n</tbody>\n</table>\n</div>\n",
-        mark_safe(_headers(cl)),  # built with format_html
+        mark_safe(headers_row(cl)),  # built with format_html
         mark_safe("\n".join(rows)),  # every value escaped above
     )
 
@@ -236,71 +189,6 @@ def due_cell(ticket: Ticket, *, overdue: str, paused: str) -> SafeString:
     if ticket.is_overdue:
         return format_html('<strong class="due-overdue">{} · {}</strong>', overdue, local)
     return escape(local)
-
-
-def _pager(cl: ChangeList) -> SafeString:
-    pages = pagination(cl)
-    links = "\n".join(str(paginator_number(cl, i)) for i in pages["page_range"])
-    count = cl.result_count
-    name = cl.opts.verbose_name if count == 1 else cl.opts.verbose_name_plural
-    show_all = ""
-    if pages["show_all_url"]:
-        show_all = format_html(
-            '<a href="{}" class="showall">{}</a>', pages["show_all_url"], gettext("Show all")
-        )
-    return format_html(
-        '<p class="paginator">\n{}\n{} {}\n{}\n</p>\n', mark_safe(links), count, name, show_all
-    )
-
-
-def _filters(cl: ChangeList) -> SafeString:
-    if not cl.has_filters:
-        return mark_safe("")
-    extra = []
-    if cl.is_facets_optional:
-        extra.append(
-            format_html('<a href="{}" class="hidelink">{}</a>', cl.remove_facet_link, gettext("Hide counts"))
-            if cl.add_facets
-            else format_html(
-                '<a href="{}" class="viewlink">{}</a>', cl.add_facet_link, gettext("Show counts")
-            )
-        )
-    if cl.has_active_filters:
-        extra.append(
-            format_html('<a href="{}">&#10006; {}</a>', cl.clear_all_filters_qs, gettext("Clear all filters"))
-        )
-    extras = ""
-    if extra:
-        extras = format_html(
-            '<div id="changelist-filter-extra-actions">\n{}</div>\n',
-            mark_safe("".join(f"<h3>\n{item}\n</h3>\n" for item in extra)),
-        )
-    specs = []
-    for spec in cl.filter_specs:
-        items = "".join(
-            format_html(
-                '<li{}>\n<a href="{}">{}</a></li>\n',
-                mark_safe(' class="selected"' if choice["selected"] else ""),
-                choice["query_string"],
-                choice["display"],
-            )
-            for choice in spec.choices(cl)
-        )
-        specs.append(
-            format_html(
-                '<details data-filter-title="{}" open>\n<summary>\n{}\n</summary>\n<ul>\n{}</ul>\n</details>\n',
-                spec.title,
-                gettext(" By %(filter_title)s ") % {"filter_title": spec.title},
-                mark_safe(items),  # built with format_html
-            )
-        )
-    return format_html(
-        '<nav id="changelist-filter" aria-labelledby="changelist-filter-header">\n'
-        '<h2 id="changelist-filter-header">{}</h2>\n{}{}</nav>\n',
-        gettext("Filter"),
-        extras,
-        mark_safe("".join(specs)),  # built with format_html
-    )
 
 
 def _text(value: str | None) -> str:
