@@ -462,17 +462,20 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def measure_pages(only: list[str]) -> None:
-    """`python -m bench.run --pages NAME...`: only these pages (a part of the name
-    is enough) and the landing page, on a database make bench seeded."""
+def measure_pages(only: list[str] | None = None) -> None:
+    """Every page (or, for `python -m bench.run --pages NAME...`, only those whose
+    name holds a NAME, with the landing page), then the bare Django page, and the table."""
     pages, cookies = pages_to_measure()
-    pages = [page for page in pages if page is pages[0] or any(part in page.name for part in only)]
+    if only:
+        pages = [page for page in pages if page is pages[0] or any(part in page.name for part in only)]
     for page in pages:
         count_queries(page, cookies[page.who])
     server = start_gunicorn()
     try:
+        print(f"\nOne request at a time ({SEQUENTIAL} each, one keep-alive connection to gunicorn)...")
         for page in pages:
             one_at_a_time(page, cookies[page.who])
+        print(f"{CONCURRENCY} keep-alive connections for {SECONDS:.0f} s each, CPU from /proc...")
         for page in pages:
             under_load(page, cookies[page.who], server)
     finally:
@@ -508,22 +511,7 @@ def main() -> None:
     added = experts.seed_history()
     print(f"Seeded {added:,} conferences of expert history in {time.perf_counter() - started:.1f} s")
 
-    pages, cookies = pages_to_measure()
-    for page in pages:
-        count_queries(page, cookies[page.who])
-    server = start_gunicorn()
-    try:
-        print(f"\nOne request at a time ({SEQUENTIAL} each, one keep-alive connection to gunicorn)...")
-        for page in pages:
-            one_at_a_time(page, cookies[page.who])
-        print(f"{CONCURRENCY} keep-alive connections for {SECONDS:.0f} s each, CPU from /proc...")
-        for page in pages:
-            under_load(page, cookies[page.who], server)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    pages.insert(1, bare_django())
-    report(pages)
+    measure_pages()
 
     # Not in the throughput run above: one person asking 16 at a time meets its rate limit.
     experts.time_endpoint(experts.coordinator())
