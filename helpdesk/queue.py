@@ -27,7 +27,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, ngettext
 
 from clinicians.models import Clinician
-from cmss.admin_lists import datetime_formatter, filters, headers_row, pager
+from cmss.admin_lists import action_menu, datetime_formatter, filters, headers_row, pager
 
 from .models import Ticket
 
@@ -62,7 +62,7 @@ def changelist(model_admin: TicketAdmin, request: HttpRequest, extra: dict[str, 
         "title": extra.get("title", cl.title),
         "media_js": media["js"],
         "search": _search(cl),
-        "actions": _actions(cl, actions) if len(actions) > 1 else "",
+        "actions": action_menu(cl, actions) if len(actions) > 1 else "",
         "results": _results(model_admin, cl),
         "pager": pager(cl),
         "filters": filters(cl),
@@ -93,44 +93,6 @@ def _search(cl: ChangeList) -> SafeString:
         ngettext("%(counter)s result", "%(counter)s results", count) % {"counter": count},
         gettext("Show all"),
         mark_safe(hidden),  # built with format_html just above
-    )
-
-
-def _actions(cl: ChangeList, choices: list[tuple[str, str]]) -> SafeString:
-    """The action menu of admin/actions.html, its <select> written here, not per option."""
-    options = "".join(
-        format_html(
-            '<option value="{}"{}>{}</option>', value, mark_safe(" selected" if not value else ""), label
-        )
-        for value, label in choices
-    )
-    shown, total = len(cl.result_list), cl.result_count
-    across = ""
-    if total != shown:
-        across = format_html(
-            '<span class="all hidden">{}</span>\n<span class="question hidden">\n'
-            '<a role="button" href="#" title="{}">{}</a>\n</span>\n'
-            '<span class="clear hidden"><a role="button" href="#">{}</a></span>\n',
-            ngettext("%(total_count)s selected", "All %(total_count)s selected", total)
-            % {"total_count": total},
-            gettext("Click here to select the objects across all pages"),
-            gettext("Select all %(total_count)s %(module_name)s")
-            % {"total_count": total, "module_name": cl.opts.verbose_name_plural},
-            gettext("Clear selection"),
-        )
-    return format_html(
-        '<div class="actions">\n<label>{} <select name="action" required>{}\n</select></label>'
-        '<input type="hidden" name="select_across" value="0" class="select-across">\n'
-        '<button type="submit" class="button" title="{}" name="index" value="0">{}</button>\n'
-        '<span class="action-counter" data-actions-icnt="{}">{}</span>\n{}</div>\n',
-        gettext("Action:"),
-        mark_safe(options),  # built with format_html just above
-        gettext("Run the selected action"),
-        gettext("Go"),
-        shown,
-        ngettext("%(sel)s of %(cnt)s selected", "%(sel)s of %(cnt)s selected", shown)
-        % {"sel": 0, "cnt": shown},
-        across,
     )
 
 
